@@ -1,0 +1,142 @@
+//! Runs one execution in process until it ends.
+
+use super::clock::Clock;
+use crate::asl::history::HistoryEvent;
+use crate::asl::{Command, Event, Execution, ExecutionInfo, Machine, Options, Status};
+use crate::tasks::{TaskContext, TaskHandler};
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+/// How an execution ended.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Final status.
+    pub status: Status,
+    /// History (empty unless requested in [`Options`]).
+    pub history: Vec<HistoryEvent>,
+    /// States entered.
+    pub transitions: u64,
+}
+
+/// Runs an execution to its end, dispatching tasks to `tasks` and sleeping
+/// on `clock` for timers.
+pub async fn run(
+    machine: Arc<Machine>,
+    info: ExecutionInfo,
+    input: Value,
+    opts: Options,
+    clock: &dyn Clock,
+    tasks: Arc<dyn TaskHandler>,
+) -> RunResult {
+    let ctx = TaskContext {
+        state_machine_name: info.state_machine_name.clone(),
+        execution_name: info.name.clone(),
+    };
+    let (mut ex, mut cmds) = Execution::start(machine, info, input, opts, clock.now_ms());
+    let mut timers: BTreeSet<(i64, u64)> = BTreeSet::new();
+    let mut timer_at: HashMap<u64, i64> = HashMap::new();
+    let mut running: JoinSet<(u64, Event)> = JoinSet::new();
+    let mut aborts = HashMap::new();
+    let mut ids = HashMap::new();
+    loop {
+        for c in cmds.drain(..) {
+            match c {
+                Command::InvokeTask(inv) => {
+                    let token = inv.token;
+                    let h = tasks.clone();
+                    let ctx = ctx.clone();
+                    let handle = running.spawn(async move {
+                        let ev = match h.invoke(inv, ctx).await {
+                            Ok(output) => Event::TaskSucceeded { token, output },
+                            Err(error) => Event::TaskFailed { token, error },
+                        };
+                        (token, ev)
+                    });
+                    ids.insert(handle.id(), token);
+                    aborts.insert(token, handle);
+                }
+                Command::CancelTask { token } => {
+                    if let Some(h) = aborts.remove(&token) {
+                        h.abort();
+                    }
+                }
+                Command::StartTimer { token, fire_at_ms } => {
+                    timers.insert((fire_at_ms, token));
+                    timer_at.insert(token, fire_at_ms);
+                }
+                Command::CancelTimer { token } => {
+                    if let Some(at) = timer_at.remove(&token) {
+                        timers.remove(&(at, token));
+                    }
+                }
+            }
+        }
+        if *ex.status() != Status::Running {
+            break;
+        }
+        let next_timer = timers.first().copied();
+        let event = if clock.is_simulated() && !running.is_empty() {
+            // Simulated time only moves when no task is in flight.
+            join_next(&mut running, &ids).await
+        } else {
+            match next_timer {
+                None if running.is_empty() => {
+                    // Nothing can ever wake this execution: a bug in the core.
+                    let e = crate::asl::StateError::runtime(
+                        "the execution is blocked with nothing in flight",
+                    );
+                    return RunResult {
+                        status: Status::Failed(e),
+                        history: ex.history().to_vec(),
+                        transitions: ex.transitions(),
+                    };
+                }
+                None => join_next(&mut running, &ids).await,
+                Some((at, token)) => {
+                    tokio::select! {
+                        biased;
+                        ev = join_next(&mut running, &ids), if !running.is_empty() => ev,
+                        _ = clock.sleep_until(at) => {
+                            timers.remove(&(at, token));
+                            timer_at.remove(&token);
+                            Some(Event::TimerFired { token })
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(ev) = event {
+            if let Event::TaskSucceeded { token, .. } | Event::TaskFailed { token, .. } = &ev {
+                aborts.remove(token);
+            }
+            cmds = ex.handle(ev, clock.now_ms());
+        }
+    }
+    running.abort_all();
+    RunResult {
+        status: ex.status().clone(),
+        history: ex.history().to_vec(),
+        transitions: ex.transitions(),
+    }
+}
+
+async fn join_next(
+    set: &mut JoinSet<(u64, Event)>,
+    ids: &HashMap<tokio::task::Id, u64>,
+) -> Option<Event> {
+    match set.join_next_with_id().await {
+        Some(Ok((_, (_, ev)))) => Some(ev),
+        // A handler that panicked fails its task, never the host.
+        Some(Err(e)) if e.is_panic() => ids.get(&e.id()).map(|token| Event::TaskFailed {
+            token: *token,
+            error: crate::asl::StateError::new(
+                crate::asl::error::TASK_FAILED,
+                "the task handler panicked",
+            ),
+        }),
+        // A cancelled task: nothing to report.
+        Some(Err(_)) | None => None,
+    }
+}

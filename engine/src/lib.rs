@@ -1,0 +1,13 @@
+//! Aslan: a durable AWS Step Functions engine for one node.
+//!
+//! - [`asl`] is the pure core: parse and validate Amazon States Language,
+//!   and interpret it as a step function from (state, event) to
+//!   (state, commands).
+//! - [`exec`] drives executions: clocks, timers and task dispatch.
+//! - [`tasks`] holds task integrations, starting with Step Functions Local's
+//!   mock configuration.
+#![warn(missing_docs)]
+
+pub mod asl;
+pub mod exec;
+pub mod tasks;

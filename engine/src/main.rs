@@ -1,0 +1,203 @@
+//! The `aslan` command: a thin shell over the `aslan` library.
+
+use anyhow::Context as _;
+use aslan::asl::{ExecutionInfo, Machine, Options, Status};
+use aslan::exec::{self, Clock, SimulatedClock, SystemClock};
+use aslan::tasks::mock::MockTasks;
+use aslan::tasks::{TaskHandler, Unsupported};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "aslan",
+    version,
+    about = "Run AWS Step Functions state machines (Amazon States Language) locally"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ClockKind {
+    /// Wall-clock time: Wait states really wait.
+    Real,
+    /// Simulated time that jumps to the next timer (for tests).
+    Simulated,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a state machine once, in process, and print its output.
+    ///
+    /// Exit 0 with the output on stdout when it succeeds; exit 1 with
+    /// {"Error", "Cause"} on stdout when it fails; exit 2 for an invalid
+    /// definition or bad arguments.
+    Run {
+        /// The state machine definition (ASL JSON).
+        definition: PathBuf,
+        /// The execution input, as JSON text.
+        #[arg(long, conflicts_with = "input_file")]
+        input: Option<String>,
+        /// A file holding the execution input.
+        #[arg(long)]
+        input_file: Option<PathBuf>,
+        /// A Step Functions Local MockConfigFile for Task states.
+        #[arg(long, requires = "test_case")]
+        mock_config: Option<PathBuf>,
+        /// The test case in the mock config to use.
+        #[arg(long, requires = "mock_config")]
+        test_case: Option<String>,
+        /// The state machine's name (default: the definition's file stem).
+        #[arg(long)]
+        name: Option<String>,
+        /// The execution's name (default: a generated one).
+        #[arg(long)]
+        execution_name: Option<String>,
+        /// Print the history events as JSON lines on stderr.
+        #[arg(long)]
+        history: bool,
+        /// Which clock drives Wait states, retries and timeouts.
+        #[arg(long, value_enum, default_value = "real")]
+        clock: ClockKind,
+    },
+    /// Validate a definition; print every problem. Exit 0 valid, 2 invalid.
+    Validate {
+        /// The state machine definition (ASL JSON).
+        definition: PathBuf,
+        /// Print the diagnostics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("ASLAN_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("aslan: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_machine(path: &Path) -> anyhow::Result<Result<Machine, Vec<aslan::asl::Diagnostic>>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Machine::from_json(&text).map_err(|e| e.0))
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Validate { definition, json } => match load_machine(&definition)? {
+            Ok(_) => {
+                if json {
+                    println!("{}", json!({"result": "OK", "diagnostics": []}));
+                } else {
+                    println!("{}: valid", definition.display());
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(diags) => {
+                if json {
+                    println!("{}", json!({"result": "FAIL", "diagnostics": diags}));
+                } else {
+                    for d in &diags {
+                        eprintln!("{}: {d}", definition.display());
+                    }
+                    eprintln!("{}: {} problem(s)", definition.display(), diags.len());
+                }
+                Ok(ExitCode::from(2))
+            }
+        },
+        Cmd::Run {
+            definition,
+            input,
+            input_file,
+            mock_config,
+            test_case,
+            name,
+            execution_name,
+            history,
+            clock,
+        } => {
+            let machine = match load_machine(&definition)? {
+                Ok(m) => Arc::new(m),
+                Err(diags) => {
+                    for d in &diags {
+                        eprintln!("{}: {d}", definition.display());
+                    }
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let input_text = match (input, input_file) {
+                (Some(s), _) => s,
+                (None, Some(f)) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("cannot read {}", f.display()))?,
+                (None, None) => "{}".to_string(),
+            };
+            let input: Value =
+                serde_json::from_str(&input_text).context("the input is not valid JSON")?;
+            let sm_name = name.unwrap_or_else(|| {
+                definition
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "StateMachine".into())
+            });
+            let tasks: Arc<dyn TaskHandler> = match (mock_config, test_case) {
+                (Some(f), Some(case)) => {
+                    let text = std::fs::read_to_string(&f)
+                        .with_context(|| format!("cannot read {}", f.display()))?;
+                    Arc::new(MockTasks::from_config(&text, &sm_name, &case)?)
+                }
+                _ => Arc::new(Unsupported),
+            };
+            let clock: Box<dyn Clock> = match clock {
+                ClockKind::Real => Box::new(SystemClock),
+                ClockKind::Simulated => Box::new(SimulatedClock::new(SystemClock.now_ms())),
+            };
+            let start = clock.now_ms();
+            let exec_name = execution_name.unwrap_or_else(|| format!("run-{start}"));
+            let info = ExecutionInfo::local(&sm_name, &exec_name, start);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()?;
+            let result = rt.block_on(exec::run(
+                machine,
+                info,
+                input,
+                Options { history },
+                clock.as_ref(),
+                tasks,
+            ));
+            if history {
+                let mut err = std::io::stderr().lock();
+                for ev in &result.history {
+                    writeln!(err, "{}", ev.to_json())?;
+                }
+            }
+            let mut out = std::io::stdout().lock();
+            match result.status {
+                Status::Succeeded(v) => {
+                    writeln!(out, "{v}")?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Status::Failed(e) | Status::TimedOut(e) | Status::Aborted(e) => {
+                    writeln!(out, "{}", json!({"Error": e.error, "Cause": e.cause}))?;
+                    Ok(ExitCode::from(1))
+                }
+                Status::Running => unreachable!("the runner returns only when the execution ended"),
+            }
+        }
+    }
+}
