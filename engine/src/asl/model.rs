@@ -1212,6 +1212,15 @@ impl Compiler {
             }
         };
         let items_path = self.path_spec(o, "ItemsPath", at);
+        if let PathSpec::Path(p) = &items_path {
+            if !p.is_definite() {
+                self.d.err(
+                    &format!("{at}/ItemsPath"),
+                    "INVALID_JSON_PATH",
+                    format!("'{p}' is not a Reference Path: ItemsPath must select a single node (no wildcards, filters or slices)"),
+                );
+            }
+        }
         let item_selector = match (o.get("ItemSelector"), o.get("Parameters")) {
             (Some(_), Some(_)) => {
                 self.d.err(

@@ -759,6 +759,9 @@ impl Execution {
                     } else {
                         match eff {
                             Cow::Owned(v) => Some(v),
+                            Cow::Borrowed(v) if !matches!(st.input_path, PathSpec::Root) => {
+                                Some(v.clone())
+                            }
                             Cow::Borrowed(_) => None,
                         }
                     }
