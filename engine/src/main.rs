@@ -149,9 +149,10 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let input: Value =
                 serde_json::from_str(&input_text).context("the input is not valid JSON")?;
             let sm_name = name.unwrap_or_else(|| {
+                // `order.asl.json` and `order.json` both name the machine `order`.
                 definition
                     .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
+                    .map(|s| s.to_string_lossy().trim_end_matches(".asl").to_string())
                     .unwrap_or_else(|| "StateMachine".into())
             });
             let tasks: Arc<dyn TaskHandler> = match (mock_config, test_case) {

@@ -1,1 +1,307 @@
+use super::*;
+use serde_json::json;
 
+const T0: i64 = 1_700_000_000_000;
+
+fn machine(def: Value) -> Arc<Machine> {
+    Arc::new(Machine::compile(&def).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn start(def: Value, input: Value) -> (Execution, Vec<Command>) {
+    Execution::start(machine(def), ExecutionInfo::local("SM", "ex", T0), input, Options { history: true }, T0)
+}
+
+fn types(ex: &Execution) -> Vec<&'static str> {
+    ex.history().iter().map(|e| e.event_type).collect()
+}
+
+fn invocations(cmds: &[Command]) -> Vec<&TaskInvocation> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::InvokeTask(i) => Some(i),
+            _ => None,
+        })
+        .collect()
+}
+
+fn timers(cmds: &[Command]) -> Vec<(u64, i64)> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::StartTimer { token, fire_at_ms } => Some((*token, *fire_at_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn task(extra: Value) -> Value {
+    let mut t = json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true});
+    t.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    t
+}
+
+#[test]
+fn pass_history_has_aws_names_and_chained_ids() {
+    let (ex, cmds) = start(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Succeed"}}}), json!({"x": 1}));
+    assert!(cmds.is_empty());
+    assert_eq!(ex.status(), &Status::Succeeded(json!({"x": 1})));
+    assert_eq!(
+        types(&ex),
+        ["ExecutionStarted", "PassStateEntered", "PassStateExited", "SucceedStateEntered", "SucceedStateExited", "ExecutionSucceeded"]
+    );
+    for (i, e) in ex.history().iter().enumerate() {
+        assert_eq!(e.id, i as u64 + 1);
+        assert_eq!(e.previous_event_id, i as u64);
+    }
+    let entered = ex.history()[1].to_json();
+    assert_eq!(entered["stateEnteredEventDetails"]["name"], "A");
+    assert_eq!(entered["stateEnteredEventDetails"]["input"], "{\"x\":1}");
+    assert_eq!(ex.history()[5].to_json()["executionSucceededEventDetails"]["output"], "{\"x\":1}");
+}
+
+#[test]
+fn task_lifecycle_and_context_token() {
+    let def = json!({"StartAt": "T", "States": {"T": task(json!({"Parameters": {"token.$": "$$.Task.Token", "state.$": "$$.State.Name", "start.$": "$$.Execution.StartTime"}}))}});
+    let (mut ex, cmds) = start(def, json!({}));
+    let inv = invocations(&cmds)[0].clone();
+    assert_eq!(inv.parameters["token"], json!(inv.task_token));
+    assert_eq!(inv.parameters["state"], "T");
+    assert_eq!(inv.parameters["start"], "2023-11-14T22:13:20.000Z");
+    let cmds = ex.handle(Event::TaskSucceeded { token: inv.token, output: json!({"r": 1}) }, T0 + 5);
+    assert!(cmds.is_empty());
+    assert_eq!(ex.status(), &Status::Succeeded(json!({"r": 1})));
+    assert_eq!(
+        types(&ex),
+        ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSucceeded", "TaskStateExited", "ExecutionSucceeded"]
+    );
+    let sched = ex.history()[2].to_json();
+    assert_eq!(sched["taskScheduledEventDetails"]["resourceType"], "lambda");
+    assert_eq!(sched["taskScheduledEventDetails"]["resource"], "invoke");
+    // A duplicate delivery of the same result changes nothing.
+    assert!(ex.handle(Event::TaskSucceeded { token: inv.token, output: json!(2) }, T0 + 6).is_empty());
+    assert_eq!(ex.history().len(), 7);
+}
+
+#[test]
+fn retry_backoff_grows_and_is_capped() {
+    let def = json!({"StartAt": "T", "States": {"T": task(json!({
+        "Parameters": {"n.$": "$$.State.RetryCount"},
+        "Retry": [{"ErrorEquals": ["E"], "IntervalSeconds": 2, "BackoffRate": 3.0, "MaxAttempts": 3, "MaxDelaySeconds": 10}]
+    }))}});
+    let (mut ex, cmds) = start(def, json!({}));
+    let mut inv = invocations(&cmds)[0].clone();
+    let mut now = T0;
+    let mut delays = Vec::new();
+    for attempt in 0..3 {
+        assert_eq!(inv.parameters["n"], json!(attempt));
+        assert_eq!(inv.attempt, attempt);
+        let cmds = ex.handle(Event::TaskFailed { token: inv.token, error: StateError::new("E", "c") }, now);
+        let (tok, at) = timers(&cmds)[0];
+        delays.push(at - now);
+        now = at;
+        let cmds = ex.handle(Event::TimerFired { token: tok }, now);
+        inv = invocations(&cmds)[0].clone();
+    }
+    assert_eq!(delays, [2000, 6000, 10000]);
+    ex.handle(Event::TaskFailed { token: inv.token, error: StateError::new("E", "last") }, now);
+    assert_eq!(ex.status(), &Status::Failed(StateError::new("E", "last")));
+    // Retries do not enter the state again.
+    assert_eq!(types(&ex).iter().filter(|t| **t == "TaskStateEntered").count(), 1);
+    assert_eq!(types(&ex).iter().filter(|t| **t == "TaskScheduled").count(), 4);
+}
+
+#[test]
+fn full_jitter_stays_below_the_backoff() {
+    let def = json!({"StartAt": "T", "States": {"T": task(json!({"Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 100, "MaxAttempts": 1, "JitterStrategy": "FULL"}]}))}});
+    let (mut ex, cmds) = start(def, json!({}));
+    let inv = invocations(&cmds)[0].clone();
+    let cmds = ex.handle(Event::TaskFailed { token: inv.token, error: StateError::new("E", "") }, T0);
+    let (_, at) = timers(&cmds)[0];
+    assert!(at >= T0 && at < T0 + 100_000, "{}", at - T0);
+}
+
+#[test]
+fn task_timeout_is_caught_and_cancels_the_task() {
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "TimeoutSeconds": 30,
+              "Catch": [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.err", "Next": "H"}], "End": true},
+        "H": {"Type": "Pass", "End": true}}});
+    let (mut ex, cmds) = start(def, json!({"a": 1}));
+    let inv = invocations(&cmds)[0].clone();
+    let (tok, at) = timers(&cmds)[0];
+    assert_eq!(at, T0 + 30_000);
+    let cmds = ex.handle(Event::TimerFired { token: tok }, at);
+    assert!(cmds.contains(&Command::CancelTask { token: inv.token }));
+    match ex.status() {
+        Status::Succeeded(v) => assert_eq!(v["err"]["Error"], "States.Timeout"),
+        s => panic!("{s:?}"),
+    }
+    assert!(types(&ex).contains(&"TaskTimedOut"));
+    // The late result is ignored.
+    assert!(ex.handle(Event::TaskSucceeded { token: inv.token, output: json!(1) }, at + 1).is_empty());
+}
+
+#[test]
+fn heartbeats_keep_a_task_alive_until_they_stop() {
+    let def = json!({"StartAt": "T", "States": {"T": task(json!({"HeartbeatSeconds": 10, "TimeoutSeconds": 100}))}});
+    let (mut ex, cmds) = start(def, json!({}));
+    let inv = invocations(&cmds)[0].clone();
+    let hb = timers(&cmds).into_iter().find(|(_, at)| *at == T0 + 10_000).unwrap();
+    let cmds = ex.handle(Event::TaskHeartbeat { token: inv.token }, T0 + 8_000);
+    assert!(cmds.contains(&Command::CancelTimer { token: hb.0 }));
+    let (hb2, at2) = timers(&cmds)[0];
+    assert_eq!(at2, T0 + 18_000);
+    // The old timer firing late does nothing.
+    assert!(ex.handle(Event::TimerFired { token: hb.0 }, T0 + 10_000).is_empty());
+    assert_eq!(ex.status(), &Status::Running);
+    ex.handle(Event::TimerFired { token: hb2 }, at2);
+    match ex.status() {
+        Status::Failed(e) => assert_eq!(e.error, "States.HeartbeatTimeout"),
+        s => panic!("{s:?}"),
+    }
+}
+
+#[test]
+fn stop_aborts_and_cancels_everything() {
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
+        {"StartAt": "T", "States": {"T": task(json!({}))}},
+        {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": true}}}]}}});
+    let (mut ex, cmds) = start(def, json!({}));
+    let inv = invocations(&cmds)[0].clone();
+    let (wt, _) = timers(&cmds)[0];
+    let cmds = ex.handle(Event::Stop { error: Some("Stopped".into()), cause: Some("by test".into()) }, T0 + 1);
+    assert!(cmds.contains(&Command::CancelTask { token: inv.token }));
+    assert!(cmds.contains(&Command::CancelTimer { token: wt }));
+    assert_eq!(ex.status(), &Status::Aborted(StateError::new("Stopped", "by test")));
+    assert_eq!(*types(&ex).last().unwrap(), "ExecutionAborted");
+}
+
+#[test]
+fn execution_timeout() {
+    let def = json!({"TimeoutSeconds": 5, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": true}}});
+    let (mut ex, cmds) = start(def, json!({}));
+    let t = timers(&cmds);
+    let exec_timer = t.iter().find(|(_, at)| *at == T0 + 5_000).unwrap();
+    let wait_timer = t.iter().find(|(_, at)| *at == T0 + 60_000).unwrap();
+    let cmds = ex.handle(Event::TimerFired { token: exec_timer.0 }, T0 + 5_000);
+    assert!(cmds.contains(&Command::CancelTimer { token: wait_timer.0 }));
+    assert!(matches!(ex.status(), Status::TimedOut(e) if e.error == "States.Timeout"));
+    assert_eq!(*types(&ex).last().unwrap(), "ExecutionTimedOut");
+}
+
+#[test]
+fn map_respects_max_concurrency_and_orders_results() {
+    let def = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "MaxConcurrency": 2, "End": true,
+        "ItemProcessor": {"StartAt": "T", "States": {"T": task(json!({}))}}}}});
+    let (mut ex, cmds) = start(def, json!([10, 20, 30, 40]));
+    let mut inflight: Vec<TaskInvocation> = invocations(&cmds).into_iter().cloned().collect();
+    assert_eq!(inflight.len(), 2);
+    let mut max_seen = 2;
+    // Complete the most recent first, to check results are placed by index.
+    while let Some(inv) = inflight.pop() {
+        let cmds = ex.handle(Event::TaskSucceeded { token: inv.token, output: json!(inv.parameters.as_i64().unwrap() + 1) }, T0);
+        inflight.extend(invocations(&cmds).into_iter().cloned());
+        max_seen = max_seen.max(inflight.len());
+    }
+    assert_eq!(max_seen, 2);
+    assert_eq!(ex.status(), &Status::Succeeded(json!([11, 21, 31, 41])));
+    let t = types(&ex);
+    assert_eq!(t.iter().filter(|x| **x == "MapIterationStarted").count(), 4);
+    assert_eq!(t.iter().filter(|x| **x == "MapIterationSucceeded").count(), 4);
+    assert!(t.contains(&"MapStateStarted") && t.contains(&"MapStateSucceeded"));
+}
+
+#[test]
+fn failing_branch_cancels_siblings() {
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
+        {"StartAt": "T1", "States": {"T1": task(json!({}))}},
+        {"StartAt": "T2", "States": {"T2": task(json!({}))}}]}}});
+    let (mut ex, cmds) = start(def, json!({}));
+    let invs = invocations(&cmds);
+    let (a, b) = (invs[0].token, invs[1].token);
+    let cmds = ex.handle(Event::TaskFailed { token: a, error: StateError::new("Boom", "x") }, T0);
+    assert!(cmds.contains(&Command::CancelTask { token: b }));
+    assert_eq!(ex.status(), &Status::Failed(StateError::new("Boom", "x")));
+    assert!(types(&ex).contains(&"ParallelStateFailed"));
+}
+
+#[test]
+fn map_failure_aborts_other_iterations() {
+    let def = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
+        "ItemProcessor": {"StartAt": "T", "States": {"T": task(json!({}))}}}}});
+    let (mut ex, cmds) = start(def, json!([1, 2, 3]));
+    let invs = invocations(&cmds);
+    ex.handle(Event::TaskFailed { token: invs[1].token, error: StateError::new("E", "") }, T0);
+    let t = types(&ex);
+    assert_eq!(t.iter().filter(|x| **x == "MapIterationFailed").count(), 1);
+    assert_eq!(t.iter().filter(|x| **x == "MapIterationAborted").count(), 2);
+    assert!(t.contains(&"MapStateFailed"));
+}
+
+#[test]
+fn data_limit_is_enforced_and_not_caught_by_all() {
+    let big = "x".repeat(300 * 1024);
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true,
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "H"}]},
+        "H": {"Type": "Pass", "End": true}}});
+    let (mut ex, cmds) = start(def, json!({}));
+    let inv = invocations(&cmds)[0].clone();
+    ex.handle(Event::TaskSucceeded { token: inv.token, output: json!(big) }, T0);
+    assert!(matches!(ex.status(), Status::Failed(e) if e.error == "States.DataLimitExceeded"), "{:?}", ex.status());
+
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"a.$": "$.s", "b.$": "$.s"}, "End": true}}});
+    let (ex, _) = start(def, json!({"s": "y".repeat(200 * 1024)}));
+    assert!(matches!(ex.status(), Status::Failed(e) if e.error == "States.DataLimitExceeded"));
+
+    let (ex, _) = start(json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}), json!(big));
+    assert!(matches!(ex.status(), Status::Failed(e) if e.error == "States.DataLimitExceeded"));
+}
+
+#[test]
+fn explicit_data_limit_catcher_matches() {
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true,
+              "Catch": [{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "H"}]},
+        "H": {"Type": "Pass", "Result": "handled", "End": true}}});
+    let (mut ex, cmds) = start(def, json!({}));
+    let inv = invocations(&cmds)[0].clone();
+    ex.handle(Event::TaskSucceeded { token: inv.token, output: json!("z".repeat(300 * 1024)) }, T0);
+    assert_eq!(ex.status(), &Status::Succeeded(json!("handled")));
+}
+
+#[test]
+fn waits_compute_their_deadlines() {
+    let (ex, cmds) = start(json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 7, "End": true}}}), json!({}));
+    assert_eq!(timers(&cmds)[0].1, T0 + 7_000);
+    assert_eq!(ex.status(), &Status::Running);
+    let (_, cmds) = start(json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "TimestampPath": "$.t", "End": true}}}), json!({"t": "2030-01-01T00:00:00Z"}));
+    assert_eq!(timers(&cmds)[0].1, 1_893_456_000_000);
+    // A timestamp in the past does not wait at all.
+    let (ex, cmds) = start(json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Timestamp": "2001-01-01T00:00:00Z", "End": true}}}), json!(1));
+    assert!(cmds.is_empty());
+    assert_eq!(ex.status(), &Status::Succeeded(json!(1)));
+    let (ex, _) = start(json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.s", "End": true}}}), json!({"s": -1}));
+    assert!(matches!(ex.status(), Status::Failed(e) if e.error == "States.Runtime"));
+}
+
+#[test]
+fn runtime_errors_are_not_retried_or_caught() {
+    let def = json!({"StartAt": "P", "States": {
+        "P": {"Type": "Parallel", "End": true,
+              "Retry": [{"ErrorEquals": ["States.ALL"]}],
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "H"}],
+              "Branches": [{"StartAt": "X", "States": {"X": {"Type": "Pass", "InputPath": "$.missing", "End": true}}}]},
+        "H": {"Type": "Succeed"}}});
+    let (ex, cmds) = start(def, json!({}));
+    assert!(cmds.is_empty());
+    assert!(matches!(ex.status(), Status::Failed(e) if e.error == "States.Runtime"));
+}
+
+#[test]
+fn history_off_records_nothing_but_still_runs() {
+    let m = machine(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}));
+    let (ex, _) = Execution::start(m, ExecutionInfo::local("SM", "e", T0), json!(1), Options::default(), T0);
+    assert!(ex.history().is_empty());
+    assert_eq!(ex.transitions(), 1);
+    assert_eq!(ex.status(), &Status::Succeeded(json!(1)));
+}
