@@ -108,6 +108,12 @@ pub struct PathSyntaxError {
     pub reason: String,
 }
 
+/// A Reference Path could not be written: a step met a non-object or an
+/// index out of range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the path does not lead to a writable location")]
+pub struct PathSetError;
+
 /// The result of evaluating a path.
 #[derive(Debug)]
 pub enum Selection<'a> {
@@ -238,7 +244,7 @@ impl Path {
     /// Writes `value` at this Reference Path inside `doc`, creating missing
     /// objects on the way. Fails when a step meets a non-object (or an
     /// array index out of range).
-    pub fn set(&self, doc: &mut Value, value: Value) -> Result<(), ()> {
+    pub fn set(&self, doc: &mut Value, value: Value) -> Result<(), PathSetError> {
         debug_assert!(self.is_reference());
         let Some((last, init)) = self.segs.split_last() else {
             *doc = value;
@@ -248,30 +254,30 @@ impl Path {
         for s in init {
             cur = match s {
                 Seg::Name(n) => {
-                    let o = cur.as_object_mut().ok_or(())?;
+                    let o = cur.as_object_mut().ok_or(PathSetError)?;
                     if !o.contains_key(n.as_str()) {
                         o.insert(n.clone(), Value::Object(Map::new()));
                     }
-                    o.get_mut(n.as_str()).ok_or(())?
+                    o.get_mut(n.as_str()).ok_or(PathSetError)?
                 }
                 Seg::Index(i) => {
-                    let a = cur.as_array_mut().ok_or(())?;
+                    let a = cur.as_array_mut().ok_or(PathSetError)?;
                     let len = a.len();
-                    a.get_mut(norm_index(*i, len).ok_or(())?).ok_or(())?
+                    a.get_mut(norm_index(*i, len).ok_or(PathSetError)?).ok_or(PathSetError)?
                 }
-                _ => return Err(()),
+                _ => return Err(PathSetError),
             };
         }
         match last {
             Seg::Name(n) => {
-                cur.as_object_mut().ok_or(())?.insert(n.clone(), value);
+                cur.as_object_mut().ok_or(PathSetError)?.insert(n.clone(), value);
             }
             Seg::Index(i) => {
-                let a = cur.as_array_mut().ok_or(())?;
+                let a = cur.as_array_mut().ok_or(PathSetError)?;
                 let len = a.len();
-                *a.get_mut(norm_index(*i, len).ok_or(())?).ok_or(())? = value;
+                *a.get_mut(norm_index(*i, len).ok_or(PathSetError)?).ok_or(PathSetError)? = value;
             }
-            _ => return Err(()),
+            _ => return Err(PathSetError),
         }
         Ok(())
     }

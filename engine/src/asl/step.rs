@@ -123,7 +123,7 @@ pub struct TaskInvocation {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Run a task and report with its token.
-    InvokeTask(TaskInvocation),
+    InvokeTask(Box<TaskInvocation>),
     /// A task's result is no longer wanted.
     CancelTask {
         /// The task token.
@@ -196,7 +196,8 @@ struct Children {
     is_map: bool,
     results: Vec<Value>,
     pending_items: VecDeque<(u32, Value)>,
-    running: Vec<FrameId>,
+    /// Children currently running (their frames point here as parent).
+    running: usize,
     remaining: usize,
     max_concurrency: usize,
 }
@@ -608,7 +609,7 @@ impl Execution {
                 }
                 Flow::Ended(r) => {
                     self.free.push(fid);
-                    self.frame_ended(fid, f, r);
+                    self.frame_ended(f, r);
                     return;
                 }
             }
@@ -680,7 +681,7 @@ impl Execution {
             ResultPathSpec::Discard => Ok(input),
             ResultPathSpec::Path(p) => match p.set(&mut input, result) {
                 Ok(()) => Ok(input),
-                Err(()) => Err(StateError::new(
+                Err(_) => Err(StateError::new(
                     error::RESULT_PATH_MATCH_FAILURE,
                     format!("Unable to apply ResultPath \"{p}\" to input \"{input}\""),
                 )),
@@ -939,7 +940,7 @@ impl Execution {
                     });
                     (ht, h)
                 });
-                self.out.push(Command::InvokeTask(TaskInvocation {
+                self.out.push(Command::InvokeTask(Box::new(TaskInvocation {
                     token,
                     resource: spec.resource.clone(),
                     parameters,
@@ -949,7 +950,7 @@ impl Execution {
                     heartbeat_seconds: heartbeat,
                     attempt: f.retry_count,
                     credentials,
-                }));
+                })));
                 f.phase = Phase::Task {
                     token,
                     timeout: timeout_token,
@@ -967,7 +968,6 @@ impl Execution {
                     None => eff.into_owned(),
                 };
                 f.last_event = self.record("ParallelStateStarted", f.last_event, None);
-                let mut running = Vec::with_capacity(branches.len());
                 for (i, list) in branches.iter().enumerate() {
                     let start = machine.lists[*list as usize].start;
                     let child = self.new_frame(
@@ -979,7 +979,6 @@ impl Execution {
                         },
                         f.last_event,
                     );
-                    running.push(child);
                     self.ready.push_back(child);
                 }
                 f.phase = Phase::Children(Box::new(Children {
@@ -987,7 +986,7 @@ impl Execution {
                     results: vec![Value::Null; branches.len()],
                     pending_items: VecDeque::new(),
                     remaining: branches.len(),
-                    running,
+                    running: branches.len(),
                     max_concurrency: 0,
                 }));
                 Ok(Flow::Blocked)
@@ -1039,7 +1038,7 @@ impl Execution {
                     is_map: true,
                     results: vec![Value::Null; n],
                     pending_items,
-                    running: Vec::new(),
+                    running: 0,
                     remaining: n,
                     max_concurrency,
                 };
@@ -1058,7 +1057,7 @@ impl Execution {
         let st = machine.state(f.state);
         let Kind::Map(spec) = &st.kind else { return };
         let start = machine.lists[spec.processor as usize].start;
-        while ch.max_concurrency == 0 || ch.running.len() < ch.max_concurrency {
+        while ch.max_concurrency == 0 || ch.running < ch.max_concurrency {
             let Some((i, input)) = ch.pending_items.pop_front() else {
                 break;
             };
@@ -1078,7 +1077,7 @@ impl Execution {
                 },
                 ev,
             );
-            ch.running.push(child);
+            ch.running += 1;
             self.ready.push_back(child);
         }
     }
@@ -1190,7 +1189,7 @@ impl Execution {
         Flow::Ended(Err(e))
     }
 
-    fn frame_ended(&mut self, fid: FrameId, f: Frame, r: Result<Value, StateError>) {
+    fn frame_ended(&mut self, f: Frame, r: Result<Value, StateError>) {
         match f.parent {
             Parent::Top => match r {
                 Ok(v) => self.finish(Status::Succeeded(v)),
@@ -1204,7 +1203,7 @@ impl Execution {
                     self.put_frame(pid, p);
                     return;
                 };
-                ch.running.retain(|c| *c != fid);
+                ch.running -= 1;
                 let machine = self.machine.clone();
                 let name = machine.state(p.state).name.clone();
                 let flow = match r {
@@ -1242,9 +1241,7 @@ impl Execution {
                             });
                             p.last_event = self.record("MapIterationFailed", f.last_event, d);
                         }
-                        for c in std::mem::take(&mut ch.running) {
-                            self.cancel_frame(c, ch.is_map.then_some(&*name));
-                        }
+                        self.cancel_children(pid, ch.is_map.then_some(&*name));
                         self.state_error(pid, &mut p, e)
                     }
                 };
@@ -1256,10 +1253,25 @@ impl Execution {
                     }
                     Flow::Ended(r) => {
                         self.free.push(pid);
-                        self.frame_ended(pid, p, r);
+                        self.frame_ended(p, r);
                     }
                 }
             }
+        }
+    }
+
+    /// Cancels every running child of `parent` (a scan of all frames: this
+    /// only happens when a branch or iteration fails).
+    fn cancel_children(&mut self, parent: FrameId, map_name: Option<&str>) {
+        let children: Vec<FrameId> = self
+            .frames
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| matches!(f, Some(Frame { parent: Parent::Child { frame, .. }, .. }) if *frame == parent))
+            .map(|(i, _)| i as FrameId)
+            .collect();
+        for c in children {
+            self.cancel_frame(c, map_name);
         }
     }
 
@@ -1286,9 +1298,7 @@ impl Execution {
         if let Phase::Children(ch) = f.phase {
             let machine = self.machine.clone();
             let name = machine.state(f.state).name.clone();
-            for c in ch.running {
-                self.cancel_frame(c, ch.is_map.then_some(&*name));
-            }
+            self.cancel_children(fid, ch.is_map.then_some(&*name));
         }
         if let (Some(name), Parent::Child { slot, .. }) = (map_name, f.parent) {
             let d = self.opts.history.then(|| {
@@ -1372,7 +1382,7 @@ impl Execution {
             Flow::Blocked => self.put_frame(fid, f),
             Flow::Ended(r) => {
                 self.free.push(fid);
-                self.frame_ended(fid, f, r);
+                self.frame_ended(f, r);
             }
         }
     }

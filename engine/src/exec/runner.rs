@@ -48,7 +48,7 @@ pub async fn run(
                     let h = tasks.clone();
                     let ctx = ctx.clone();
                     let handle = running.spawn(async move {
-                        let ev = match h.invoke(inv, ctx).await {
+                        let ev = match h.invoke(*inv, ctx).await {
                             Ok(output) => Event::TaskSucceeded { token, output },
                             Err(error) => Event::TaskFailed { token, error },
                         };

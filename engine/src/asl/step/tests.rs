@@ -18,7 +18,7 @@ fn types(ex: &Execution) -> Vec<&'static str> {
 fn invocations(cmds: &[Command]) -> Vec<&TaskInvocation> {
     cmds.iter()
         .filter_map(|c| match c {
-            Command::InvokeTask(i) => Some(i),
+            Command::InvokeTask(i) => Some(&**i),
             _ => None,
         })
         .collect()
@@ -116,7 +116,7 @@ fn full_jitter_stays_below_the_backoff() {
     let inv = invocations(&cmds)[0].clone();
     let cmds = ex.handle(Event::TaskFailed { token: inv.token, error: StateError::new("E", "") }, T0);
     let (_, at) = timers(&cmds)[0];
-    assert!(at >= T0 && at < T0 + 100_000, "{}", at - T0);
+    assert!((T0..T0 + 100_000).contains(&at), "{}", at - T0);
 }
 
 #[test]
