@@ -647,7 +647,7 @@ impl Parser<'_> {
     }
 
     fn quoted(&mut self) -> Result<String, String> {
-        let q = self.peek().ok_or("expected a quote")?;
+        let q = self.peek().filter(|q| matches!(q, b'\'' | b'"')).ok_or("expected a quoted name")?;
         self.i += 1;
         let mut out = String::new();
         loop {
@@ -823,6 +823,8 @@ mod tests {
             "a.b",
             "$.",
             "$[",
+            "$['a',\u{d4be}]",
+            "$['a',x]",
             "$.a[?(@.x >)]",
             "$.a[x]",
             "$.length()",

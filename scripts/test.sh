@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs what the tests need (idempotently) and runs every test:
+# unit and end-to-end tests, the differential test against
+# aws-local-stepfunctions, the examples, clippy, rustfmt, the benchmarks in
+# quick mode and the fuzz targets for a while each.
+#
+#   scripts/test.sh              everything (FUZZ_SECONDS=60 per target)
+#   FUZZ_SECONDS=0 scripts/test.sh   skip fuzzing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- tools -------------------------------------------------------------------
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  log "installing Node.js and npm (apt)"
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq nodejs npm
+fi
+if [ ! -d tests/peer/node_modules/aws-local-stepfunctions ]; then
+  log "installing the peer, aws-local-stepfunctions (npm)"
+  (cd tests/peer && npm ci --no-audit --no-fund --loglevel=error)
+fi
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+# --- checks ------------------------------------------------------------------
+log "rustfmt"
+cargo fmt --all -- --check
+log "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+log "tests"
+ASLAN_REQUIRE_PEER=1 cargo test --workspace --all-targets
+
+log "examples"
+scripts/examples.sh
+
+log "benchmarks (quick mode: they must run; figures come from cargo bench)"
+cargo test -q -p aslan --bench core
+
+if [ "$FUZZ_SECONDS" != 0 ]; then
+  log "fuzzing each target for ${FUZZ_SECONDS}s"
+  scripts/fuzz.sh "$FUZZ_SECONDS"
+fi
+log "all tests passed"
