@@ -391,10 +391,7 @@ impl Rule {
             }
             Rule::Not(r) => Ok(!r.eval(scope)?),
             Rule::Cmp { var, op, rhs } => {
-                let doc = |p: &Path| match p.root() {
-                    Root::Input => scope.input(),
-                    Root::Context => scope.context(),
-                };
+                let doc = |p: &Path| scope.doc_for(p);
                 let sel = var.select(doc(var));
                 if *op == Op::IsPresent {
                     let present = match &sel {

@@ -161,10 +161,7 @@ impl Call {
             vals.push(match a {
                 Arg::Literal(v) => v.clone(),
                 Arg::Path(p) => {
-                    let doc = match p.root() {
-                        Root::Input => scope.input(),
-                        Root::Context => scope.context(),
-                    };
+                    let doc = scope.doc_for(p);
                     p.select_value(doc).ok_or_else(|| {
                         StateError::runtime(format!(
                             "The JsonPath argument '{p}' of the intrinsic function {} could not be found in the input",

@@ -64,9 +64,6 @@ pub struct State {
     pub catch: Vec<Catcher>,
     /// `Next`; `None` with `End: true` (and for Choice, Succeed and Fail).
     pub next: Option<StateId>,
-    /// Whether anything in this state reads `$$`, so the Context object is
-    /// only built for states that need it.
-    pub uses_context: bool,
 }
 
 /// `InputPath`/`OutputPath`: `$` (the default), `null` or a path.
@@ -234,10 +231,7 @@ impl Dynamic {
         let v = match self {
             Dynamic::Literal(s) => return Ok(s.clone()),
             Dynamic::Path(p) => {
-                let doc = match p.root() {
-                    super::path::Root::Input => scope.input(),
-                    super::path::Root::Context => scope.context(),
-                };
+                let doc = scope.doc_for(p);
                 p.select_value(doc).ok_or_else(|| {
                     error::StateError::runtime(format!(
                         "The JsonPath '{p}' could not be found in the input"
@@ -618,7 +612,6 @@ impl Compiler {
                 retry: Vec::new(),
                 catch: Vec::new(),
                 next: None,
-                uses_context: false,
             });
         }
         match o.get("StartAt").and_then(Value::as_str) {
@@ -1066,31 +1059,6 @@ impl Compiler {
             "Map" => self.map(o, at),
             _ => unreachable!("checked by allowed()"),
         };
-        let mut uses_context = [&parameters, &result_selector]
-            .into_iter()
-            .flatten()
-            .any(Template::uses_context);
-        match &kind {
-            Kind::Choice { choices, .. } => {
-                uses_context |= choices.iter().any(|(r, _)| r.uses_context())
-            }
-            Kind::Map(m) => {
-                uses_context |= m.item_selector.as_ref().is_some_and(Template::uses_context)
-            }
-            Kind::Task(t) => {
-                uses_context |= t.credentials.as_ref().is_some_and(Template::uses_context)
-            }
-            Kind::Wait(WaitSpec::SecondsPath(p) | WaitSpec::TimestampPath(p)) => {
-                uses_context |= p.root() == super::path::Root::Context
-            }
-            Kind::Fail { .. } => uses_context = true,
-            _ => {}
-        }
-        for p in [&input_path, &output_path] {
-            if let PathSpec::Path(p) = p {
-                uses_context |= p.root() == super::path::Root::Context;
-            }
-        }
         let state = State {
             name: Arc::from(name),
             kind,
@@ -1102,7 +1070,6 @@ impl Compiler {
             retry,
             catch,
             next,
-            uses_context,
         };
         (Some(state), targets, terminal)
     }

@@ -306,13 +306,16 @@ fn check_size(v: &Value, what: &str) -> Result<(), StateError> {
     Ok(())
 }
 
-fn select_path<'a>(p: &Path, doc: &'a Value, field: &str) -> Result<Cow<'a, Value>, StateError> {
+fn select_path<'a>(p: &Path, doc: &'a Value, ctx: &dyn Fn() -> Value, field: &str) -> Result<Cow<'a, Value>, StateError> {
+    let not_found = |doc: &Value| StateError::runtime(format!("Invalid path '{p}' : No results for path: {p} (applying {field} to {doc})"));
+    if p.root() == super::path::Root::Context {
+        let c = ctx();
+        return p.select_value(&c).map(Cow::Owned).ok_or_else(|| not_found(&c));
+    }
     match p.select(doc) {
         Some(super::path::Selection::One(v)) => Ok(Cow::Borrowed(v)),
         Some(s) => Ok(Cow::Owned(s.to_value())),
-        None => Err(StateError::runtime(format!(
-            "Invalid path '{p}' : No results for path: {p} (applying {field} to {doc})"
-        ))),
+        None => Err(not_found(doc)),
     }
 }
 
@@ -651,23 +654,27 @@ impl Execution {
         c
     }
 
-    fn effective_input<'a>(st: &State, input: &'a Value) -> Result<Cow<'a, Value>, StateError> {
+    fn effective_input<'a>(st: &State, input: &'a Value, ctx: &dyn Fn() -> Value) -> Result<Cow<'a, Value>, StateError> {
         match &st.input_path {
             PathSpec::Root => Ok(Cow::Borrowed(input)),
             PathSpec::Null => Ok(Cow::Owned(Value::Object(Map::new()))),
-            PathSpec::Path(p) => select_path(p, input, "InputPath"),
+            PathSpec::Path(p) => select_path(p, input, ctx, "InputPath"),
         }
     }
 
-    fn apply_output_path(st: &State, v: Value) -> Result<Value, StateError> {
+    fn apply_output_path(st: &State, v: Value, ctx: &dyn Fn() -> Value) -> Result<Value, StateError> {
         match &st.output_path {
             PathSpec::Root => Ok(v),
             PathSpec::Null => Ok(Value::Object(Map::new())),
-            PathSpec::Path(p) => p.take(v.clone()).ok_or_else(|| {
-                StateError::runtime(format!(
-                    "Invalid path '{p}' : No results for path: {p} (applying OutputPath to {v})"
-                ))
-            }),
+            PathSpec::Path(p) if p.root() == super::path::Root::Input => {
+                if p.is_definite() && p.select(&v).is_none() {
+                    return Err(StateError::runtime(format!(
+                        "Invalid path '{p}' : No results for path: {p} (applying OutputPath to {v})"
+                    )));
+                }
+                Ok(p.take(v).unwrap_or(Value::Null))
+            }
+            PathSpec::Path(p) => select_path(p, &v, ctx, "OutputPath").map(Cow::into_owned),
         }
     }
 
@@ -751,7 +758,7 @@ impl Execution {
         match &st.kind {
             Kind::Pass { result } => {
                 let r: Option<Value> = {
-                    let eff = Self::effective_input(st, &f.input)?;
+                    let eff = Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?;
                     if let Some(r) = result {
                         Some(r.clone())
                     } else if let Some(p) = &st.parameters {
@@ -780,11 +787,11 @@ impl Execution {
                     None => Self::apply_result_path(&st.result_path, input.clone(), input)?,
                     Some(r) => Self::apply_result_path(&st.result_path, input, r)?,
                 };
-                let output = Self::apply_output_path(st, output)?;
+                let output = Self::apply_output_path(st, output, &|| self.context_for(f, None, None))?;
                 self.exit(f, output, st.next)
             }
             Kind::Choice { choices, default } => {
-                let eff = Self::effective_input(st, &f.input)?;
+                let eff = Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?;
                 let build = || self.context_for(f, None, None);
                 let scope = self.scope(&eff, &build);
                 let mut next = None;
@@ -805,12 +812,12 @@ impl Execution {
                 })?;
                 drop(scope);
                 let eff = eff.into_owned();
-                let output = Self::apply_output_path(st, eff)?;
+                let output = Self::apply_output_path(st, eff, &|| self.context_for(f, None, None))?;
                 self.exit(f, output, Some(next))
             }
             Kind::Succeed => {
-                let eff = Self::effective_input(st, &f.input)?.into_owned();
-                let output = Self::apply_output_path(st, eff)?;
+                let eff = Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?.into_owned();
+                let output = Self::apply_output_path(st, eff, &|| self.context_for(f, None, None))?;
                 self.exit(f, output, None)
             }
             Kind::Fail { error, cause } => {
@@ -827,26 +834,26 @@ impl Execution {
                 Ok(Flow::Ended(Err(StateError::new(e, c))))
             }
             Kind::Wait(spec) => {
-                let eff = Self::effective_input(st, &f.input)?;
+                let eff = Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?;
                 let fire_at = match spec {
                     WaitSpec::Seconds(s) => self.now + *s as i64 * 1000,
                     WaitSpec::Timestamp(t) => t.timestamp_millis(),
                     WaitSpec::SecondsPath(p) => {
-                        let v = select_path(p, &eff, "SecondsPath")?;
+                        let v = select_path(p, &eff, &|| self.context_for(f, None, None), "SecondsPath")?;
                         match v.as_u64() {
                             Some(s) => self.now + (s.min(i64::MAX as u64 / 2000)) as i64 * 1000,
                             None => return Err(StateError::runtime(format!("The SecondsPath parameter does not reference a valid non-negative integer: {v}"))),
                         }
                     }
                     WaitSpec::TimestampPath(p) => {
-                        let v = select_path(p, &eff, "TimestampPath")?;
+                        let v = select_path(p, &eff, &|| self.context_for(f, None, None), "TimestampPath")?;
                         match v.as_str().and_then(super::choice::parse_timestamp) {
                             Some(t) => t.timestamp_millis(),
                             None => return Err(StateError::runtime(format!("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {v}"))),
                         }
                     }
                 };
-                let output = Self::apply_output_path(st, eff.into_owned())?;
+                let output = Self::apply_output_path(st, eff.into_owned(), &|| self.context_for(f, None, None))?;
                 if fire_at <= self.now {
                     return self.exit(f, output, st.next);
                 }
@@ -863,7 +870,7 @@ impl Execution {
                 let token = self.token();
                 let task_token = format!("{:016x}{:08x}", splitmix(self.rng.get() ^ token), token);
                 let (parameters, credentials, timeout, heartbeat) = {
-                    let eff = Self::effective_input(st, &f.input)?;
+                    let eff = Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?;
                     let build = || self.context_for(f, Some(&task_token), None);
                     let scope = self.scope(&eff, &build);
                     let parameters = match &st.parameters {
@@ -882,7 +889,7 @@ impl Execution {
                             None => Ok(None),
                             Some(Seconds::Literal(n)) => Ok(Some(*n)),
                             Some(Seconds::Path(p)) => {
-                                let v = select_path(p, &eff, name)?;
+                                let v = select_path(p, &eff, &|| self.context_for(f, None, None), name)?;
                                 match v.as_u64() {
                                     Some(n) if n > 0 => Ok(Some(n)),
                                     _ => Err(StateError::runtime(format!("The {name} field must reference a positive integer, got {v}"))),
@@ -959,7 +966,7 @@ impl Execution {
                 Ok(Flow::Blocked)
             }
             Kind::Parallel { branches } => {
-                let eff = Self::effective_input(st, &f.input)?;
+                let eff = Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?;
                 let branch_input = match &st.parameters {
                     Some(p) => {
                         let build = || self.context_for(f, None, None);
@@ -992,11 +999,11 @@ impl Execution {
                 Ok(Flow::Blocked)
             }
             Kind::Map(spec) => {
-                let eff = Self::effective_input(st, &f.input)?;
+                let eff = Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?;
                 let items = match &spec.items_path {
                     PathSpec::Root => eff.clone(),
                     PathSpec::Null => Cow::Owned(Value::Object(Map::new())),
-                    PathSpec::Path(p) => select_path(p, &eff, "ItemsPath")?,
+                    PathSpec::Path(p) => select_path(p, &eff, &|| self.context_for(f, None, None), "ItemsPath")?,
                 };
                 let Value::Array(items) = items.into_owned() else {
                     return Err(StateError::runtime(format!(
@@ -1007,7 +1014,7 @@ impl Execution {
                 let max_concurrency = match &spec.max_concurrency {
                     Seconds::Literal(n) => *n as usize,
                     Seconds::Path(p) => {
-                        let v = select_path(p, &eff, "MaxConcurrencyPath")?;
+                        let v = select_path(p, &eff, &|| self.context_for(f, None, None), "MaxConcurrencyPath")?;
                         v.as_u64().ok_or_else(|| {
                             StateError::runtime(format!(
                                 "MaxConcurrencyPath must reference a non-negative integer, got {v}"
@@ -1108,7 +1115,7 @@ impl Execution {
         };
         let output =
             Self::apply_result_path(&st.result_path, std::mem::take(&mut f.input), result)?;
-        let output = Self::apply_output_path(st, output)?;
+        let output = Self::apply_output_path(st, output, &|| self.context_for(f, None, None))?;
         self.exit(f, output, st.next)
     }
 

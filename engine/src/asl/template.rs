@@ -19,6 +19,14 @@ pub trait Scope {
     fn context(&self) -> &Value;
     /// The next pseudo-random number of this execution.
     fn random(&self) -> u64;
+
+    /// The document a path reads: the input for `$`, the Context for `$$`.
+    fn doc_for(&self, path: &Path) -> &Value {
+        match path.root() {
+            Root::Input => self.input(),
+            Root::Context => self.context(),
+        }
+    }
 }
 
 /// A compiled payload template.
@@ -47,10 +55,6 @@ pub struct TemplateProblem {
     pub message: String,
 }
 
-fn escape_pointer(s: &str) -> String {
-    s.replace('~', "~0").replace('/', "~1")
-}
-
 impl Template {
     /// Compiles a template, collecting every problem.
     pub fn compile(v: &Value, problems: &mut Vec<TemplateProblem>) -> Template {
@@ -63,7 +67,7 @@ impl Template {
                 let mut fields = Vec::with_capacity(o.len());
                 let mut dynamic = false;
                 for (k, v) in o {
-                    let here = format!("{at}/{}", escape_pointer(k));
+                    let here = format!("{at}/{}", super::diag::esc(k));
                     if let Some(name) = k.strip_suffix(".$") {
                         dynamic = true;
                         let t = match v.as_str() {
@@ -149,10 +153,7 @@ impl Template {
         match self {
             Template::Literal(v) => Ok(v.clone()),
             Template::Path(p) => {
-                let doc = match p.root() {
-                    Root::Input => scope.input(),
-                    Root::Context => scope.context(),
-                };
+                let doc = scope.doc_for(p);
                 p.select_value(doc).ok_or_else(|| {
                     StateError::runtime(format!(
                         "The JSONPath '{p}' specified for the field '{field}.$' could not be found in the input '{}'",

@@ -305,3 +305,21 @@ fn history_off_records_nothing_but_still_runs() {
     assert_eq!(ex.transitions(), 1);
     assert_eq!(ex.status(), &Status::Succeeded(json!(1)));
 }
+
+#[test]
+fn paths_may_read_the_context_object() {
+    let def = json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Result": {"changed": true}, "Next": "B"},
+        "B": {"Type": "Pass", "InputPath": "$$.Execution.Input", "Next": "M"},
+        "M": {"Type": "Map", "ItemsPath": "$$.Execution.Input.items", "ResultPath": "$.doubled", "Next": "C",
+              "ItemProcessor": {"StartAt": "D", "States": {"D": {"Type": "Pass", "Parameters": {"v.$": "States.MathAdd($, $)"}, "OutputPath": "$.v", "End": true}}}},
+        "C": {"Type": "Pass", "OutputPath": "$$.State.Name", "End": true}}});
+    let (ex, _) = start(def.clone(), json!({"items": [1, 2]}));
+    assert_eq!(ex.status(), &Status::Succeeded(json!("C")));
+    let mut def2 = def;
+    def2["States"]["M"]["End"] = json!(true);
+    def2["States"]["M"].as_object_mut().unwrap().remove("Next");
+    def2["States"].as_object_mut().unwrap().remove("C");
+    let (ex, _) = start(def2, json!({"items": [1, 2]}));
+    assert_eq!(ex.status(), &Status::Succeeded(json!({"items": [1, 2], "doubled": [2, 4]})));
+}
