@@ -53,14 +53,22 @@ fn ours(def: &Value, input: &Value, history: bool, runs: usize) -> Measured {
     for i in 0..runs {
         let info = ExecutionInfo::local("Bench", &format!("run-{i}"), 0);
         let t = Instant::now();
-        let (ex, cmds) = Execution::start(machine.clone(), info, input.clone(), Options { history }, 0);
+        let (ex, cmds) =
+            Execution::start(machine.clone(), info, input.clone(), Options { history }, 0);
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         assert!(cmds.is_empty());
-        assert!(matches!(ex.status(), Status::Succeeded(_)), "{:?}", ex.status());
+        assert!(
+            matches!(ex.status(), Status::Succeeded(_)),
+            "{:?}",
+            ex.status()
+        );
         transitions = ex.transitions();
         best = best.min(ms);
     }
-    Measured { best_ms: best, transitions }
+    Measured {
+        best_ms: best,
+        transitions,
+    }
 }
 
 fn peer(def: &Value, input: &Value, runs: usize) -> Option<f64> {
@@ -89,23 +97,38 @@ fn peer(def: &Value, input: &Value, runs: usize) -> Option<f64> {
         return None;
     }
     let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["ms"].as_array()?.iter().filter_map(Value::as_f64).reduce(f64::min)
+    v["ms"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_f64)
+        .reduce(f64::min)
 }
 
 fn main() {
     // `cargo test --benches` runs bench binaries with no arguments but
     // `--bench`; stay quick there.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let (iters, items, runs, peer_runs) = if quick { (500, 100, 1, 0) } else { (50_000, 10_000, 10, 3) };
+    let (iters, items, runs, peer_runs) = if quick {
+        (500, 100, 1, 0)
+    } else {
+        (50_000, 10_000, 10, 3)
+    };
     let loop_input = json!({});
     let map_input = json!({"items": (0..items).map(|i| json!({"id": i})).collect::<Vec<_>>()});
-    let cases = [("loop (Choice+Pass)", loop_def(iters), loop_input), ("inline Map", map_def(), map_input)];
+    let cases = [
+        ("loop (Choice+Pass)", loop_def(iters), loop_input),
+        ("inline Map", map_def(), map_input),
+    ];
     println!("| benchmark | transitions | Aslan (ms) | Aslan transitions/s | Aslan with history (ms) | aws-local-stepfunctions (ms) | speed-up |");
     println!("|---|---|---|---|---|---|---|");
     for (name, def, input) in cases {
         let fast = ours(&def, &input, false, runs);
         let hist = ours(&def, &input, true, runs.min(3));
-        let p = if peer_runs > 0 { peer(&def, &input, peer_runs) } else { None };
+        let p = if peer_runs > 0 {
+            peer(&def, &input, peer_runs)
+        } else {
+            None
+        };
         let tps = fast.transitions as f64 / (fast.best_ms / 1000.0);
         println!(
             "| {name} | {} | {:.2} | {:.0} | {:.2} | {} | {} |",

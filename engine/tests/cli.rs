@@ -5,19 +5,34 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn aslan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aslan")).args(args).output().expect("aslan runs")
+    Command::new(env!("CARGO_BIN_EXE_aslan"))
+        .args(args)
+        .output()
+        .expect("aslan runs")
 }
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn example(p: &str) -> String {
-    root().join("examples").join(p).to_string_lossy().into_owned()
+    root()
+        .join("examples")
+        .join(p)
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn stdout_json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}): {}",
+            String::from_utf8_lossy(&o.stdout)
+        )
+    })
 }
 
 fn write_temp(name: &str, v: &Value) -> String {
@@ -30,8 +45,18 @@ fn write_temp(name: &str, v: &Value) -> String {
 
 #[test]
 fn run_succeeds_with_output_on_stdout() {
-    let o = aslan(&["run", &example("hello-world.asl.json"), "--input", r#"{"people":["Ada","Grace"]}"#]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = aslan(&[
+        "run",
+        &example("hello-world.asl.json"),
+        "--input",
+        r#"{"people":["Ada","Grace"]}"#,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let v = stdout_json(&o);
     assert_eq!(v["count"], 2);
     assert_eq!(v["verdict"], "Cosy.");
@@ -40,10 +65,16 @@ fn run_succeeds_with_output_on_stdout() {
 
 #[test]
 fn run_failure_prints_error_and_cause_and_exits_1() {
-    let def = write_temp("fail.json", &json!({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Oops", "Cause": "on purpose"}}}));
+    let def = write_temp(
+        "fail.json",
+        &json!({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Oops", "Cause": "on purpose"}}}),
+    );
     let o = aslan(&["run", &def]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stdout_json(&o), json!({"Error": "Oops", "Cause": "on purpose"}));
+    assert_eq!(
+        stdout_json(&o),
+        json!({"Error": "Oops", "Cause": "on purpose"})
+    );
 }
 
 #[test]
@@ -52,13 +83,26 @@ fn invalid_definition_and_bad_arguments_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(o.stdout.is_empty());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("/States/Start/Next") && err.contains("MISSING_TRANSITION_TARGET"), "{err}");
+    assert!(
+        err.contains("/States/Start/Next") && err.contains("MISSING_TRANSITION_TARGET"),
+        "{err}"
+    );
 
-    let o = aslan(&["run", &example("hello-world.asl.json"), "--input", "{not json"]);
+    let o = aslan(&[
+        "run",
+        &example("hello-world.asl.json"),
+        "--input",
+        "{not json",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not valid JSON"));
 
-    let o = aslan(&["run", &example("hello-world.asl.json"), "--mock-config", "x.json"]);
+    let o = aslan(&[
+        "run",
+        &example("hello-world.asl.json"),
+        "--mock-config",
+        "x.json",
+    ]);
     assert_eq!(o.status.code(), Some(2), "--mock-config needs --test-case");
 
     let o = aslan(&["run", "/nonexistent/def.json"]);
@@ -70,8 +114,19 @@ fn validate_lists_every_problem() {
     let o = aslan(&["validate", &example("invalid.asl.json"), "--json"]);
     assert_eq!(o.status.code(), Some(2));
     let v = stdout_json(&o);
-    let locs: Vec<&str> = v["diagnostics"].as_array().unwrap().iter().map(|d| d["location"].as_str().unwrap()).collect();
-    for want in ["/States/Start/Next", "/States/Orphan/Seconds", "/States/Pick/ResultPath", "/States/Pick/Choices/0/NumericEquals", "/States/Orphan"] {
+    let locs: Vec<&str> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["location"].as_str().unwrap())
+        .collect();
+    for want in [
+        "/States/Start/Next",
+        "/States/Orphan/Seconds",
+        "/States/Pick/ResultPath",
+        "/States/Pick/Choices/0/NumericEquals",
+        "/States/Orphan",
+    ] {
         assert!(locs.contains(&want), "{want} missing from {locs:?}");
     }
     let o = aslan(&["validate", &example("hello-world.asl.json")]);
@@ -96,26 +151,51 @@ fn mock_config_drives_retry_and_catch() {
         ])
     };
     let o = args("HappyPath");
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let v = stdout_json(&o);
     assert_eq!(v["charge"]["chargeId"], "ch_42");
-    assert_eq!(v["fulfilment"], json!({"tracking": "TRK-7", "message": "Order A-1001 is on its way"}));
-    let events: Vec<Value> = String::from_utf8_lossy(&o.stderr).lines().map(|l| serde_json::from_str(l).expect("history line is JSON")).collect();
+    assert_eq!(
+        v["fulfilment"],
+        json!({"tracking": "TRK-7", "message": "Order A-1001 is on its way"})
+    );
+    let events: Vec<Value> = String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("history line is JSON"))
+        .collect();
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(types.iter().filter(|t| **t == "TaskFailed").count(), 2, "two failed charges before success");
+    assert_eq!(
+        types.iter().filter(|t| **t == "TaskFailed").count(),
+        2,
+        "two failed charges before success"
+    );
     assert_eq!(types.first(), Some(&"ExecutionStarted"));
     assert_eq!(types.last(), Some(&"ExecutionSucceeded"));
     assert!(types.contains(&"ParallelStateStarted"));
     // Retries waited 2 s then 4 s of simulated time.
-    let ts: Vec<f64> = events.iter().filter(|e| e["type"] == "TaskScheduled").map(|e| e["timestamp"].as_f64().unwrap()).collect();
-    assert!((ts[1] - ts[0] - 2.0).abs() < 0.01 && (ts[2] - ts[1] - 4.0).abs() < 0.01, "{ts:?}");
+    let ts: Vec<f64> = events
+        .iter()
+        .filter(|e| e["type"] == "TaskScheduled")
+        .map(|e| e["timestamp"].as_f64().unwrap())
+        .collect();
+    assert!(
+        (ts[1] - ts[0] - 2.0).abs() < 0.01 && (ts[2] - ts[1] - 4.0).abs() < 0.01,
+        "{ts:?}"
+    );
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e["id"], json!(i + 1));
     }
 
     let o = args("Declined");
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stdout_json(&o), json!({"Error": "Payments.Declined", "Cause": "insufficient funds"}));
+    assert_eq!(
+        stdout_json(&o),
+        json!({"Error": "Payments.Declined", "Cause": "insufficient funds"})
+    );
 }
 
 #[test]
@@ -145,12 +225,18 @@ fn unsupported_resource_fails_with_states_runtime() {
     assert_eq!(o.status.code(), Some(1));
     let v = stdout_json(&o);
     assert_eq!(v["Error"], "States.Runtime");
-    assert!(v["Cause"].as_str().unwrap().contains("arn:aws:states:::sqs:sendMessage"));
+    assert!(v["Cause"]
+        .as_str()
+        .unwrap()
+        .contains("arn:aws:states:::sqs:sendMessage"));
 }
 
 #[test]
 fn long_waits_take_no_time_on_the_simulated_clock() {
-    let def = write_temp("year.json", &json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 31_536_000, "End": true}}}));
+    let def = write_temp(
+        "year.json",
+        &json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 31_536_000, "End": true}}}),
+    );
     let o = aslan(&["run", &def, "--input", "[1]", "--clock", "simulated"]);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(stdout_json(&o), json!([1]));
@@ -158,9 +244,16 @@ fn long_waits_take_no_time_on_the_simulated_clock() {
 
 #[test]
 fn waits_really_wait_on_the_real_clock() {
-    let def = write_temp("second.json", &json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "End": true}}}));
+    let def = write_temp(
+        "second.json",
+        &json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "End": true}}}),
+    );
     let t = std::time::Instant::now();
     let o = aslan(&["run", &def]);
     assert_eq!(o.status.code(), Some(0));
-    assert!(t.elapsed() >= std::time::Duration::from_millis(990), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(990),
+        "{:?}",
+        t.elapsed()
+    );
 }

@@ -263,19 +263,23 @@ impl Path {
                 Seg::Index(i) => {
                     let a = cur.as_array_mut().ok_or(PathSetError)?;
                     let len = a.len();
-                    a.get_mut(norm_index(*i, len).ok_or(PathSetError)?).ok_or(PathSetError)?
+                    a.get_mut(norm_index(*i, len).ok_or(PathSetError)?)
+                        .ok_or(PathSetError)?
                 }
                 _ => return Err(PathSetError),
             };
         }
         match last {
             Seg::Name(n) => {
-                cur.as_object_mut().ok_or(PathSetError)?.insert(n.clone(), value);
+                cur.as_object_mut()
+                    .ok_or(PathSetError)?
+                    .insert(n.clone(), value);
             }
             Seg::Index(i) => {
                 let a = cur.as_array_mut().ok_or(PathSetError)?;
                 let len = a.len();
-                *a.get_mut(norm_index(*i, len).ok_or(PathSetError)?).ok_or(PathSetError)? = value;
+                *a.get_mut(norm_index(*i, len).ok_or(PathSetError)?)
+                    .ok_or(PathSetError)? = value;
             }
             _ => return Err(PathSetError),
         }
@@ -647,7 +651,10 @@ impl Parser<'_> {
     }
 
     fn quoted(&mut self) -> Result<String, String> {
-        let q = self.peek().filter(|q| matches!(q, b'\'' | b'"')).ok_or("expected a quoted name")?;
+        let q = self
+            .peek()
+            .filter(|q| matches!(q, b'\'' | b'"'))
+            .ok_or("expected a quoted name")?;
         self.i += 1;
         let mut out = String::new();
         loop {

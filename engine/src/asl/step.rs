@@ -306,11 +306,23 @@ fn check_size(v: &Value, what: &str) -> Result<(), StateError> {
     Ok(())
 }
 
-fn select_path<'a>(p: &Path, doc: &'a Value, ctx: &dyn Fn() -> Value, field: &str) -> Result<Cow<'a, Value>, StateError> {
-    let not_found = |doc: &Value| StateError::runtime(format!("Invalid path '{p}' : No results for path: {p} (applying {field} to {doc})"));
+fn select_path<'a>(
+    p: &Path,
+    doc: &'a Value,
+    ctx: &dyn Fn() -> Value,
+    field: &str,
+) -> Result<Cow<'a, Value>, StateError> {
+    let not_found = |doc: &Value| {
+        StateError::runtime(format!(
+            "Invalid path '{p}' : No results for path: {p} (applying {field} to {doc})"
+        ))
+    };
     if p.root() == super::path::Root::Context {
         let c = ctx();
-        return p.select_value(&c).map(Cow::Owned).ok_or_else(|| not_found(&c));
+        return p
+            .select_value(&c)
+            .map(Cow::Owned)
+            .ok_or_else(|| not_found(&c));
     }
     match p.select(doc) {
         Some(super::path::Selection::One(v)) => Ok(Cow::Borrowed(v)),
@@ -654,7 +666,11 @@ impl Execution {
         c
     }
 
-    fn effective_input<'a>(st: &State, input: &'a Value, ctx: &dyn Fn() -> Value) -> Result<Cow<'a, Value>, StateError> {
+    fn effective_input<'a>(
+        st: &State,
+        input: &'a Value,
+        ctx: &dyn Fn() -> Value,
+    ) -> Result<Cow<'a, Value>, StateError> {
         match &st.input_path {
             PathSpec::Root => Ok(Cow::Borrowed(input)),
             PathSpec::Null => Ok(Cow::Owned(Value::Object(Map::new()))),
@@ -662,7 +678,11 @@ impl Execution {
         }
     }
 
-    fn apply_output_path(st: &State, v: Value, ctx: &dyn Fn() -> Value) -> Result<Value, StateError> {
+    fn apply_output_path(
+        st: &State,
+        v: Value,
+        ctx: &dyn Fn() -> Value,
+    ) -> Result<Value, StateError> {
         match &st.output_path {
             PathSpec::Root => Ok(v),
             PathSpec::Null => Ok(Value::Object(Map::new())),
@@ -758,7 +778,8 @@ impl Execution {
         match &st.kind {
             Kind::Pass { result } => {
                 let r: Option<Value> = {
-                    let eff = Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?;
+                    let eff =
+                        Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?;
                     if let Some(r) = result {
                         Some(r.clone())
                     } else if let Some(p) = &st.parameters {
@@ -787,7 +808,8 @@ impl Execution {
                     None => Self::apply_result_path(&st.result_path, input.clone(), input)?,
                     Some(r) => Self::apply_result_path(&st.result_path, input, r)?,
                 };
-                let output = Self::apply_output_path(st, output, &|| self.context_for(f, None, None))?;
+                let output =
+                    Self::apply_output_path(st, output, &|| self.context_for(f, None, None))?;
                 self.exit(f, output, st.next)
             }
             Kind::Choice { choices, default } => {
@@ -816,7 +838,8 @@ impl Execution {
                 self.exit(f, output, Some(next))
             }
             Kind::Succeed => {
-                let eff = Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?.into_owned();
+                let eff = Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?
+                    .into_owned();
                 let output = Self::apply_output_path(st, eff, &|| self.context_for(f, None, None))?;
                 self.exit(f, output, None)
             }
@@ -839,21 +862,33 @@ impl Execution {
                     WaitSpec::Seconds(s) => self.now + *s as i64 * 1000,
                     WaitSpec::Timestamp(t) => t.timestamp_millis(),
                     WaitSpec::SecondsPath(p) => {
-                        let v = select_path(p, &eff, &|| self.context_for(f, None, None), "SecondsPath")?;
+                        let v = select_path(
+                            p,
+                            &eff,
+                            &|| self.context_for(f, None, None),
+                            "SecondsPath",
+                        )?;
                         match v.as_u64() {
                             Some(s) => self.now + (s.min(i64::MAX as u64 / 2000)) as i64 * 1000,
                             None => return Err(StateError::runtime(format!("The SecondsPath parameter does not reference a valid non-negative integer: {v}"))),
                         }
                     }
                     WaitSpec::TimestampPath(p) => {
-                        let v = select_path(p, &eff, &|| self.context_for(f, None, None), "TimestampPath")?;
+                        let v = select_path(
+                            p,
+                            &eff,
+                            &|| self.context_for(f, None, None),
+                            "TimestampPath",
+                        )?;
                         match v.as_str().and_then(super::choice::parse_timestamp) {
                             Some(t) => t.timestamp_millis(),
                             None => return Err(StateError::runtime(format!("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {v}"))),
                         }
                     }
                 };
-                let output = Self::apply_output_path(st, eff.into_owned(), &|| self.context_for(f, None, None))?;
+                let output = Self::apply_output_path(st, eff.into_owned(), &|| {
+                    self.context_for(f, None, None)
+                })?;
                 if fire_at <= self.now {
                     return self.exit(f, output, st.next);
                 }
@@ -870,7 +905,8 @@ impl Execution {
                 let token = self.token();
                 let task_token = format!("{:016x}{:08x}", splitmix(self.rng.get() ^ token), token);
                 let (parameters, credentials, timeout, heartbeat) = {
-                    let eff = Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?;
+                    let eff =
+                        Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?;
                     let build = || self.context_for(f, Some(&task_token), None);
                     let scope = self.scope(&eff, &build);
                     let parameters = match &st.parameters {
@@ -889,7 +925,12 @@ impl Execution {
                             None => Ok(None),
                             Some(Seconds::Literal(n)) => Ok(Some(*n)),
                             Some(Seconds::Path(p)) => {
-                                let v = select_path(p, &eff, &|| self.context_for(f, None, None), name)?;
+                                let v = select_path(
+                                    p,
+                                    &eff,
+                                    &|| self.context_for(f, None, None),
+                                    name,
+                                )?;
                                 match v.as_u64() {
                                     Some(n) if n > 0 => Ok(Some(n)),
                                     _ => Err(StateError::runtime(format!("The {name} field must reference a positive integer, got {v}"))),
@@ -1003,7 +1044,9 @@ impl Execution {
                 let items = match &spec.items_path {
                     PathSpec::Root => eff.clone(),
                     PathSpec::Null => Cow::Owned(Value::Object(Map::new())),
-                    PathSpec::Path(p) => select_path(p, &eff, &|| self.context_for(f, None, None), "ItemsPath")?,
+                    PathSpec::Path(p) => {
+                        select_path(p, &eff, &|| self.context_for(f, None, None), "ItemsPath")?
+                    }
                 };
                 let Value::Array(items) = items.into_owned() else {
                     return Err(StateError::runtime(format!(
@@ -1014,7 +1057,12 @@ impl Execution {
                 let max_concurrency = match &spec.max_concurrency {
                     Seconds::Literal(n) => *n as usize,
                     Seconds::Path(p) => {
-                        let v = select_path(p, &eff, &|| self.context_for(f, None, None), "MaxConcurrencyPath")?;
+                        let v = select_path(
+                            p,
+                            &eff,
+                            &|| self.context_for(f, None, None),
+                            "MaxConcurrencyPath",
+                        )?;
                         v.as_u64().ok_or_else(|| {
                             StateError::runtime(format!(
                                 "MaxConcurrencyPath must reference a non-negative integer, got {v}"

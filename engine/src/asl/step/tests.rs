@@ -8,7 +8,13 @@ fn machine(def: Value) -> Arc<Machine> {
 }
 
 fn start(def: Value, input: Value) -> (Execution, Vec<Command>) {
-    Execution::start(machine(def), ExecutionInfo::local("SM", "ex", T0), input, Options { history: true }, T0)
+    Execution::start(
+        machine(def),
+        ExecutionInfo::local("SM", "ex", T0),
+        input,
+        Options { history: true },
+        T0,
+    )
 }
 
 fn types(ex: &Execution) -> Vec<&'static str> {
@@ -35,18 +41,30 @@ fn timers(cmds: &[Command]) -> Vec<(u64, i64)> {
 
 fn task(extra: Value) -> Value {
     let mut t = json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true});
-    t.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    t.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     t
 }
 
 #[test]
 fn pass_history_has_aws_names_and_chained_ids() {
-    let (ex, cmds) = start(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Succeed"}}}), json!({"x": 1}));
+    let (ex, cmds) = start(
+        json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Succeed"}}}),
+        json!({"x": 1}),
+    );
     assert!(cmds.is_empty());
     assert_eq!(ex.status(), &Status::Succeeded(json!({"x": 1})));
     assert_eq!(
         types(&ex),
-        ["ExecutionStarted", "PassStateEntered", "PassStateExited", "SucceedStateEntered", "SucceedStateExited", "ExecutionSucceeded"]
+        [
+            "ExecutionStarted",
+            "PassStateEntered",
+            "PassStateExited",
+            "SucceedStateEntered",
+            "SucceedStateExited",
+            "ExecutionSucceeded"
+        ]
     );
     for (i, e) in ex.history().iter().enumerate() {
         assert_eq!(e.id, i as u64 + 1);
@@ -55,7 +73,10 @@ fn pass_history_has_aws_names_and_chained_ids() {
     let entered = ex.history()[1].to_json();
     assert_eq!(entered["stateEnteredEventDetails"]["name"], "A");
     assert_eq!(entered["stateEnteredEventDetails"]["input"], "{\"x\":1}");
-    assert_eq!(ex.history()[5].to_json()["executionSucceededEventDetails"]["output"], "{\"x\":1}");
+    assert_eq!(
+        ex.history()[5].to_json()["executionSucceededEventDetails"]["output"],
+        "{\"x\":1}"
+    );
 }
 
 #[test]
@@ -66,18 +87,40 @@ fn task_lifecycle_and_context_token() {
     assert_eq!(inv.parameters["token"], json!(inv.task_token));
     assert_eq!(inv.parameters["state"], "T");
     assert_eq!(inv.parameters["start"], "2023-11-14T22:13:20.000Z");
-    let cmds = ex.handle(Event::TaskSucceeded { token: inv.token, output: json!({"r": 1}) }, T0 + 5);
+    let cmds = ex.handle(
+        Event::TaskSucceeded {
+            token: inv.token,
+            output: json!({"r": 1}),
+        },
+        T0 + 5,
+    );
     assert!(cmds.is_empty());
     assert_eq!(ex.status(), &Status::Succeeded(json!({"r": 1})));
     assert_eq!(
         types(&ex),
-        ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSucceeded", "TaskStateExited", "ExecutionSucceeded"]
+        [
+            "ExecutionStarted",
+            "TaskStateEntered",
+            "TaskScheduled",
+            "TaskStarted",
+            "TaskSucceeded",
+            "TaskStateExited",
+            "ExecutionSucceeded"
+        ]
     );
     let sched = ex.history()[2].to_json();
     assert_eq!(sched["taskScheduledEventDetails"]["resourceType"], "lambda");
     assert_eq!(sched["taskScheduledEventDetails"]["resource"], "invoke");
     // A duplicate delivery of the same result changes nothing.
-    assert!(ex.handle(Event::TaskSucceeded { token: inv.token, output: json!(2) }, T0 + 6).is_empty());
+    assert!(ex
+        .handle(
+            Event::TaskSucceeded {
+                token: inv.token,
+                output: json!(2)
+            },
+            T0 + 6
+        )
+        .is_empty());
     assert_eq!(ex.history().len(), 7);
 }
 
@@ -94,7 +137,13 @@ fn retry_backoff_grows_and_is_capped() {
     for attempt in 0..3 {
         assert_eq!(inv.parameters["n"], json!(attempt));
         assert_eq!(inv.attempt, attempt);
-        let cmds = ex.handle(Event::TaskFailed { token: inv.token, error: StateError::new("E", "c") }, now);
+        let cmds = ex.handle(
+            Event::TaskFailed {
+                token: inv.token,
+                error: StateError::new("E", "c"),
+            },
+            now,
+        );
         let (tok, at) = timers(&cmds)[0];
         delays.push(at - now);
         now = at;
@@ -102,11 +151,26 @@ fn retry_backoff_grows_and_is_capped() {
         inv = invocations(&cmds)[0].clone();
     }
     assert_eq!(delays, [2000, 6000, 10000]);
-    ex.handle(Event::TaskFailed { token: inv.token, error: StateError::new("E", "last") }, now);
+    ex.handle(
+        Event::TaskFailed {
+            token: inv.token,
+            error: StateError::new("E", "last"),
+        },
+        now,
+    );
     assert_eq!(ex.status(), &Status::Failed(StateError::new("E", "last")));
     // Retries do not enter the state again.
-    assert_eq!(types(&ex).iter().filter(|t| **t == "TaskStateEntered").count(), 1);
-    assert_eq!(types(&ex).iter().filter(|t| **t == "TaskScheduled").count(), 4);
+    assert_eq!(
+        types(&ex)
+            .iter()
+            .filter(|t| **t == "TaskStateEntered")
+            .count(),
+        1
+    );
+    assert_eq!(
+        types(&ex).iter().filter(|t| **t == "TaskScheduled").count(),
+        4
+    );
 }
 
 #[test]
@@ -114,7 +178,13 @@ fn full_jitter_stays_below_the_backoff() {
     let def = json!({"StartAt": "T", "States": {"T": task(json!({"Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 100, "MaxAttempts": 1, "JitterStrategy": "FULL"}]}))}});
     let (mut ex, cmds) = start(def, json!({}));
     let inv = invocations(&cmds)[0].clone();
-    let cmds = ex.handle(Event::TaskFailed { token: inv.token, error: StateError::new("E", "") }, T0);
+    let cmds = ex.handle(
+        Event::TaskFailed {
+            token: inv.token,
+            error: StateError::new("E", ""),
+        },
+        T0,
+    );
     let (_, at) = timers(&cmds)[0];
     assert!((T0..T0 + 100_000).contains(&at), "{}", at - T0);
 }
@@ -137,7 +207,15 @@ fn task_timeout_is_caught_and_cancels_the_task() {
     }
     assert!(types(&ex).contains(&"TaskTimedOut"));
     // The late result is ignored.
-    assert!(ex.handle(Event::TaskSucceeded { token: inv.token, output: json!(1) }, at + 1).is_empty());
+    assert!(ex
+        .handle(
+            Event::TaskSucceeded {
+                token: inv.token,
+                output: json!(1)
+            },
+            at + 1
+        )
+        .is_empty());
 }
 
 #[test]
@@ -145,13 +223,18 @@ fn heartbeats_keep_a_task_alive_until_they_stop() {
     let def = json!({"StartAt": "T", "States": {"T": task(json!({"HeartbeatSeconds": 10, "TimeoutSeconds": 100}))}});
     let (mut ex, cmds) = start(def, json!({}));
     let inv = invocations(&cmds)[0].clone();
-    let hb = timers(&cmds).into_iter().find(|(_, at)| *at == T0 + 10_000).unwrap();
+    let hb = timers(&cmds)
+        .into_iter()
+        .find(|(_, at)| *at == T0 + 10_000)
+        .unwrap();
     let cmds = ex.handle(Event::TaskHeartbeat { token: inv.token }, T0 + 8_000);
     assert!(cmds.contains(&Command::CancelTimer { token: hb.0 }));
     let (hb2, at2) = timers(&cmds)[0];
     assert_eq!(at2, T0 + 18_000);
     // The old timer firing late does nothing.
-    assert!(ex.handle(Event::TimerFired { token: hb.0 }, T0 + 10_000).is_empty());
+    assert!(ex
+        .handle(Event::TimerFired { token: hb.0 }, T0 + 10_000)
+        .is_empty());
     assert_eq!(ex.status(), &Status::Running);
     ex.handle(Event::TimerFired { token: hb2 }, at2);
     match ex.status() {
@@ -168,10 +251,19 @@ fn stop_aborts_and_cancels_everything() {
     let (mut ex, cmds) = start(def, json!({}));
     let inv = invocations(&cmds)[0].clone();
     let (wt, _) = timers(&cmds)[0];
-    let cmds = ex.handle(Event::Stop { error: Some("Stopped".into()), cause: Some("by test".into()) }, T0 + 1);
+    let cmds = ex.handle(
+        Event::Stop {
+            error: Some("Stopped".into()),
+            cause: Some("by test".into()),
+        },
+        T0 + 1,
+    );
     assert!(cmds.contains(&Command::CancelTask { token: inv.token }));
     assert!(cmds.contains(&Command::CancelTimer { token: wt }));
-    assert_eq!(ex.status(), &Status::Aborted(StateError::new("Stopped", "by test")));
+    assert_eq!(
+        ex.status(),
+        &Status::Aborted(StateError::new("Stopped", "by test"))
+    );
     assert_eq!(*types(&ex).last().unwrap(), "ExecutionAborted");
 }
 
@@ -182,8 +274,15 @@ fn execution_timeout() {
     let t = timers(&cmds);
     let exec_timer = t.iter().find(|(_, at)| *at == T0 + 5_000).unwrap();
     let wait_timer = t.iter().find(|(_, at)| *at == T0 + 60_000).unwrap();
-    let cmds = ex.handle(Event::TimerFired { token: exec_timer.0 }, T0 + 5_000);
-    assert!(cmds.contains(&Command::CancelTimer { token: wait_timer.0 }));
+    let cmds = ex.handle(
+        Event::TimerFired {
+            token: exec_timer.0,
+        },
+        T0 + 5_000,
+    );
+    assert!(cmds.contains(&Command::CancelTimer {
+        token: wait_timer.0
+    }));
     assert!(matches!(ex.status(), Status::TimedOut(e) if e.error == "States.Timeout"));
     assert_eq!(*types(&ex).last().unwrap(), "ExecutionTimedOut");
 }
@@ -198,7 +297,13 @@ fn map_respects_max_concurrency_and_orders_results() {
     let mut max_seen = 2;
     // Complete the most recent first, to check results are placed by index.
     while let Some(inv) = inflight.pop() {
-        let cmds = ex.handle(Event::TaskSucceeded { token: inv.token, output: json!(inv.parameters.as_i64().unwrap() + 1) }, T0);
+        let cmds = ex.handle(
+            Event::TaskSucceeded {
+                token: inv.token,
+                output: json!(inv.parameters.as_i64().unwrap() + 1),
+            },
+            T0,
+        );
         inflight.extend(invocations(&cmds).into_iter().cloned());
         max_seen = max_seen.max(inflight.len());
     }
@@ -206,7 +311,10 @@ fn map_respects_max_concurrency_and_orders_results() {
     assert_eq!(ex.status(), &Status::Succeeded(json!([11, 21, 31, 41])));
     let t = types(&ex);
     assert_eq!(t.iter().filter(|x| **x == "MapIterationStarted").count(), 4);
-    assert_eq!(t.iter().filter(|x| **x == "MapIterationSucceeded").count(), 4);
+    assert_eq!(
+        t.iter().filter(|x| **x == "MapIterationSucceeded").count(),
+        4
+    );
     assert!(t.contains(&"MapStateStarted") && t.contains(&"MapStateSucceeded"));
 }
 
@@ -218,7 +326,13 @@ fn failing_branch_cancels_siblings() {
     let (mut ex, cmds) = start(def, json!({}));
     let invs = invocations(&cmds);
     let (a, b) = (invs[0].token, invs[1].token);
-    let cmds = ex.handle(Event::TaskFailed { token: a, error: StateError::new("Boom", "x") }, T0);
+    let cmds = ex.handle(
+        Event::TaskFailed {
+            token: a,
+            error: StateError::new("Boom", "x"),
+        },
+        T0,
+    );
     assert!(cmds.contains(&Command::CancelTask { token: b }));
     assert_eq!(ex.status(), &Status::Failed(StateError::new("Boom", "x")));
     assert!(types(&ex).contains(&"ParallelStateFailed"));
@@ -230,7 +344,13 @@ fn map_failure_aborts_other_iterations() {
         "ItemProcessor": {"StartAt": "T", "States": {"T": task(json!({}))}}}}});
     let (mut ex, cmds) = start(def, json!([1, 2, 3]));
     let invs = invocations(&cmds);
-    ex.handle(Event::TaskFailed { token: invs[1].token, error: StateError::new("E", "") }, T0);
+    ex.handle(
+        Event::TaskFailed {
+            token: invs[1].token,
+            error: StateError::new("E", ""),
+        },
+        T0,
+    );
     let t = types(&ex);
     assert_eq!(t.iter().filter(|x| **x == "MapIterationFailed").count(), 1);
     assert_eq!(t.iter().filter(|x| **x == "MapIterationAborted").count(), 2);
@@ -246,14 +366,27 @@ fn data_limit_is_enforced_and_not_caught_by_all() {
         "H": {"Type": "Pass", "End": true}}});
     let (mut ex, cmds) = start(def, json!({}));
     let inv = invocations(&cmds)[0].clone();
-    ex.handle(Event::TaskSucceeded { token: inv.token, output: json!(big) }, T0);
-    assert!(matches!(ex.status(), Status::Failed(e) if e.error == "States.DataLimitExceeded"), "{:?}", ex.status());
+    ex.handle(
+        Event::TaskSucceeded {
+            token: inv.token,
+            output: json!(big),
+        },
+        T0,
+    );
+    assert!(
+        matches!(ex.status(), Status::Failed(e) if e.error == "States.DataLimitExceeded"),
+        "{:?}",
+        ex.status()
+    );
 
     let def = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"a.$": "$.s", "b.$": "$.s"}, "End": true}}});
     let (ex, _) = start(def, json!({"s": "y".repeat(200 * 1024)}));
     assert!(matches!(ex.status(), Status::Failed(e) if e.error == "States.DataLimitExceeded"));
 
-    let (ex, _) = start(json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}), json!(big));
+    let (ex, _) = start(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
+        json!(big),
+    );
     assert!(matches!(ex.status(), Status::Failed(e) if e.error == "States.DataLimitExceeded"));
 }
 
@@ -265,22 +398,40 @@ fn explicit_data_limit_catcher_matches() {
         "H": {"Type": "Pass", "Result": "handled", "End": true}}});
     let (mut ex, cmds) = start(def, json!({}));
     let inv = invocations(&cmds)[0].clone();
-    ex.handle(Event::TaskSucceeded { token: inv.token, output: json!("z".repeat(300 * 1024)) }, T0);
+    ex.handle(
+        Event::TaskSucceeded {
+            token: inv.token,
+            output: json!("z".repeat(300 * 1024)),
+        },
+        T0,
+    );
     assert_eq!(ex.status(), &Status::Succeeded(json!("handled")));
 }
 
 #[test]
 fn waits_compute_their_deadlines() {
-    let (ex, cmds) = start(json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 7, "End": true}}}), json!({}));
+    let (ex, cmds) = start(
+        json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 7, "End": true}}}),
+        json!({}),
+    );
     assert_eq!(timers(&cmds)[0].1, T0 + 7_000);
     assert_eq!(ex.status(), &Status::Running);
-    let (_, cmds) = start(json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "TimestampPath": "$.t", "End": true}}}), json!({"t": "2030-01-01T00:00:00Z"}));
+    let (_, cmds) = start(
+        json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "TimestampPath": "$.t", "End": true}}}),
+        json!({"t": "2030-01-01T00:00:00Z"}),
+    );
     assert_eq!(timers(&cmds)[0].1, 1_893_456_000_000);
     // A timestamp in the past does not wait at all.
-    let (ex, cmds) = start(json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Timestamp": "2001-01-01T00:00:00Z", "End": true}}}), json!(1));
+    let (ex, cmds) = start(
+        json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Timestamp": "2001-01-01T00:00:00Z", "End": true}}}),
+        json!(1),
+    );
     assert!(cmds.is_empty());
     assert_eq!(ex.status(), &Status::Succeeded(json!(1)));
-    let (ex, _) = start(json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.s", "End": true}}}), json!({"s": -1}));
+    let (ex, _) = start(
+        json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.s", "End": true}}}),
+        json!({"s": -1}),
+    );
     assert!(matches!(ex.status(), Status::Failed(e) if e.error == "States.Runtime"));
 }
 
@@ -300,7 +451,13 @@ fn runtime_errors_are_not_retried_or_caught() {
 #[test]
 fn history_off_records_nothing_but_still_runs() {
     let m = machine(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}));
-    let (ex, _) = Execution::start(m, ExecutionInfo::local("SM", "e", T0), json!(1), Options::default(), T0);
+    let (ex, _) = Execution::start(
+        m,
+        ExecutionInfo::local("SM", "e", T0),
+        json!(1),
+        Options::default(),
+        T0,
+    );
     assert!(ex.history().is_empty());
     assert_eq!(ex.transitions(), 1);
     assert_eq!(ex.status(), &Status::Succeeded(json!(1)));
@@ -321,5 +478,8 @@ fn paths_may_read_the_context_object() {
     def2["States"]["M"].as_object_mut().unwrap().remove("Next");
     def2["States"].as_object_mut().unwrap().remove("C");
     let (ex, _) = start(def2, json!({"items": [1, 2]}));
-    assert_eq!(ex.status(), &Status::Succeeded(json!({"items": [1, 2], "doubled": [2, 4]})));
+    assert_eq!(
+        ex.status(),
+        &Status::Succeeded(json!({"items": [1, 2], "doubled": [2, 4]}))
+    );
 }
