@@ -34,7 +34,7 @@ pub const PAYLOAD_LIMIT: usize = 256 * 1024;
 
 /// An error raised while executing a state: the `Error` and `Cause` that
 /// Retry and Catch match on and that a failed execution reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StateError {
     /// The error name, e.g. `States.Timeout` or a task's own name.
     pub error: String,

@@ -22,6 +22,7 @@ use super::model::{
 use super::path::Path;
 use super::template::Scope;
 use chrono::{SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 use std::cell::{Cell, OnceCell};
@@ -29,7 +30,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 /// Identity of an execution, as the Context object shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExecutionInfo {
     /// `$$.Execution.Id`, the execution ARN.
     pub execution_arn: String,
@@ -61,7 +62,7 @@ impl ExecutionInfo {
 }
 
 /// Something that happened outside the core.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Event {
     /// A task returned a result.
     TaskSucceeded {
@@ -97,7 +98,7 @@ pub enum Event {
 }
 
 /// A task to run, as the core asks for it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskInvocation {
     /// Identifies the invocation in [`Event::TaskSucceeded`]/[`Event::TaskFailed`].
     pub token: u64,
@@ -115,6 +116,10 @@ pub struct TaskInvocation {
     pub heartbeat_seconds: Option<u64>,
     /// 0 for the first attempt, then 1, 2, ... for retries.
     pub attempt: u32,
+    /// How many times this execution invoked this state before (0 for the
+    /// first invocation; Map iterations and retries count too). Durable, so
+    /// mocks answer the same after a restart.
+    pub invocation: u32,
     /// The evaluated `Credentials` field.
     pub credentials: Option<Value>,
 }
@@ -144,7 +149,7 @@ pub enum Command {
 }
 
 /// Where an execution stands.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Status {
     /// Still running.
     Running,
@@ -159,7 +164,7 @@ pub enum Status {
 }
 
 /// Tunables of one execution.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Options {
     /// Record history events (off for maximum speed).
     pub history: bool,
@@ -167,13 +172,13 @@ pub struct Options {
 
 type FrameId = u32;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 enum Parent {
     Top,
     Child { frame: FrameId, slot: u32 },
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 enum Phase {
     /// Run the current state (from its start).
     Ready,
@@ -191,7 +196,7 @@ enum Phase {
     Children(Box<Children>),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Children {
     is_map: bool,
     results: Vec<Value>,
@@ -202,7 +207,7 @@ struct Children {
     max_concurrency: usize,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Frame {
     state: StateId,
     input: Value,
@@ -218,7 +223,7 @@ struct Frame {
     retrying: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 enum Pending {
     Task,
     TaskTimeout,
@@ -229,8 +234,13 @@ enum Pending {
 }
 
 /// The state of one execution. See the module documentation.
-#[derive(Debug)]
+///
+/// An execution serializes (with serde) to a snapshot of everything but its
+/// machine, its undrained history and its unreturned commands; see
+/// [`Execution::restore`].
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Execution {
+    #[serde(skip, default = "Machine::empty")]
     machine: Arc<Machine>,
     info: ExecutionInfo,
     input: Value,
@@ -243,9 +253,13 @@ pub struct Execution {
     next_token: u64,
     rng: Cell<u64>,
     now: i64,
+    #[serde(skip)]
     history: Vec<HistoryEvent>,
     event_count: u64,
     transitions: u64,
+    /// Invocations so far per Task state.
+    invocations: HashMap<StateId, u32>,
+    #[serde(skip)]
     out: Vec<Command>,
 }
 
@@ -397,6 +411,7 @@ impl Execution {
             history: Vec::new(),
             event_count: 0,
             transitions: 0,
+            invocations: HashMap::new(),
             out: Vec::new(),
         };
         if ex.opts.history {
@@ -477,6 +492,28 @@ impl Execution {
     /// The history recorded so far (empty unless [`Options::history`]).
     pub fn history(&self) -> &[HistoryEvent] {
         &self.history
+    }
+
+    /// Takes the history events recorded since the last call.
+    pub fn drain_history(&mut self) -> Vec<HistoryEvent> {
+        std::mem::take(&mut self.history)
+    }
+
+    /// The id of the latest history event.
+    pub fn last_event_id(&self) -> u64 {
+        self.event_count
+    }
+
+    /// Re-attaches a deserialized snapshot to its machine. The machine must
+    /// be the one the execution was started with.
+    pub fn restore(mut self, machine: Arc<Machine>) -> Execution {
+        self.machine = machine;
+        self
+    }
+
+    /// The machine this execution runs.
+    pub fn machine(&self) -> &Arc<Machine> {
+        &self.machine
     }
 
     /// State transitions so far (states entered).
@@ -988,6 +1025,11 @@ impl Execution {
                     });
                     (ht, h)
                 });
+                let invocation = {
+                    let n = self.invocations.entry(f.state).or_insert(0);
+                    *n += 1;
+                    *n - 1
+                };
                 self.out.push(Command::InvokeTask(Box::new(TaskInvocation {
                     token,
                     resource: spec.resource.clone(),
@@ -997,6 +1039,7 @@ impl Execution {
                     timeout_seconds: timeout,
                     heartbeat_seconds: heartbeat,
                     attempt: f.retry_count,
+                    invocation,
                     credentials,
                 })));
                 f.phase = Phase::Task {

@@ -5,16 +5,17 @@
 //!  "MockedResponses": {"MockOk": {"0": {"Return": {"x": 1}}, "1-2": {"Throw": {"Error": "E", "Cause": "c"}}}}}
 //! ```
 //!
-//! Each (state machine, test case, state) keeps an invocation counter that
-//! starts at 0; the response whose key is that number, or a range `"a-b"`
-//! containing it, answers. Retries are new invocations, so Retry and Catch
-//! can be exercised.
+//! Each execution counts the invocations of each Task state from 0 (see
+//! [`TaskInvocation::invocation`]); the response whose key is that number, or
+//! a range `"a-b"` containing it, answers. Retries are new invocations, so
+//! Retry and Catch can be exercised. The count is part of the execution's
+//! durable state, so a restarted engine gets the same answers.
 
 use super::{unsupported, TaskContext, TaskFuture, TaskHandler};
 use crate::asl::{StateError, TaskInvocation};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Why a mock configuration was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +41,6 @@ enum Response {
 #[derive(Debug)]
 pub struct MockTasks {
     by_state: HashMap<String, Vec<(u32, u32, Response)>>,
-    counters: Mutex<HashMap<String, u32>>,
     fallback: Option<Arc<dyn TaskHandler>>,
 }
 
@@ -131,7 +131,6 @@ impl MockTasks {
         }
         Ok(MockTasks {
             by_state,
-            counters: Mutex::new(HashMap::new()),
             fallback: None,
         })
     }
@@ -158,7 +157,6 @@ impl MockTasks {
             .collect();
         MockTasks {
             by_state,
-            counters: Mutex::new(HashMap::new()),
             fallback: None,
         }
     }
@@ -171,13 +169,7 @@ impl MockTasks {
 
     fn respond(&self, inv: &TaskInvocation) -> Option<Result<Value, StateError>> {
         let list = self.by_state.get(&*inv.state_name)?;
-        let n = {
-            let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-            let e = c.entry(inv.state_name.to_string()).or_insert(0);
-            let n = *e;
-            *e += 1;
-            n
-        };
+        let n = inv.invocation;
         let r = list.iter().find(|(lo, hi, _)| (*lo..=*hi).contains(&n));
         Some(match r {
             Some((_, _, Response::Return(v))) => Ok(v.clone()),
@@ -207,8 +199,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn inv(state: &str) -> TaskInvocation {
+    fn inv(state: &str, invocation: u32) -> TaskInvocation {
         TaskInvocation {
+            invocation,
             token: 1,
             resource: "arn:aws:states:::lambda:invoke".into(),
             parameters: json!({}),
@@ -228,14 +221,17 @@ mod tests {
             "MockedResponses": {"M": {"0": {"Throw": {"Error": "E", "Cause": "c"}}, "1-2": {"Return": {"ok": 1}}}}
         });
         let m = MockTasks::from_config(&cfg.to_string(), "SM", "Case").unwrap();
-        assert_eq!(m.respond(&inv("T")), Some(Err(StateError::new("E", "c"))));
-        assert_eq!(m.respond(&inv("T")), Some(Ok(json!({"ok": 1}))));
-        assert_eq!(m.respond(&inv("T")), Some(Ok(json!({"ok": 1}))));
         assert_eq!(
-            m.respond(&inv("T")).unwrap().unwrap_err().error,
+            m.respond(&inv("T", 0)),
+            Some(Err(StateError::new("E", "c")))
+        );
+        assert_eq!(m.respond(&inv("T", 1)), Some(Ok(json!({"ok": 1}))));
+        assert_eq!(m.respond(&inv("T", 2)), Some(Ok(json!({"ok": 1}))));
+        assert_eq!(
+            m.respond(&inv("T", 3)).unwrap().unwrap_err().error,
             "States.Runtime"
         );
-        assert_eq!(m.respond(&inv("Other")), None);
+        assert_eq!(m.respond(&inv("Other", 0)), None);
     }
 
     #[test]

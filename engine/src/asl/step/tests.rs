@@ -483,3 +483,51 @@ fn paths_may_read_the_context_object() {
         &Status::Succeeded(json!({"items": [1, 2], "doubled": [2, 4]}))
     );
 }
+
+#[test]
+fn a_snapshot_resumes_exactly_where_it_left_off() {
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
+        {"StartAt": "T", "States": {"T": task(json!({"Retry": [{"ErrorEquals": ["E"]}], "Parameters": {"u.$": "States.UUID()"}}))}},
+        {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 5, "End": true}}}]}}});
+    let run = |snapshot_midway: bool| {
+        let (mut ex, cmds) = start(def.clone(), json!({}));
+        let inv = invocations(&cmds)[0].clone();
+        let wait = timers(&cmds)[0];
+        let mut cmds = ex.handle(
+            Event::TaskFailed {
+                token: inv.token,
+                error: StateError::new("E", ""),
+            },
+            T0 + 1,
+        );
+        let mut history = ex.drain_history();
+        if snapshot_midway {
+            let bytes = serde_json::to_vec(&ex).unwrap();
+            let m = ex.machine().clone();
+            ex = serde_json::from_slice::<Execution>(&bytes)
+                .unwrap()
+                .restore(m);
+        }
+        let (backoff, at) = timers(&cmds)[0];
+        cmds = ex.handle(Event::TimerFired { token: backoff }, at);
+        let inv2 = invocations(&cmds)[0].clone();
+        ex.handle(
+            Event::TaskSucceeded {
+                token: inv2.token,
+                output: inv2.parameters.clone(),
+            },
+            at + 1,
+        );
+        ex.handle(Event::TimerFired { token: wait.0 }, wait.1);
+        history.extend(ex.drain_history());
+        (ex.status().clone(), history)
+    };
+    let (s1, h1) = run(false);
+    let (s2, h2) = run(true);
+    assert!(
+        matches!(&s1, Status::Succeeded(v) if v[0]["u"].is_string()),
+        "{s1:?}"
+    );
+    assert_eq!(s1, s2);
+    assert_eq!(h1, h2);
+}
