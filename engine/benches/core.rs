@@ -53,15 +53,10 @@ fn ours(def: &Value, input: &Value, history: bool, runs: usize) -> Measured {
     for i in 0..runs {
         let info = ExecutionInfo::local("Bench", &format!("run-{i}"), 0);
         let t = Instant::now();
-        let (ex, cmds) =
-            Execution::start(machine.clone(), info, input.clone(), Options { history }, 0);
+        let (ex, cmds) = Execution::start(machine.clone(), info, input.clone(), Options { history }, 0);
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         assert!(cmds.is_empty());
-        assert!(
-            matches!(ex.status(), Status::Succeeded(_)),
-            "{:?}",
-            ex.status()
-        );
+        assert!(matches!(ex.status(), Status::Succeeded(_)), "{:?}", ex.status());
         transitions = ex.transitions();
         best = best.min(ms);
     }
@@ -97,11 +92,7 @@ fn peer(def: &Value, input: &Value, runs: usize) -> Option<f64> {
         return None;
     }
     let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["ms"]
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_f64)
-        .reduce(f64::min)
+    v["ms"].as_array()?.iter().filter_map(Value::as_f64).reduce(f64::min)
 }
 
 fn main() {

@@ -4,10 +4,12 @@
 //!   and interpret it as a step function from (state, event) to
 //!   (state, commands).
 //! - [`exec`] drives executions: clocks, timers and task dispatch.
+//! - [`store`] keeps executions durable in sled.
 //! - [`tasks`] holds task integrations, starting with Step Functions Local's
 //!   mock configuration.
 #![warn(missing_docs)]
 
 pub mod asl;
 pub mod exec;
+pub mod store;
 pub mod tasks;

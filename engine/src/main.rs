@@ -92,8 +92,7 @@ fn main() -> ExitCode {
 }
 
 fn load_machine(path: &Path) -> anyhow::Result<Result<Machine, Vec<aslan::asl::Diagnostic>>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Machine::from_json(&text).map_err(|e| e.0))
 }
 
@@ -142,12 +141,12 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let input_text = match (input, input_file) {
                 (Some(s), _) => s,
-                (None, Some(f)) => std::fs::read_to_string(&f)
-                    .with_context(|| format!("cannot read {}", f.display()))?,
+                (None, Some(f)) => {
+                    std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?
+                }
                 (None, None) => "{}".to_string(),
             };
-            let input: Value =
-                serde_json::from_str(&input_text).context("the input is not valid JSON")?;
+            let input: Value = serde_json::from_str(&input_text).context("the input is not valid JSON")?;
             let sm_name = name.unwrap_or_else(|| {
                 // `order.asl.json` and `order.json` both name the machine `order`.
                 definition
@@ -157,8 +156,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             });
             let tasks: Arc<dyn TaskHandler> = match (mock_config, test_case) {
                 (Some(f), Some(case)) => {
-                    let text = std::fs::read_to_string(&f)
-                        .with_context(|| format!("cannot read {}", f.display()))?;
+                    let text = std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?;
                     Arc::new(MockTasks::from_config(&text, &sm_name, &case)?)
                 }
                 _ => Arc::new(Unsupported),
@@ -170,9 +168,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let start = clock.now_ms();
             let exec_name = execution_name.unwrap_or_else(|| format!("run-{start}"));
             let info = ExecutionInfo::local(&sm_name, &exec_name, start);
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
             let result = rt.block_on(exec::run(
                 machine,
                 info,

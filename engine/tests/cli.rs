@@ -19,11 +19,7 @@ fn root() -> PathBuf {
 }
 
 fn example(p: &str) -> String {
-    root()
-        .join("examples")
-        .join(p)
-        .to_string_lossy()
-        .into_owned()
+    root().join("examples").join(p).to_string_lossy().into_owned()
 }
 
 fn stdout_json(o: &Output) -> Value {
@@ -51,12 +47,7 @@ fn run_succeeds_with_output_on_stdout() {
         "--input",
         r#"{"people":["Ada","Grace"]}"#,
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let v = stdout_json(&o);
     assert_eq!(v["count"], 2);
     assert_eq!(v["verdict"], "Cosy.");
@@ -71,10 +62,7 @@ fn run_failure_prints_error_and_cause_and_exits_1() {
     );
     let o = aslan(&["run", &def]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(
-        stdout_json(&o),
-        json!({"Error": "Oops", "Cause": "on purpose"})
-    );
+    assert_eq!(stdout_json(&o), json!({"Error": "Oops", "Cause": "on purpose"}));
 }
 
 #[test]
@@ -88,21 +76,11 @@ fn invalid_definition_and_bad_arguments_exit_2() {
         "{err}"
     );
 
-    let o = aslan(&[
-        "run",
-        &example("hello-world.asl.json"),
-        "--input",
-        "{not json",
-    ]);
+    let o = aslan(&["run", &example("hello-world.asl.json"), "--input", "{not json"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not valid JSON"));
 
-    let o = aslan(&[
-        "run",
-        &example("hello-world.asl.json"),
-        "--mock-config",
-        "x.json",
-    ]);
+    let o = aslan(&["run", &example("hello-world.asl.json"), "--mock-config", "x.json"]);
     assert_eq!(o.status.code(), Some(2), "--mock-config needs --test-case");
 
     let o = aslan(&["run", "/nonexistent/def.json"]);
@@ -151,12 +129,7 @@ fn mock_config_drives_retry_and_catch() {
         ])
     };
     let o = args("HappyPath");
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let v = stdout_json(&o);
     assert_eq!(v["charge"]["chargeId"], "ch_42");
     assert_eq!(

@@ -83,8 +83,7 @@ pub fn corpus() -> Vec<Case> {
     let mut out = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).expect("readable corpus file");
-        let cases: Vec<Value> =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let cases: Vec<Value> = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         for c in cases {
             out.push(Case {
                 name: c["name"].as_str().expect("case name").to_string(),
@@ -92,10 +91,7 @@ pub fn corpus() -> Vec<Case> {
                 input: c.get("input").cloned().unwrap_or(json!({})),
                 tasks: c.get("tasks").cloned().unwrap_or(json!({})),
                 expect: c.get("expect").cloned(),
-                peer_deviates: c
-                    .get("peer_deviates")
-                    .and_then(Value::as_str)
-                    .map(String::from),
+                peer_deviates: c.get("peer_deviates").and_then(Value::as_str).map(String::from),
             });
         }
     }
@@ -163,9 +159,7 @@ pub fn run_ours(case: &Case) -> Outcome {
 /// The peer's folder, if `npm ci` has been run there.
 pub fn peer_dir() -> Option<PathBuf> {
     let d = repo_root().join("tests/peer");
-    d.join("node_modules/aws-local-stepfunctions")
-        .exists()
-        .then_some(d)
+    d.join("node_modules/aws-local-stepfunctions").exists().then_some(d)
 }
 
 /// Runs cases through aws-local-stepfunctions; results by case name.

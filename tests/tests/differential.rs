@@ -24,18 +24,14 @@ fn corpus_matches_peer_and_aws() {
         );
     }
     let deviations =
-        std::fs::read_to_string(aslan_tests::repo_root().join("tests/corpus/DEVIATIONS.md"))
-            .expect("DEVIATIONS.md");
+        std::fs::read_to_string(aslan_tests::repo_root().join("tests/corpus/DEVIATIONS.md")).expect("DEVIATIONS.md");
     let mut failures = Vec::new();
     let ours: Vec<Outcome> = cases.iter().map(run_ours).collect();
     for (c, o) in cases.iter().zip(&ours) {
         if let Some(e) = &c.expect {
             let want = Outcome::from_json(e);
             if !o.same(&want) {
-                failures.push(format!(
-                    "{}: Aslan gave {o:?}, AWS documents {want:?}",
-                    c.name
-                ));
+                failures.push(format!("{}: Aslan gave {o:?}, AWS documents {want:?}", c.name));
             }
             if !deviations.contains(&c.name) {
                 failures.push(format!(
@@ -56,9 +52,7 @@ fn corpus_matches_peer_and_aws() {
                 };
                 match (&c.peer_deviates, o.same(p)) {
                     (None, true) => agreed += 1,
-                    (None, false) => {
-                        failures.push(format!("{}: Aslan gave {o:?}, the peer {p:?}", c.name))
-                    }
+                    (None, false) => failures.push(format!("{}: Aslan gave {o:?}, the peer {p:?}", c.name)),
                     (Some(_), true) => failures.push(format!(
                         "{}: listed as a peer deviation but both agree on {o:?}",
                         c.name

@@ -134,8 +134,7 @@ impl Rule {
             Rule::And(r) | Rule::Or(r) => r.iter().any(Rule::uses_context),
             Rule::Not(r) => r.uses_context(),
             Rule::Cmp { var, rhs, .. } => {
-                var.root() == Root::Context
-                    || matches!(rhs, Operand::Path(p) if p.root() == Root::Context)
+                var.root() == Root::Context || matches!(rhs, Operand::Path(p) if p.root() == Root::Context)
             }
         }
     }
@@ -143,19 +142,13 @@ impl Rule {
     /// Compiles a rule at JSON pointer `at`; `top` rules carry `Next`.
     pub fn compile(v: &Value, at: &str, top: bool, d: &mut Diags) -> Option<Rule> {
         let Some(o) = v.as_object() else {
-            d.err(
-                at,
-                "SCHEMA_VALIDATION_FAILED",
-                "a Choice rule must be an object",
-            );
+            d.err(at, "SCHEMA_VALIDATION_FAILED", "a Choice rule must be an object");
             return None;
         };
         for k in o.keys() {
             let ok = matches!(k.as_str(), "Variable" | "And" | "Or" | "Not" | "Comment")
                 || (top && k == "Next")
-                || OPS
-                    .iter()
-                    .any(|(n, _)| k == n || k.strip_suffix("Path") == Some(n));
+                || OPS.iter().any(|(n, _)| k == n || k.strip_suffix("Path") == Some(n));
             if !ok {
                 d.err(
                     &format!("{at}/{k}"),
@@ -209,12 +202,7 @@ impl Rule {
         }
         let ops: Vec<(&String, &Value)> = o
             .iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "Variable" | "And" | "Or" | "Not" | "Comment" | "Next"
-                )
-            })
+            .filter(|(k, _)| !matches!(k.as_str(), "Variable" | "And" | "Or" | "Not" | "Comment" | "Next"))
             .collect();
         if !found.is_empty() && (o.contains_key("Variable") || !ops.is_empty()) || found.len() > 1 {
             d.err(
@@ -229,21 +217,13 @@ impl Rule {
         }
         let var = match o.get("Variable") {
             None => {
-                d.err(
-                    at,
-                    "SCHEMA_VALIDATION_FAILED",
-                    "a comparison needs 'Variable'",
-                );
+                d.err(at, "SCHEMA_VALIDATION_FAILED", "a comparison needs 'Variable'");
                 None
             }
             Some(Value::String(s)) => match Path::parse(s) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    d.err(
-                        &format!("{at}/Variable"),
-                        "INVALID_JSON_PATH",
-                        e.to_string(),
-                    );
+                    d.err(&format!("{at}/Variable"), "INVALID_JSON_PATH", e.to_string());
                     None
                 }
             },
@@ -260,10 +240,7 @@ impl Rule {
             d.err(
                 at,
                 "SCHEMA_VALIDATION_FAILED",
-                format!(
-                    "a comparison needs exactly one operator, found {}",
-                    ops.len()
-                ),
+                format!("a comparison needs exactly one operator, found {}", ops.len()),
             );
             return None;
         }
@@ -286,11 +263,7 @@ impl Rule {
                         | Op::IsBoolean
                         | Op::IsTimestamp
                 ) {
-                    d.err(
-                        &here,
-                        "SCHEMA_VALIDATION_FAILED",
-                        format!("'{key}' is not an operator"),
-                    );
+                    d.err(&here, "SCHEMA_VALIDATION_FAILED", format!("'{key}' is not an operator"));
                     return None;
                 }
                 (*op, true)
@@ -315,19 +288,11 @@ impl Rule {
         } else {
             use Op::*;
             let bad = |d: &mut Diags, want: &str| {
-                d.err(
-                    &here,
-                    "SCHEMA_VALIDATION_FAILED",
-                    format!("'{key}' must be {want}"),
-                );
+                d.err(&here, "SCHEMA_VALIDATION_FAILED", format!("'{key}' must be {want}"));
                 None
             };
             match op {
-                StringEquals
-                | StringLessThan
-                | StringGreaterThan
-                | StringLessThanEquals
-                | StringGreaterThanEquals => {
+                StringEquals | StringLessThan | StringGreaterThan | StringLessThanEquals | StringGreaterThanEquals => {
                     if !val.is_string() {
                         return bad(d, "a string");
                     }
@@ -353,12 +318,9 @@ impl Rule {
                 | TimestampLessThanEquals
                 | TimestampGreaterThanEquals => match val.as_str().and_then(parse_timestamp) {
                     Some(t) => Operand::Timestamp(t),
-                    None => {
-                        return bad(d, "an RFC 3339 timestamp string like 2016-03-14T01:59:00Z")
-                    }
+                    None => return bad(d, "an RFC 3339 timestamp string like 2016-03-14T01:59:00Z"),
                 },
-                BooleanEquals | IsNull | IsPresent | IsNumeric | IsString | IsBoolean
-                | IsTimestamp => {
+                BooleanEquals | IsNull | IsPresent | IsNumeric | IsString | IsBoolean | IsTimestamp => {
                     if !val.is_boolean() {
                         return bad(d, "a boolean");
                     }
@@ -449,16 +411,10 @@ enum Kind {
 fn op_kind(op: Op) -> Kind {
     use Op::*;
     match op {
-        StringEquals
-        | StringLessThan
-        | StringGreaterThan
-        | StringLessThanEquals
-        | StringGreaterThanEquals => Kind::Str,
-        NumericEquals
-        | NumericLessThan
-        | NumericGreaterThan
-        | NumericLessThanEquals
-        | NumericGreaterThanEquals => Kind::Num,
+        StringEquals | StringLessThan | StringGreaterThan | StringLessThanEquals | StringGreaterThanEquals => Kind::Str,
+        NumericEquals | NumericLessThan | NumericGreaterThan | NumericLessThanEquals | NumericGreaterThanEquals => {
+            Kind::Num
+        }
         TimestampEquals
         | TimestampLessThan
         | TimestampGreaterThan
@@ -481,12 +437,8 @@ fn ord_matches(op: Op, o: Ordering) -> bool {
         StringEquals | NumericEquals | TimestampEquals => o == Ordering::Equal,
         StringLessThan | NumericLessThan | TimestampLessThan => o == Ordering::Less,
         StringGreaterThan | NumericGreaterThan | TimestampGreaterThan => o == Ordering::Greater,
-        StringLessThanEquals | NumericLessThanEquals | TimestampLessThanEquals => {
-            o != Ordering::Greater
-        }
-        StringGreaterThanEquals | NumericGreaterThanEquals | TimestampGreaterThanEquals => {
-            o != Ordering::Less
-        }
+        StringLessThanEquals | NumericLessThanEquals | TimestampLessThanEquals => o != Ordering::Greater,
+        StringGreaterThanEquals | NumericGreaterThanEquals | TimestampGreaterThanEquals => o != Ordering::Less,
         _ => false,
     }
 }
@@ -494,13 +446,9 @@ fn ord_matches(op: Op, o: Ordering) -> bool {
 fn compare(v: &Value, op: Op, rhs: &Operand) -> bool {
     use Op::*;
     match (op_kind(op), rhs) {
-        (Kind::Str, Operand::Value(Value::String(r))) => v
-            .as_str()
-            .is_some_and(|s| ord_matches(op, s.cmp(r.as_str()))),
+        (Kind::Str, Operand::Value(Value::String(r))) => v.as_str().is_some_and(|s| ord_matches(op, s.cmp(r.as_str()))),
         (Kind::Num, Operand::Value(Value::Number(r))) => match (v.as_f64(), r.as_f64()) {
-            (Some(a), Some(b)) if v.is_number() => {
-                a.partial_cmp(&b).is_some_and(|o| ord_matches(op, o))
-            }
+            (Some(a), Some(b)) if v.is_number() => a.partial_cmp(&b).is_some_and(|o| ord_matches(op, o)),
             _ => false,
         },
         (Kind::Timestamp, Operand::Timestamp(t)) => v
@@ -566,9 +514,7 @@ fn compile_pattern(s: &str) -> Vec<PatTok> {
 fn matches_pattern(s: &str, p: &[PatTok]) -> bool {
     match p.split_first() {
         None => s.is_empty(),
-        Some((PatTok::Lit(l), rest)) => s
-            .strip_prefix(l.as_str())
-            .is_some_and(|r| matches_pattern(r, rest)),
+        Some((PatTok::Lit(l), rest)) => s.strip_prefix(l.as_str()).is_some_and(|r| matches_pattern(r, rest)),
         Some((PatTok::Star, rest)) => {
             if rest.is_empty() {
                 return true;

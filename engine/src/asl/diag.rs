@@ -18,11 +18,7 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let loc = if self.location.is_empty() {
-            "/"
-        } else {
-            &self.location
-        };
+        let loc = if self.location.is_empty() { "/" } else { &self.location };
         write!(f, "{loc}: {}: {}", self.code, self.message)
     }
 }

@@ -132,9 +132,9 @@ impl Call {
     /// Parses `States.Name(args...)`; the whole string must be one call.
     pub fn parse(text: &str) -> Result<Call, IntrinsicSyntaxError> {
         let mut p = P { s: text, i: 0 };
-        let c = p.call().map_err(|e| {
-            IntrinsicSyntaxError(format!("invalid intrinsic function '{text}': {e}"))
-        })?;
+        let c = p
+            .call()
+            .map_err(|e| IntrinsicSyntaxError(format!("invalid intrinsic function '{text}': {e}")))?;
         p.ws();
         if p.i != text.len() {
             return Err(IntrinsicSyntaxError(format!(
@@ -202,8 +202,7 @@ impl P<'_> {
         };
         let name_len = r.find('(').ok_or("expected '('")?;
         let name = r[..name_len].to_string();
-        let func =
-            Func::from_name(&name).ok_or_else(|| format!("unknown function 'States.{name}'"))?;
+        let func = Func::from_name(&name).ok_or_else(|| format!("unknown function 'States.{name}'"))?;
         self.i += "States.".len() + name_len + 1;
         let mut args = Vec::new();
         self.ws();
@@ -357,9 +356,7 @@ fn apply(f: Func, mut a: Vec<Value>, scope: &dyn Scope) -> Result<Value, StateEr
             let mut chars = tmpl.chars().peekable();
             while let Some(c) = chars.next() {
                 match c {
-                    '\\' if matches!(chars.peek(), Some('{' | '}')) => {
-                        out.push(chars.next().unwrap_or_default())
-                    }
+                    '\\' if matches!(chars.peek(), Some('{' | '}')) => out.push(chars.next().unwrap_or_default()),
                     '{' if chars.peek() == Some(&'}') => {
                         chars.next();
                         let Some(v) = a.get(next) else {
@@ -386,8 +383,7 @@ fn apply(f: Func, mut a: Vec<Value>, scope: &dyn Scope) -> Result<Value, StateEr
         }
         Func::StringToJson => {
             let s = as_str(&a[0], "The argument of States.StringToJson")?;
-            serde_json::from_str(s)
-                .or_else(|e| fail(format!("States.StringToJson could not parse '{s}': {e}")))
+            serde_json::from_str(s).or_else(|e| fail(format!("States.StringToJson could not parse '{s}': {e}")))
         }
         Func::JsonToString => Ok(Value::String(a[0].to_string())),
         Func::Array => Ok(Value::Array(a)),
@@ -398,9 +394,7 @@ fn apply(f: Func, mut a: Vec<Value>, scope: &dyn Scope) -> Result<Value, StateEr
                 return fail("The chunk size of States.ArrayPartition must be greater than 0");
             }
             Ok(Value::Array(
-                arr.chunks(n as usize)
-                    .map(|c| Value::Array(c.to_vec()))
-                    .collect(),
+                arr.chunks(n as usize).map(|c| Value::Array(c.to_vec())).collect(),
             ))
         }
         Func::ArrayContains => {
@@ -456,9 +450,7 @@ fn apply(f: Func, mut a: Vec<Value>, scope: &dyn Scope) -> Result<Value, StateEr
             if s.chars().count() > 10_000 {
                 return fail("The input of States.Base64Encode must be at most 10000 characters");
             }
-            Ok(Value::String(
-                base64::engine::general_purpose::STANDARD.encode(s),
-            ))
+            Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(s)))
         }
         Func::Base64Decode => {
             let s = as_str(&a[0], "The argument of States.Base64Decode")?;
@@ -489,17 +481,18 @@ fn apply(f: Func, mut a: Vec<Value>, scope: &dyn Scope) -> Result<Value, StateEr
                 "SHA-256" => sha2::Sha256::digest(data.as_bytes()).to_vec(),
                 "SHA-384" => sha2::Sha384::digest(data.as_bytes()).to_vec(),
                 "SHA-512" => sha2::Sha512::digest(data.as_bytes()).to_vec(),
-                _ => return fail(format!("States.Hash does not support the algorithm '{alg}'; use MD5, SHA-1, SHA-256, SHA-384 or SHA-512")),
+                _ => {
+                    return fail(format!(
+                    "States.Hash does not support the algorithm '{alg}'; use MD5, SHA-1, SHA-256, SHA-384 or SHA-512"
+                ))
+                }
             };
-            Ok(Value::String(
-                bytes.iter().map(|b| format!("{b:02x}")).collect(),
-            ))
+            Ok(Value::String(bytes.iter().map(|b| format!("{b:02x}")).collect()))
         }
         Func::JsonMerge => {
-            let deep = a[2].as_bool().map_or_else(
-                || fail("The third argument of States.JsonMerge must be a boolean"),
-                Ok,
-            )?;
+            let deep = a[2]
+                .as_bool()
+                .map_or_else(|| fail("The third argument of States.JsonMerge must be a boolean"), Ok)?;
             let (Value::Object(mut x), Value::Object(y)) = (a[0].take(), a[1].take()) else {
                 return fail("The first two arguments of States.JsonMerge must be objects");
             };
@@ -527,9 +520,7 @@ fn apply(f: Func, mut a: Vec<Value>, scope: &dyn Scope) -> Result<Value, StateEr
             let y = as_int(&a[1], "The second argument of States.MathAdd")?;
             let range = -2_147_483_648..=2_147_483_647;
             if !range.contains(&x) || !range.contains(&y) {
-                return fail(
-                    "The arguments of States.MathAdd must be between -2147483648 and 2147483647",
-                );
+                return fail("The arguments of States.MathAdd must be between -2147483648 and 2147483647");
             }
             Ok(Value::Number(Number::from(x + y)))
         }
@@ -578,13 +569,9 @@ fn deep_merge(x: &mut Map<String, Value>, y: Map<String, Value>) {
 pub fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -619,11 +606,9 @@ mod tests {
     }
 
     fn ev(expr: &str, input: Value) -> Result<Value, StateError> {
-        Call::parse(expr).unwrap().eval(&S(
-            input,
-            json!({"Execution": {"Name": "ex"}}),
-            Cell::new(0),
-        ))
+        Call::parse(expr)
+            .unwrap()
+            .eval(&S(input, json!({"Execution": {"Name": "ex"}}), Cell::new(0)))
     }
 
     #[test]
@@ -641,10 +626,7 @@ mod tests {
             ev("States.StringToJson('{\"x\": 1}')", i.clone()).unwrap(),
             json!({"x": 1})
         );
-        assert_eq!(
-            ev("States.JsonToString($.a)", i.clone()).unwrap(),
-            json!("[1,2,2,3]")
-        );
+        assert_eq!(ev("States.JsonToString($.a)", i.clone()).unwrap(), json!("[1,2,2,3]"));
         assert_eq!(
             ev("States.Array(1, 'x', $.n, null, true)", i.clone()).unwrap(),
             json!([1, "x", 5, null, true])
@@ -653,23 +635,11 @@ mod tests {
             ev("States.ArrayPartition($.a, 3)", i.clone()).unwrap(),
             json!([[1, 2, 2], [3]])
         );
-        assert_eq!(
-            ev("States.ArrayContains($.a, 3)", i.clone()).unwrap(),
-            json!(true)
-        );
-        assert_eq!(
-            ev("States.ArrayRange(1, 9, 3)", i.clone()).unwrap(),
-            json!([1, 4, 7])
-        );
-        assert_eq!(
-            ev("States.ArrayGetItem($.a, 3)", i.clone()).unwrap(),
-            json!(3)
-        );
+        assert_eq!(ev("States.ArrayContains($.a, 3)", i.clone()).unwrap(), json!(true));
+        assert_eq!(ev("States.ArrayRange(1, 9, 3)", i.clone()).unwrap(), json!([1, 4, 7]));
+        assert_eq!(ev("States.ArrayGetItem($.a, 3)", i.clone()).unwrap(), json!(3));
         assert_eq!(ev("States.ArrayLength($.a)", i.clone()).unwrap(), json!(4));
-        assert_eq!(
-            ev("States.ArrayUnique($.a)", i.clone()).unwrap(),
-            json!([1, 2, 3])
-        );
+        assert_eq!(ev("States.ArrayUnique($.a)", i.clone()).unwrap(), json!([1, 2, 3]));
         assert_eq!(
             ev("States.Base64Encode('Data to encode')", i.clone()).unwrap(),
             json!("RGF0YSB0byBlbmNvZGU=")
@@ -686,10 +656,7 @@ mod tests {
             ev("States.JsonMerge(States.StringToJson('{\"a\":{\"x\":1}}'), States.StringToJson('{\"a\":{\"y\":2}}'), false)", i.clone()).unwrap(),
             json!({"a": {"y": 2}})
         );
-        let r = ev("States.MathRandom(1, 10)", i.clone())
-            .unwrap()
-            .as_i64()
-            .unwrap();
+        let r = ev("States.MathRandom(1, 10)", i.clone()).unwrap().as_i64().unwrap();
         assert!((1..10).contains(&r));
         assert_eq!(
             ev("States.MathRandom(1, 1000, 7)", i.clone()),

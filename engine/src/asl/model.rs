@@ -233,18 +233,14 @@ impl Dynamic {
             Dynamic::Path(p) => {
                 let doc = scope.doc_for(p);
                 p.select_value(doc).ok_or_else(|| {
-                    error::StateError::runtime(format!(
-                        "The JsonPath '{p}' could not be found in the input"
-                    ))
+                    error::StateError::runtime(format!("The JsonPath '{p}' could not be found in the input"))
                 })?
             }
             Dynamic::Intrinsic(c) => c.eval(scope)?,
         };
         match v {
             Value::String(s) => Ok(s),
-            v => Err(error::StateError::runtime(format!(
-                "expected a string, got {v}"
-            ))),
+            v => Err(error::StateError::runtime(format!("expected a string, got {v}"))),
         }
     }
 }
@@ -252,13 +248,7 @@ impl Dynamic {
 const COMMON: &[&str] = &["Type", "Comment", "QueryLanguage"];
 const IO: &[&str] = &["InputPath", "OutputPath"];
 const FLOW: &[&str] = &["Next", "End"];
-const RESULT: &[&str] = &[
-    "ResultPath",
-    "Parameters",
-    "ResultSelector",
-    "Retry",
-    "Catch",
-];
+const RESULT: &[&str] = &["ResultPath", "Parameters", "ResultSelector", "Retry", "Catch"];
 const DISTRIBUTED_ONLY: &[&str] = &[
     "ItemReader",
     "ItemBatcher",
@@ -361,11 +351,7 @@ impl Machine {
             all_names: HashSet::new(),
         };
         let Some(top) = def.as_object() else {
-            c.d.err(
-                "",
-                "SCHEMA_VALIDATION_FAILED",
-                "the definition must be a JSON object",
-            );
+            c.d.err("", "SCHEMA_VALIDATION_FAILED", "the definition must be a JSON object");
             return Err(InvalidDefinition(c.d.0));
         };
         for k in top.keys() {
@@ -385,11 +371,7 @@ impl Machine {
         }
         if let Some(v) = top.get("Version") {
             if v.as_str() != Some("1.0") {
-                c.d.err(
-                    "/Version",
-                    "SCHEMA_VALIDATION_FAILED",
-                    "'Version' must be \"1.0\"",
-                );
+                c.d.err("/Version", "SCHEMA_VALIDATION_FAILED", "'Version' must be \"1.0\"");
             }
         }
         let timeout_seconds = top
@@ -466,8 +448,7 @@ impl Compiler {
                 None
             }
             None => {
-                self.d
-                    .err(at, "SCHEMA_VALIDATION_FAILED", "expected a JSONPath string");
+                self.d.err(at, "SCHEMA_VALIDATION_FAILED", "expected a JSONPath string");
                 None
             }
         }
@@ -562,9 +543,7 @@ impl Compiler {
                 );
                 None
             }
-            (Some(v), None) => self
-                .positive_int(v, &format!("{at}/{key}"))
-                .map(Seconds::Literal),
+            (Some(v), None) => self.positive_int(v, &format!("{at}/{key}")).map(Seconds::Literal),
             (None, Some(v)) => {
                 let here = format!("{at}/{path_key}");
                 let p = self.path(v, &here)?;
@@ -578,11 +557,7 @@ impl Compiler {
     fn compile_list(&mut self, o: &Map<String, Value>, at: &str) -> ListId {
         let list_id = self.lists.len() as ListId;
         self.lists.push(StateList { start: 0 });
-        let Some(states) = o
-            .get("States")
-            .and_then(Value::as_object)
-            .filter(|s| !s.is_empty())
-        else {
+        let Some(states) = o.get("States").and_then(Value::as_object).filter(|s| !s.is_empty()) else {
             self.d.err(
                 &format!("{at}/States"),
                 "SCHEMA_VALIDATION_FAILED",
@@ -657,11 +632,7 @@ impl Compiler {
             );
         }
         // Reachability from StartAt.
-        if let Some(start) = o
-            .get("StartAt")
-            .and_then(Value::as_str)
-            .and_then(|s| ids.get(s))
-        {
+        if let Some(start) = o.get("StartAt").and_then(Value::as_str).and_then(|s| ids.get(s)) {
             let mut seen = vec![false; states.len()];
             let mut stack = vec![(start - base) as usize];
             while let Some(i) = stack.pop() {
@@ -683,12 +654,7 @@ impl Compiler {
         list_id
     }
 
-    fn target(
-        &mut self,
-        v: Option<&Value>,
-        at: &str,
-        ids: &HashMap<&str, StateId>,
-    ) -> Option<StateId> {
+    fn target(&mut self, v: Option<&Value>, at: &str, ids: &HashMap<&str, StateId>) -> Option<StateId> {
         match v.and_then(Value::as_str) {
             Some(n) => match ids.get(n) {
                 Some(id) => Some(*id),
@@ -702,24 +668,16 @@ impl Compiler {
                 }
             },
             None => {
-                self.d
-                    .err(at, "SCHEMA_VALIDATION_FAILED", "expected a state name");
+                self.d.err(at, "SCHEMA_VALIDATION_FAILED", "expected a state name");
                 None
             }
         }
     }
 
     fn error_equals(&mut self, o: &Map<String, Value>, at: &str) -> Vec<String> {
-        match o
-            .get("ErrorEquals")
-            .and_then(Value::as_array)
-            .filter(|a| !a.is_empty())
-        {
+        match o.get("ErrorEquals").and_then(Value::as_array).filter(|a| !a.is_empty()) {
             Some(a) => {
-                let errs: Vec<String> = a
-                    .iter()
-                    .filter_map(|e| e.as_str().map(String::from))
-                    .collect();
+                let errs: Vec<String> = a.iter().filter_map(|e| e.as_str().map(String::from)).collect();
                 if errs.len() != a.len() {
                     self.d.err(
                         &format!("{at}/ErrorEquals"),
@@ -757,8 +715,7 @@ impl Compiler {
         ids: &HashMap<&str, StateId>,
     ) -> (Option<State>, Vec<StateId>, bool) {
         let Some(o) = sv.as_object() else {
-            self.d
-                .err(at, "SCHEMA_VALIDATION_FAILED", "a state must be an object");
+            self.d.err(at, "SCHEMA_VALIDATION_FAILED", "a state must be an object");
             return (None, Vec::new(), true);
         };
         let Some(ty) = o.get("Type").and_then(Value::as_str) else {
@@ -804,11 +761,9 @@ impl Compiler {
                     targets.extend(next);
                 }
                 (None, Some(Value::Bool(true))) => terminal = true,
-                (None, Some(_)) => self.d.err(
-                    &format!("{at}/End"),
-                    "SCHEMA_VALIDATION_FAILED",
-                    "'End' must be true",
-                ),
+                (None, Some(_)) => self
+                    .d
+                    .err(&format!("{at}/End"), "SCHEMA_VALIDATION_FAILED", "'End' must be true"),
                 (None, None) => self.d.err(
                     at,
                     "SCHEMA_VALIDATION_FAILED",
@@ -860,18 +815,12 @@ impl Compiler {
                 for (i, c) in cs.iter().enumerate() {
                     let here = format!("{at}/Catch/{i}");
                     let Some(co) = c.as_object() else {
-                        self.d.err(
-                            &here,
-                            "SCHEMA_VALIDATION_FAILED",
-                            "a catcher must be an object",
-                        );
+                        self.d
+                            .err(&here, "SCHEMA_VALIDATION_FAILED", "a catcher must be an object");
                         continue;
                     };
                     for k in co.keys() {
-                        if !matches!(
-                            k.as_str(),
-                            "ErrorEquals" | "Next" | "ResultPath" | "Comment"
-                        ) {
+                        if !matches!(k.as_str(), "ErrorEquals" | "Next" | "ResultPath" | "Comment") {
                             self.d.err(
                                 &format!("{here}/{}", esc(k)),
                                 "SCHEMA_VALIDATION_FAILED",
@@ -946,9 +895,7 @@ impl Compiler {
                 };
                 let timeout = self.seconds(o, "TimeoutSeconds", at);
                 let heartbeat = self.seconds(o, "HeartbeatSeconds", at);
-                if let (Some(Seconds::Literal(t)), Some(Seconds::Literal(h))) =
-                    (&timeout, &heartbeat)
-                {
+                if let (Some(Seconds::Literal(t)), Some(Seconds::Literal(h))) = (&timeout, &heartbeat) {
                     if h >= t {
                         self.d.err(
                             &format!("{at}/HeartbeatSeconds"),
@@ -969,11 +916,7 @@ impl Compiler {
             }
             "Choice" => {
                 let mut choices = Vec::new();
-                match o
-                    .get("Choices")
-                    .and_then(Value::as_array)
-                    .filter(|a| !a.is_empty())
-                {
+                match o.get("Choices").and_then(Value::as_array).filter(|a| !a.is_empty()) {
                     Some(cs) => {
                         for (i, c) in cs.iter().enumerate() {
                             let here = format!("{at}/Choices/{i}");
@@ -1005,7 +948,11 @@ impl Compiler {
                     .filter(|k| o.contains_key(*k))
                     .collect();
                 if keys.len() != 1 {
-                    self.d.err(at, "SCHEMA_VALIDATION_FAILED", "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp and TimestampPath");
+                    self.d.err(
+                        at,
+                        "SCHEMA_VALIDATION_FAILED",
+                        "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp and TimestampPath",
+                    );
                 }
                 let k = keys.first().copied().unwrap_or("Seconds");
                 let here = format!("{at}/{k}");
@@ -1024,7 +971,11 @@ impl Compiler {
                     ("Timestamp", Some(v)) => match v.as_str().and_then(parse_timestamp) {
                         Some(t) => Some(WaitSpec::Timestamp(t)),
                         None => {
-                            self.d.err(&here, "SCHEMA_VALIDATION_FAILED", "'Timestamp' must be an RFC 3339 timestamp like 2016-03-14T01:59:00Z");
+                            self.d.err(
+                                &here,
+                                "SCHEMA_VALIDATION_FAILED",
+                                "'Timestamp' must be an RFC 3339 timestamp like 2016-03-14T01:59:00Z",
+                            );
                             None
                         }
                     },
@@ -1036,11 +987,7 @@ impl Compiler {
             }
             "Parallel" => {
                 let mut branches = Vec::new();
-                match o
-                    .get("Branches")
-                    .and_then(Value::as_array)
-                    .filter(|a| !a.is_empty())
-                {
+                match o.get("Branches").and_then(Value::as_array).filter(|a| !a.is_empty()) {
                     Some(bs) => {
                         for (i, b) in bs.iter().enumerate() {
                             let here = format!("{at}/Branches/{i}");
@@ -1136,11 +1083,7 @@ impl Compiler {
                 let here = format!("{at}/{key}");
                 match p.as_object() {
                     Some(po) => {
-                        self.sub_fields(
-                            po,
-                            &here,
-                            &["StartAt", "States", "Comment", "ProcessorConfig"],
-                        );
+                        self.sub_fields(po, &here, &["StartAt", "States", "Comment", "ProcessorConfig"]);
                         if let Some(pc) = po.get("ProcessorConfig") {
                             match pc.as_object() {
                                 Some(pco) => {
@@ -1246,11 +1189,8 @@ impl Compiler {
 
     fn retrier(&mut self, r: &Value, at: &str) -> Option<Retrier> {
         let Some(o) = r.as_object() else {
-            self.d.err(
-                at,
-                "SCHEMA_VALIDATION_FAILED",
-                "a retrier must be an object",
-            );
+            self.d
+                .err(at, "SCHEMA_VALIDATION_FAILED", "a retrier must be an object");
             return None;
         };
         for k in o.keys() {
@@ -1405,20 +1345,14 @@ mod tests {
             ("/States/C/Parameters/a.$", "INVALID_JSON_PATH"),
             ("/States/C/Parameters/b.$", "INVALID_INTRINSIC_FUNCTION"),
             ("/States/C/Retry/0", "SCHEMA_VALIDATION_FAILED"),
-            (
-                "/States/D/ToleratedFailureCount",
-                "SCHEMA_VALIDATION_FAILED",
-            ),
+            ("/States/D/ToleratedFailureCount", "SCHEMA_VALIDATION_FAILED"),
             ("/States/E/Choices/0", "SCHEMA_VALIDATION_FAILED"),
             ("/States/F/Type", "SCHEMA_VALIDATION_FAILED"),
             ("/States/B", "UNREACHABLE_STATE"),
             ("/States/C", "UNREACHABLE_STATE"),
         ];
         for w in want {
-            assert!(
-                p.iter().any(|(l, c)| l == w.0 && *c == w.1),
-                "missing {w:?} in {p:#?}"
-            );
+            assert!(p.iter().any(|(l, c)| l == w.0 && *c == w.1), "missing {w:?} in {p:#?}");
         }
     }
 
@@ -1431,10 +1365,7 @@ mod tests {
             }
         }));
         assert!(
-            p.contains(&(
-                "/States/A/Branches/0/States/A".into(),
-                "DUPLICATE_STATE_NAME"
-            )),
+            p.contains(&("/States/A/Branches/0/States/A".into(), "DUPLICATE_STATE_NAME")),
             "{p:?}"
         );
         assert!(

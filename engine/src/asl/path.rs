@@ -156,9 +156,7 @@ impl Path {
         if p.i != p.s.len() {
             return Err(err(&format!("unexpected '{}'", &rest[p.i..])));
         }
-        let definite = segs
-            .iter()
-            .all(|s| matches!(s, Seg::Name(_) | Seg::Index(_)));
+        let definite = segs.iter().all(|s| matches!(s, Seg::Name(_) | Seg::Index(_)));
         Ok(Path {
             text: text.into(),
             root,
@@ -271,9 +269,7 @@ impl Path {
         }
         match last {
             Seg::Name(n) => {
-                cur.as_object_mut()
-                    .ok_or(PathSetError)?
-                    .insert(n.clone(), value);
+                cur.as_object_mut().ok_or(PathSetError)?.insert(n.clone(), value);
             }
             Seg::Index(i) => {
                 let a = cur.as_array_mut().ok_or(PathSetError)?;
@@ -366,12 +362,7 @@ fn apply<'a>(seg: &Seg, root: &'a Value, cur: &'a Value, f: &mut dyn FnMut(&'a V
     }
 }
 
-fn slice_indexes(
-    len: usize,
-    start: Option<i64>,
-    end: Option<i64>,
-    step: Option<i64>,
-) -> Vec<usize> {
+fn slice_indexes(len: usize, start: Option<i64>, end: Option<i64>, step: Option<i64>) -> Vec<usize> {
     let len = len as i64;
     let step = step.unwrap_or(1);
     if step == 0 {
@@ -390,9 +381,7 @@ fn slice_indexes(
         let s = start
             .map(|i| if i < 0 { len + i } else { i.min(len - 1) })
             .unwrap_or(len - 1);
-        let e = end
-            .map(|i| if i < 0 { (len + i).max(-1) } else { i })
-            .unwrap_or(-1);
+        let e = end.map(|i| if i < 0 { (len + i).max(-1) } else { i }).unwrap_or(-1);
         let mut i = s;
         while i > e && i >= 0 {
             out.push(i as usize);
@@ -406,14 +395,8 @@ fn operand_value<'a>(o: &'a Operand, root: &'a Value, cur: &'a Value) -> Option<
     match o {
         Operand::Literal(v) => Some(v.clone()),
         Operand::Current(segs) | Operand::Absolute(segs) => {
-            let base = if matches!(o, Operand::Current(_)) {
-                cur
-            } else {
-                root
-            };
-            let definite = segs
-                .iter()
-                .all(|s| matches!(s, Seg::Name(_) | Seg::Index(_)));
+            let base = if matches!(o, Operand::Current(_)) { cur } else { root };
+            let definite = segs.iter().all(|s| matches!(s, Seg::Name(_) | Seg::Index(_)));
             let mut out = Vec::new();
             walk(segs, root, base, &mut out);
             if definite {
@@ -432,8 +415,7 @@ fn eval_filter(f: &Filter, root: &Value, cur: &Value) -> bool {
         Filter::Not(a) => !eval_filter(a, root, cur),
         Filter::Exists(o) => operand_value(o, root, cur).is_some(),
         Filter::Cmp(a, op, b) => {
-            let (Some(x), Some(y)) = (operand_value(a, root, cur), operand_value(b, root, cur))
-            else {
+            let (Some(x), Some(y)) = (operand_value(a, root, cur), operand_value(b, root, cur)) else {
                 return false;
             };
             compare(&x, *op, &y)
@@ -528,20 +510,7 @@ impl Parser<'_> {
         while let Some(c) = self.peek() {
             if matches!(
                 c,
-                b'.' | b'['
-                    | b' '
-                    | b')'
-                    | b'='
-                    | b'!'
-                    | b'<'
-                    | b'>'
-                    | b'&'
-                    | b'|'
-                    | b'('
-                    | b','
-                    | b']'
-                    | b'\''
-                    | b'"'
+                b'.' | b'[' | b' ' | b')' | b'=' | b'!' | b'<' | b'>' | b'&' | b'|' | b'(' | b',' | b']' | b'\'' | b'"'
             ) {
                 break;
             }
@@ -587,9 +556,7 @@ impl Parser<'_> {
                     self.skip_ws();
                 }
                 if keys.len() == 1 {
-                    let Some(Key::Name(n)) = keys.pop() else {
-                        unreachable!()
-                    };
+                    let Some(Key::Name(n)) = keys.pop() else { unreachable!() };
                     Seg::Name(n)
                 } else {
                     Seg::Union(keys)
@@ -602,15 +569,10 @@ impl Parser<'_> {
                 if self.peek() == Some(b':') {
                     self.i += 1;
                     let end = self.int_opt()?;
-                    let step = if self.eat(b':') {
-                        self.int_opt()?
-                    } else {
-                        None
-                    };
+                    let step = if self.eat(b':') { self.int_opt()? } else { None };
                     Seg::Slice(first, end, step)
                 } else {
-                    let first =
-                        first.ok_or("expected an index, a name, '*', a slice or a filter")?;
+                    let first = first.ok_or("expected an index, a name, '*', a slice or a filter")?;
                     let mut keys = vec![Key::Index(first)];
                     while self.eat(b',') {
                         self.skip_ws();
@@ -812,14 +774,8 @@ mod tests {
         assert_eq!(sel("$..n", &d), Some(json!(["a", "b"])));
         assert_eq!(sel("$.items[?(@.p > 10)].p", &d), Some(json!([15, 25])));
         assert_eq!(sel("$.items[?(@.n)].p", &d), Some(json!([5, 15])));
-        assert_eq!(
-            sel("$.items[?(@.n == 'b' || @.p < 6)].p", &d),
-            Some(json!([5, 15]))
-        );
-        assert_eq!(
-            sel("$.items[?(@.p >= 15 && @.p != 25)].n", &d),
-            Some(json!(["b"]))
-        );
+        assert_eq!(sel("$.items[?(@.n == 'b' || @.p < 6)].p", &d), Some(json!([5, 15])));
+        assert_eq!(sel("$.items[?(@.p >= 15 && @.p != 25)].n", &d), Some(json!(["b"])));
         assert_eq!(sel("$.items[?(@.p > 100)]", &d), Some(json!([])));
         assert_eq!(sel("$.items[?(!(@.p > 10))].p", &d), Some(json!([5])));
     }

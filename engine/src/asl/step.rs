@@ -16,17 +16,16 @@
 use super::error::{self, StateError, PAYLOAD_LIMIT};
 use super::history::{self, not_truncated, HistoryEvent};
 use super::intrinsics::splitmix;
-use super::model::{
-    errors_match, Kind, Machine, PathSpec, ResultPathSpec, Seconds, State, StateId, WaitSpec,
-};
+use super::model::{errors_match, Kind, Machine, PathSpec, ResultPathSpec, Seconds, State, StateId, WaitSpec};
 use super::path::Path;
 use super::template::Scope;
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
-use std::cell::{Cell, OnceCell};
+use std::cell::OnceCell;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Identity of an execution, as the Context object shows it.
@@ -251,7 +250,7 @@ pub struct Execution {
     ready: VecDeque<FrameId>,
     pending: HashMap<u64, (FrameId, Pending)>,
     next_token: u64,
-    rng: Cell<u64>,
+    rng: AtomicU64,
     now: i64,
     #[serde(skip)]
     history: Vec<HistoryEvent>,
@@ -259,6 +258,11 @@ pub struct Execution {
     transitions: u64,
     /// Invocations so far per Task state.
     invocations: HashMap<StateId, u32>,
+    /// Where a failed, timed-out or aborted execution stopped at the top
+    /// level: the state and its input, for RedriveExecution.
+    redrive_point: Option<(StateId, Value)>,
+    /// Times redriven.
+    redrive_count: u32,
     #[serde(skip)]
     out: Vec<Command>,
 }
@@ -267,7 +271,7 @@ struct StateScope<'a> {
     input: &'a Value,
     ctx: OnceCell<Value>,
     build: &'a dyn Fn() -> Value,
-    rng: &'a Cell<u64>,
+    rng: &'a AtomicU64,
 }
 
 impl Scope for StateScope<'_> {
@@ -278,8 +282,8 @@ impl Scope for StateScope<'_> {
         self.ctx.get_or_init(self.build)
     }
     fn random(&self) -> u64 {
-        let r = self.rng.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
-        self.rng.set(r);
+        let r = self.rng.load(Ordering::Relaxed).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.rng.store(r, Ordering::Relaxed);
         splitmix(r)
     }
 }
@@ -333,10 +337,7 @@ fn select_path<'a>(
     };
     if p.root() == super::path::Root::Context {
         let c = ctx();
-        return p
-            .select_value(&c)
-            .map(Cow::Owned)
-            .ok_or_else(|| not_found(&c));
+        return p.select_value(&c).map(Cow::Owned).ok_or_else(|| not_found(&c));
     }
     match p.select(doc) {
         Some(super::path::Selection::One(v)) => Ok(Cow::Borrowed(v)),
@@ -389,12 +390,9 @@ impl Execution {
         opts: Options,
         now_ms: i64,
     ) -> (Execution, Vec<Command>) {
-        let seed = info
-            .execution_arn
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-            });
+        let seed = info.execution_arn.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
         let mut ex = Execution {
             machine,
             input: Value::Null,
@@ -406,21 +404,19 @@ impl Execution {
             ready: VecDeque::new(),
             pending: HashMap::new(),
             next_token: 1,
-            rng: Cell::new(seed),
+            rng: AtomicU64::new(seed),
             now: now_ms,
             history: Vec::new(),
             event_count: 0,
             transitions: 0,
             invocations: HashMap::new(),
+            redrive_point: None,
+            redrive_count: 0,
             out: Vec::new(),
         };
         if ex.opts.history {
             let d = json!({"input": input.to_string(), "inputDetails": not_truncated(), "roleArn": ex.info.role_arn});
-            ex.record(
-                "ExecutionStarted",
-                0,
-                Some(("executionStartedEventDetails", d)),
-            );
+            ex.record("ExecutionStarted", 0, Some(("executionStartedEventDetails", d)));
         } else {
             ex.event_count = 1;
         }
@@ -430,8 +426,7 @@ impl Execution {
         }
         if let Some(t) = ex.machine.timeout_seconds {
             let token = ex.token();
-            ex.pending
-                .insert(token, (u32::MAX, Pending::ExecutionTimeout));
+            ex.pending.insert(token, (u32::MAX, Pending::ExecutionTimeout));
             ex.out.push(Command::StartTimer {
                 token,
                 fire_at_ms: now_ms + t as i64 * 1000,
@@ -484,6 +479,37 @@ impl Execution {
         std::mem::take(&mut self.out)
     }
 
+    /// RedriveExecution: restarts a failed, timed-out or aborted execution
+    /// from the top-level state where it stopped, with that state's input
+    /// (a Map or Parallel state runs again as a whole). Records
+    /// `ExecutionRedriven`. Returns `None` when the execution cannot be
+    /// redriven (it is running or succeeded).
+    pub fn redrive(&mut self, now_ms: i64) -> Option<Vec<Command>> {
+        if matches!(self.status, Status::Running | Status::Succeeded(_)) {
+            return None;
+        }
+        let (state, input) = self.redrive_point.take()?;
+        self.now = now_ms.max(self.now);
+        self.status = Status::Running;
+        self.redrive_count += 1;
+        let d = self.opts.history.then(|| {
+            (
+                "executionRedrivenEventDetails",
+                json!({"redriveCount": self.redrive_count}),
+            )
+        });
+        let ev = self.record("ExecutionRedriven", self.event_count, d);
+        let fid = self.new_frame(state, input, Parent::Top, ev);
+        self.ready.push_back(fid);
+        self.drain();
+        Some(std::mem::take(&mut self.out))
+    }
+
+    /// Times this execution was redriven.
+    pub fn redrive_count(&self) -> u32 {
+        self.redrive_count
+    }
+
     /// Where the execution stands.
     pub fn status(&self) -> &Status {
         &self.status
@@ -532,12 +558,7 @@ impl Execution {
         t
     }
 
-    fn record(
-        &mut self,
-        ty: &'static str,
-        prev: u64,
-        details: Option<(&'static str, Value)>,
-    ) -> u64 {
+    fn record(&mut self, ty: &'static str, prev: u64, details: Option<(&'static str, Value)>) -> u64 {
         self.event_count += 1;
         if self.opts.history {
             self.history.push(HistoryEvent {
@@ -551,13 +572,7 @@ impl Execution {
         self.event_count
     }
 
-    fn new_frame(
-        &mut self,
-        state: StateId,
-        input: Value,
-        parent: Parent,
-        last_event: u64,
-    ) -> FrameId {
+    fn new_frame(&mut self, state: StateId, input: Value, parent: Parent, last_event: u64) -> FrameId {
         let f = Frame {
             state,
             input,
@@ -610,10 +625,19 @@ impl Execution {
             }
             Status::Running => {}
         }
+        if self.redrive_point.is_none() {
+            if let Some(top) = self
+                .frames
+                .iter_mut()
+                .flatten()
+                .find(|f| matches!(f.parent, Parent::Top))
+            {
+                self.redrive_point = Some((top.state, std::mem::take(&mut top.input)));
+            }
+        }
         self.status = status;
         // Nothing else may happen: cancel every outstanding task and timer.
-        let mut tokens: Vec<(u64, Pending)> =
-            self.pending.drain().map(|(t, (_, k))| (t, k)).collect();
+        let mut tokens: Vec<(u64, Pending)> = self.pending.drain().map(|(t, (_, k))| (t, k)).collect();
         tokens.sort_unstable_by_key(|t| t.0);
         for (token, kind) in tokens {
             self.out.push(match kind {
@@ -668,12 +692,7 @@ impl Execution {
         }
     }
 
-    fn context_for(
-        &self,
-        f: &Frame,
-        task_token: Option<&str>,
-        map_item: Option<(u32, &Value)>,
-    ) -> Value {
+    fn context_for(&self, f: &Frame, task_token: Option<&str>, map_item: Option<(u32, &Value)>) -> Value {
         let st = self.machine.state(f.state);
         let mut c = json!({
             "Execution": {
@@ -682,7 +701,7 @@ impl Execution {
                 "Name": self.info.name,
                 "RoleArn": self.info.role_arn,
                 "StartTime": iso_millis(self.info.start_time_ms),
-                "RedriveCount": 0,
+                "RedriveCount": self.redrive_count,
             },
             "State": {
                 "EnteredTime": iso_millis(f.entered_ms),
@@ -715,11 +734,7 @@ impl Execution {
         }
     }
 
-    fn apply_output_path(
-        st: &State,
-        v: Value,
-        ctx: &dyn Fn() -> Value,
-    ) -> Result<Value, StateError> {
+    fn apply_output_path(st: &State, v: Value, ctx: &dyn Fn() -> Value) -> Result<Value, StateError> {
         match &st.output_path {
             PathSpec::Root => Ok(v),
             PathSpec::Null => Ok(Value::Object(Map::new())),
@@ -735,11 +750,7 @@ impl Execution {
         }
     }
 
-    fn apply_result_path(
-        rp: &ResultPathSpec,
-        mut input: Value,
-        result: Value,
-    ) -> Result<Value, StateError> {
+    fn apply_result_path(rp: &ResultPathSpec, mut input: Value, result: Value) -> Result<Value, StateError> {
         match rp {
             ResultPathSpec::Root => Ok(result),
             ResultPathSpec::Discard => Ok(input),
@@ -771,12 +782,7 @@ impl Execution {
     }
 
     /// Finishes a state with `output`: StateExited, then Next or End.
-    fn exit(
-        &mut self,
-        f: &mut Frame,
-        output: Value,
-        next: Option<StateId>,
-    ) -> Result<Flow, StateError> {
+    fn exit(&mut self, f: &mut Frame, output: Value, next: Option<StateId>) -> Result<Flow, StateError> {
         check_size(&output, "state output")?;
         let machine = self.machine.clone();
         let st = machine.state(f.state);
@@ -815,8 +821,7 @@ impl Execution {
         match &st.kind {
             Kind::Pass { result } => {
                 let r: Option<Value> = {
-                    let eff =
-                        Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?;
+                    let eff = Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?;
                     if let Some(r) = result {
                         Some(r.clone())
                     } else if let Some(p) = &st.parameters {
@@ -825,9 +830,7 @@ impl Execution {
                     } else {
                         match eff {
                             Cow::Owned(v) => Some(v),
-                            Cow::Borrowed(v) if !matches!(st.input_path, PathSpec::Root) => {
-                                Some(v.clone())
-                            }
+                            Cow::Borrowed(v) if !matches!(st.input_path, PathSpec::Root) => Some(v.clone()),
                             Cow::Borrowed(_) => None,
                         }
                     }
@@ -835,18 +838,11 @@ impl Execution {
                 let input = std::mem::take(&mut f.input);
                 let output = match r {
                     // The state passes its input through untouched.
-                    None if matches!(
-                        st.result_path,
-                        ResultPathSpec::Root | ResultPathSpec::Discard
-                    ) =>
-                    {
-                        input
-                    }
+                    None if matches!(st.result_path, ResultPathSpec::Root | ResultPathSpec::Discard) => input,
                     None => Self::apply_result_path(&st.result_path, input.clone(), input)?,
                     Some(r) => Self::apply_result_path(&st.result_path, input, r)?,
                 };
-                let output =
-                    Self::apply_output_path(st, output, &|| self.context_for(f, None, None))?;
+                let output = Self::apply_output_path(st, output, &|| self.context_for(f, None, None))?;
                 self.exit(f, output, st.next)
             }
             Kind::Choice { choices, default } => {
@@ -875,8 +871,7 @@ impl Execution {
                 self.exit(f, output, Some(next))
             }
             Kind::Succeed => {
-                let eff = Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?
-                    .into_owned();
+                let eff = Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?.into_owned();
                 let output = Self::apply_output_path(st, eff, &|| self.context_for(f, None, None))?;
                 self.exit(f, output, None)
             }
@@ -899,33 +894,25 @@ impl Execution {
                     WaitSpec::Seconds(s) => self.now + *s as i64 * 1000,
                     WaitSpec::Timestamp(t) => t.timestamp_millis(),
                     WaitSpec::SecondsPath(p) => {
-                        let v = select_path(
-                            p,
-                            &eff,
-                            &|| self.context_for(f, None, None),
-                            "SecondsPath",
-                        )?;
+                        let v = select_path(p, &eff, &|| self.context_for(f, None, None), "SecondsPath")?;
                         match v.as_u64() {
                             Some(s) => self.now + (s.min(i64::MAX as u64 / 2000)) as i64 * 1000,
-                            None => return Err(StateError::runtime(format!("The SecondsPath parameter does not reference a valid non-negative integer: {v}"))),
+                            None => {
+                                return Err(StateError::runtime(format!(
+                                    "The SecondsPath parameter does not reference a valid non-negative integer: {v}"
+                                )))
+                            }
                         }
                     }
                     WaitSpec::TimestampPath(p) => {
-                        let v = select_path(
-                            p,
-                            &eff,
-                            &|| self.context_for(f, None, None),
-                            "TimestampPath",
-                        )?;
+                        let v = select_path(p, &eff, &|| self.context_for(f, None, None), "TimestampPath")?;
                         match v.as_str().and_then(super::choice::parse_timestamp) {
                             Some(t) => t.timestamp_millis(),
                             None => return Err(StateError::runtime(format!("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {v}"))),
                         }
                     }
                 };
-                let output = Self::apply_output_path(st, eff.into_owned(), &|| {
-                    self.context_for(f, None, None)
-                })?;
+                let output = Self::apply_output_path(st, eff.into_owned(), &|| self.context_for(f, None, None))?;
                 if fire_at <= self.now {
                     return self.exit(f, output, st.next);
                 }
@@ -940,37 +927,31 @@ impl Execution {
             }
             Kind::Task(spec) => {
                 let token = self.token();
-                let task_token = format!("{:016x}{:08x}", splitmix(self.rng.get() ^ token), token);
+                let task_token = format!(
+                    "{:016x}{:08x}",
+                    splitmix(self.rng.load(Ordering::Relaxed) ^ token),
+                    token
+                );
                 let (parameters, credentials, timeout, heartbeat) = {
-                    let eff =
-                        Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?;
+                    let eff = Self::effective_input(st, &f.input, &|| self.context_for(f, None, None))?;
                     let build = || self.context_for(f, Some(&task_token), None);
                     let scope = self.scope(&eff, &build);
                     let parameters = match &st.parameters {
                         Some(p) => p.eval(&scope)?,
                         None => eff.as_ref().clone(),
                     };
-                    let credentials = spec
-                        .credentials
-                        .as_ref()
-                        .map(|c| c.eval(&scope))
-                        .transpose()?;
-                    let secs = |s: &Option<Seconds>,
-                                name: &str|
-                     -> Result<Option<u64>, StateError> {
+                    let credentials = spec.credentials.as_ref().map(|c| c.eval(&scope)).transpose()?;
+                    let secs = |s: &Option<Seconds>, name: &str| -> Result<Option<u64>, StateError> {
                         match s {
                             None => Ok(None),
                             Some(Seconds::Literal(n)) => Ok(Some(*n)),
                             Some(Seconds::Path(p)) => {
-                                let v = select_path(
-                                    p,
-                                    &eff,
-                                    &|| self.context_for(f, None, None),
-                                    name,
-                                )?;
+                                let v = select_path(p, &eff, &|| self.context_for(f, None, None), name)?;
                                 match v.as_u64() {
                                     Some(n) if n > 0 => Ok(Some(n)),
-                                    _ => Err(StateError::runtime(format!("The {name} field must reference a positive integer, got {v}"))),
+                                    _ => Err(StateError::runtime(format!(
+                                        "The {name} field must reference a positive integer, got {v}"
+                                    ))),
                                 }
                             }
                         }
@@ -992,18 +973,11 @@ impl Execution {
                     if let Some(h) = heartbeat {
                         d["heartbeatInSeconds"] = json!(h);
                     }
-                    f.last_event = self.record(
-                        "TaskScheduled",
-                        f.last_event,
-                        Some(("taskScheduledEventDetails", d)),
-                    );
+                    f.last_event = self.record("TaskScheduled", f.last_event, Some(("taskScheduledEventDetails", d)));
                     f.last_event = self.record(
                         "TaskStarted",
                         f.last_event,
-                        Some((
-                            "taskStartedEventDetails",
-                            json!({"resourceType": rt, "resource": r}),
-                        )),
+                        Some(("taskStartedEventDetails", json!({"resourceType": rt, "resource": r}))),
                     );
                 }
                 self.pending.insert(token, (fid, Pending::Task));
@@ -1087,9 +1061,7 @@ impl Execution {
                 let items = match &spec.items_path {
                     PathSpec::Root => eff.clone(),
                     PathSpec::Null => Cow::Owned(Value::Object(Map::new())),
-                    PathSpec::Path(p) => {
-                        select_path(p, &eff, &|| self.context_for(f, None, None), "ItemsPath")?
-                    }
+                    PathSpec::Path(p) => select_path(p, &eff, &|| self.context_for(f, None, None), "ItemsPath")?,
                 };
                 let Value::Array(items) = items.into_owned() else {
                     return Err(StateError::runtime(format!(
@@ -1100,12 +1072,7 @@ impl Execution {
                 let max_concurrency = match &spec.max_concurrency {
                     Seconds::Literal(n) => *n as usize,
                     Seconds::Path(p) => {
-                        let v = select_path(
-                            p,
-                            &eff,
-                            &|| self.context_for(f, None, None),
-                            "MaxConcurrencyPath",
-                        )?;
+                        let v = select_path(p, &eff, &|| self.context_for(f, None, None), "MaxConcurrencyPath")?;
                         v.as_u64().ok_or_else(|| {
                             StateError::runtime(format!(
                                 "MaxConcurrencyPath must reference a non-negative integer, got {v}"
@@ -1123,8 +1090,7 @@ impl Execution {
                             pending_items.push_back((i as u32, v));
                         }
                     }
-                    None => pending_items
-                        .extend(items.into_iter().enumerate().map(|(i, v)| (i as u32, v))),
+                    None => pending_items.extend(items.into_iter().enumerate().map(|(i, v)| (i as u32, v))),
                 }
                 drop(eff);
                 let d = self
@@ -1166,15 +1132,7 @@ impl Execution {
                 )
             });
             let ev = self.record("MapIterationStarted", f.last_event, d);
-            let child = self.new_frame(
-                start,
-                input,
-                Parent::Child {
-                    frame: fid,
-                    slot: i,
-                },
-                ev,
-            );
+            let child = self.new_frame(start, input, Parent::Child { frame: fid, slot: i }, ev);
             ch.running += 1;
             self.ready.push_back(child);
         }
@@ -1204,8 +1162,7 @@ impl Execution {
             }
             None => result,
         };
-        let output =
-            Self::apply_result_path(&st.result_path, std::mem::take(&mut f.input), result)?;
+        let output = Self::apply_result_path(&st.result_path, std::mem::take(&mut f.input), result)?;
         let output = Self::apply_output_path(st, output, &|| self.context_for(f, None, None))?;
         self.exit(f, output, st.next)
     }
@@ -1218,19 +1175,14 @@ impl Execution {
         if e.is_terminal() {
             return Flow::Ended(Err(e));
         }
-        if let Some(i) = st
-            .retry
-            .iter()
-            .position(|r| errors_match(&r.errors, &e.error, is_task))
-        {
+        if let Some(i) = st.retry.iter().position(|r| errors_match(&r.errors, &e.error, is_task)) {
             let r = &st.retry[i];
             if f.retries.len() < st.retry.len() {
                 f.retries.resize(st.retry.len(), 0);
             }
             let used = f.retries[i];
             if (used as u64) < r.max_attempts {
-                let mut delay =
-                    r.interval_seconds as f64 * 1000.0 * r.backoff_rate.powi(used as i32);
+                let mut delay = r.interval_seconds as f64 * 1000.0 * r.backoff_rate.powi(used as i32);
                 if let Some(m) = r.max_delay_seconds {
                     delay = delay.min(m as f64 * 1000.0);
                 }
@@ -1257,17 +1209,9 @@ impl Execution {
                 return Flow::Blocked;
             }
         }
-        if let Some(c) = st
-            .catch
-            .iter()
-            .find(|c| errors_match(&c.errors, &e.error, is_task))
-        {
+        if let Some(c) = st.catch.iter().find(|c| errors_match(&c.errors, &e.error, is_task)) {
             let err_out = json!({"Error": e.error, "Cause": e.cause});
-            let output = match Self::apply_result_path(
-                &c.result_path,
-                std::mem::take(&mut f.input),
-                err_out,
-            ) {
+            let output = match Self::apply_result_path(&c.result_path, std::mem::take(&mut f.input), err_out) {
                 Ok(o) => o,
                 Err(e2) => return Flow::Ended(Err(e2)),
             };
@@ -1291,7 +1235,10 @@ impl Execution {
         match f.parent {
             Parent::Top => match r {
                 Ok(v) => self.finish(Status::Succeeded(v)),
-                Err(e) => self.finish(Status::Failed(e)),
+                Err(e) => {
+                    self.redrive_point = Some((f.state, f.input));
+                    self.finish(Status::Failed(e))
+                }
             },
             Parent::Child { frame: pid, slot } => {
                 let Some(mut p) = self.take_frame(pid) else {
@@ -1331,12 +1278,10 @@ impl Execution {
                     }
                     Err(e) => {
                         if ch.is_map {
-                            let d = self.opts.history.then(|| {
-                                (
-                                    "mapIterationFailedEventDetails",
-                                    json!({"name": &*name, "index": slot}),
-                                )
-                            });
+                            let d = self
+                                .opts
+                                .history
+                                .then(|| ("mapIterationFailedEventDetails", json!({"name": &*name, "index": slot})));
                             p.last_event = self.record("MapIterationFailed", f.last_event, d);
                         }
                         self.cancel_children(pid, ch.is_map.then_some(&*name));
@@ -1399,12 +1344,10 @@ impl Execution {
             self.cancel_children(fid, ch.is_map.then_some(&*name));
         }
         if let (Some(name), Parent::Child { slot, .. }) = (map_name, f.parent) {
-            let d = self.opts.history.then(|| {
-                (
-                    "mapIterationAbortedEventDetails",
-                    json!({"name": name, "index": slot}),
-                )
-            });
+            let d = self
+                .opts
+                .history
+                .then(|| ("mapIterationAbortedEventDetails", json!({"name": name, "index": slot})));
             self.record("MapIterationAborted", f.last_event, d);
         }
     }
@@ -1421,10 +1364,7 @@ impl Execution {
         let Some(mut f) = self.take_frame(fid) else {
             return;
         };
-        let Phase::Task {
-            timeout, heartbeat, ..
-        } = std::mem::replace(&mut f.phase, Phase::Ready)
-        else {
+        let Phase::Task { timeout, heartbeat, .. } = std::mem::replace(&mut f.phase, Phase::Ready) else {
             self.put_frame(fid, f);
             return;
         };
@@ -1433,9 +1373,7 @@ impl Execution {
         let machine = self.machine.clone();
         let st = machine.state(f.state);
         let (rt, res) = if self.opts.history {
-            let Kind::Task(spec) = &st.kind else {
-                unreachable!()
-            };
+            let Kind::Task(spec) = &st.kind else { unreachable!() };
             resource_parts(&spec.resource)
         } else {
             Default::default()
@@ -1445,11 +1383,7 @@ impl Execution {
             Ok(v) => {
                 if self.opts.history {
                     let d = json!({"resourceType": rt, "resource": res, "output": v.to_string(), "outputDetails": not_truncated()});
-                    f.last_event = self.record(
-                        "TaskSucceeded",
-                        f.last_event,
-                        Some(("taskSucceededEventDetails", d)),
-                    );
+                    f.last_event = self.record("TaskSucceeded", f.last_event, Some(("taskSucceededEventDetails", d)));
                 }
                 match self.apply_result(&mut f, v) {
                     Ok(flow) => flow,
@@ -1459,11 +1393,7 @@ impl Execution {
             Err(e) => {
                 if self.opts.history {
                     let d = json!({"resourceType": rt, "resource": res, "error": e.error, "cause": e.cause});
-                    f.last_event = self.record(
-                        "TaskFailed",
-                        f.last_event,
-                        Some(("taskFailedEventDetails", d)),
-                    );
+                    f.last_event = self.record("TaskFailed", f.last_event, Some(("taskFailedEventDetails", d)));
                 }
                 self.state_error(fid, &mut f, e)
             }
@@ -1543,10 +1473,7 @@ impl Execution {
                 self.cancel_timer(timeout);
                 self.cancel_timer(heartbeat.map(|h| h.0));
                 let (name, cause) = match kind {
-                    Pending::TaskTimeout => (
-                        error::TIMEOUT,
-                        "The task ran longer than its TimeoutSeconds",
-                    ),
+                    Pending::TaskTimeout => (error::TIMEOUT, "The task ran longer than its TimeoutSeconds"),
                     _ => (
                         error::HEARTBEAT_TIMEOUT,
                         "The task sent no heartbeat within its HeartbeatSeconds",
@@ -1558,13 +1485,8 @@ impl Execution {
                         unreachable!()
                     };
                     let (rt, res) = resource_parts(&spec.resource);
-                    let d =
-                        json!({"resourceType": rt, "resource": res, "error": name, "cause": cause});
-                    f.last_event = self.record(
-                        "TaskTimedOut",
-                        f.last_event,
-                        Some(("taskTimedOutEventDetails", d)),
-                    );
+                    let d = json!({"resourceType": rt, "resource": res, "error": name, "cause": cause});
+                    f.last_event = self.record("TaskTimedOut", f.last_event, Some(("taskTimedOutEventDetails", d)));
                 }
                 self.state_error(fid, &mut f, StateError::new(name, cause))
             }

@@ -75,3 +75,46 @@ impl Clock for SimulatedClock {
         true
     }
 }
+
+/// Time that moves only when a test calls [`ManualClock::advance`]: sleepers
+/// wake when time passes their deadline. For tests of long-running servers.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: AtomicI64,
+    moved: tokio::sync::Notify,
+}
+
+impl ManualClock {
+    /// A clock reading `start_ms`.
+    pub fn new(start_ms: i64) -> Self {
+        ManualClock {
+            now: AtomicI64::new(start_ms),
+            moved: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Moves time forward by `ms` and wakes sleepers that are due.
+    pub fn advance(&self, ms: i64) {
+        self.now.fetch_add(ms, Ordering::SeqCst);
+        self.moved.notify_waiters();
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    fn sleep_until(&self, at_ms: i64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            loop {
+                // Register before checking, so an advance in between is not missed.
+                let moved = self.moved.notified();
+                if self.now_ms() >= at_ms {
+                    return;
+                }
+                moved.await;
+            }
+        })
+    }
+}

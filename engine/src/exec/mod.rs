@@ -4,7 +4,8 @@
 //! memory and carries out the core's commands until the execution ends.
 
 pub mod clock;
+pub mod durable;
 pub mod runner;
 
-pub use clock::{Clock, SimulatedClock, SystemClock};
+pub use clock::{Clock, ManualClock, SimulatedClock, SystemClock};
 pub use runner::{run, RunResult};

@@ -33,6 +33,8 @@ pub async fn run(
     let ctx = TaskContext {
         state_machine_name: info.state_machine_name.clone(),
         execution_name: info.name.clone(),
+        test_case: None,
+        idempotency_key: info.execution_arn.clone(),
     };
     let (mut ex, mut cmds) = Execution::start(machine, info, input, opts, clock.now_ms());
     let mut timers: BTreeSet<(i64, u64)> = BTreeSet::new();
@@ -46,7 +48,8 @@ pub async fn run(
                 Command::InvokeTask(inv) => {
                     let token = inv.token;
                     let h = tasks.clone();
-                    let ctx = ctx.clone();
+                    let mut ctx = ctx.clone();
+                    ctx.idempotency_key = format!("{}#{token}", ctx.idempotency_key);
                     let handle = running.spawn(async move {
                         let ev = match h.invoke(*inv, ctx).await {
                             Ok(output) => Event::TaskSucceeded { token, output },
@@ -84,9 +87,7 @@ pub async fn run(
             match next_timer {
                 None if running.is_empty() => {
                     // Nothing can ever wake this execution: a bug in the core.
-                    let e = crate::asl::StateError::runtime(
-                        "the execution is blocked with nothing in flight",
-                    );
+                    let e = crate::asl::StateError::runtime("the execution is blocked with nothing in flight");
                     return RunResult {
                         status: Status::Failed(e),
                         history: ex.history().to_vec(),
@@ -122,19 +123,13 @@ pub async fn run(
     }
 }
 
-async fn join_next(
-    set: &mut JoinSet<(u64, Event)>,
-    ids: &HashMap<tokio::task::Id, u64>,
-) -> Option<Event> {
+async fn join_next(set: &mut JoinSet<(u64, Event)>, ids: &HashMap<tokio::task::Id, u64>) -> Option<Event> {
     match set.join_next_with_id().await {
         Some(Ok((_, (_, ev)))) => Some(ev),
         // A handler that panicked fails its task, never the host.
         Some(Err(e)) if e.is_panic() => ids.get(&e.id()).map(|token| Event::TaskFailed {
             token: *token,
-            error: crate::asl::StateError::new(
-                crate::asl::error::TASK_FAILED,
-                "the task handler panicked",
-            ),
+            error: crate::asl::StateError::new(crate::asl::error::TASK_FAILED, "the task handler panicked"),
         }),
         // A cancelled task: nothing to report.
         Some(Err(_)) | None => None,

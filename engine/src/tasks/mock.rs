@@ -15,7 +15,7 @@ use super::{unsupported, TaskContext, TaskFuture, TaskHandler};
 use crate::asl::{StateError, TaskInvocation};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Why a mock configuration was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -50,14 +50,66 @@ impl std::fmt::Debug for dyn TaskHandler {
     }
 }
 
+/// A whole MockConfigFile, for a server: each execution picks its test case
+/// (see [`TaskContext::test_case`]); executions without one, and states
+/// without a mock, go to the fallback.
+pub struct MockConfig {
+    doc: Value,
+    cases: Mutex<HashMap<(String, String), Arc<MockTasks>>>,
+    fallback: Arc<dyn TaskHandler>,
+}
+
+impl MockConfig {
+    /// Parses a MockConfigFile; unmocked tasks go to `fallback`.
+    pub fn new(text: &str, fallback: Arc<dyn TaskHandler>) -> Result<MockConfig, MockConfigError> {
+        let doc: Value = serde_json::from_str(text)?;
+        if !doc.get("StateMachines").is_some_and(Value::is_object) {
+            return Err(MockConfigError::Shape(
+                "/StateMachines".into(),
+                "must be an object".into(),
+            ));
+        }
+        Ok(MockConfig {
+            doc,
+            cases: Mutex::new(HashMap::new()),
+            fallback,
+        })
+    }
+
+    /// Checks that a test case exists, returning its mocks.
+    pub fn test_case(&self, state_machine: &str, case: &str) -> Result<Arc<MockTasks>, MockConfigError> {
+        let key = (state_machine.to_string(), case.to_string());
+        let mut cases = self.cases.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = cases.get(&key) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(MockTasks::from_value(&self.doc, state_machine, case)?.with_fallback(self.fallback.clone()));
+        cases.insert(key, m.clone());
+        Ok(m)
+    }
+}
+
+impl TaskHandler for MockConfig {
+    fn invoke(&self, inv: TaskInvocation, ctx: TaskContext) -> TaskFuture {
+        match ctx
+            .test_case
+            .as_deref()
+            .map(|c| self.test_case(&ctx.state_machine_name, c))
+        {
+            Some(Ok(m)) => m.invoke(inv, ctx),
+            Some(Err(e)) => Box::pin(std::future::ready(Err(StateError::runtime(e.to_string())))),
+            None => self.fallback.invoke(inv, ctx),
+        }
+    }
+}
+
 impl MockTasks {
     /// Loads `test_case` of `state_machine` from a MockConfigFile's text.
-    pub fn from_config(
-        text: &str,
-        state_machine: &str,
-        test_case: &str,
-    ) -> Result<MockTasks, MockConfigError> {
-        let v: Value = serde_json::from_str(text)?;
+    pub fn from_config(text: &str, state_machine: &str, test_case: &str) -> Result<MockTasks, MockConfigError> {
+        Self::from_value(&serde_json::from_str(text)?, state_machine, test_case)
+    }
+
+    fn from_value(v: &Value, state_machine: &str, test_case: &str) -> Result<MockTasks, MockConfigError> {
         let shape = |at: &str, msg: &str| MockConfigError::Shape(at.to_string(), msg.to_string());
         let sms = v
             .get("StateMachines")
@@ -69,15 +121,12 @@ impl MockTasks {
                 sms.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         })?;
-        let cases = sm
-            .get("TestCases")
-            .and_then(Value::as_object)
-            .ok_or_else(|| {
-                shape(
-                    &format!("/StateMachines/{state_machine}/TestCases"),
-                    "must be an object",
-                )
-            })?;
+        let cases = sm.get("TestCases").and_then(Value::as_object).ok_or_else(|| {
+            shape(
+                &format!("/StateMachines/{state_machine}/TestCases"),
+                "must be an object",
+            )
+        })?;
         let case = cases.get(test_case).and_then(Value::as_object).ok_or_else(|| {
             MockConfigError::Missing(format!(
                 "test case '{test_case}' is not in the mock config for '{state_machine}' (it has: {})",
@@ -221,16 +270,10 @@ mod tests {
             "MockedResponses": {"M": {"0": {"Throw": {"Error": "E", "Cause": "c"}}, "1-2": {"Return": {"ok": 1}}}}
         });
         let m = MockTasks::from_config(&cfg.to_string(), "SM", "Case").unwrap();
-        assert_eq!(
-            m.respond(&inv("T", 0)),
-            Some(Err(StateError::new("E", "c")))
-        );
+        assert_eq!(m.respond(&inv("T", 0)), Some(Err(StateError::new("E", "c"))));
         assert_eq!(m.respond(&inv("T", 1)), Some(Ok(json!({"ok": 1}))));
         assert_eq!(m.respond(&inv("T", 2)), Some(Ok(json!({"ok": 1}))));
-        assert_eq!(
-            m.respond(&inv("T", 3)).unwrap().unwrap_err().error,
-            "States.Runtime"
-        );
+        assert_eq!(m.respond(&inv("T", 3)).unwrap().unwrap_err().error, "States.Runtime");
         assert_eq!(m.respond(&inv("Other", 0)), None);
     }
 

@@ -22,6 +22,13 @@ pub struct TaskContext {
     pub state_machine_name: String,
     /// The execution's name.
     pub execution_name: String,
+    /// The mock test case chosen for the execution, if any (Step Functions
+    /// Local's `stateMachineArn#TestCase` convention).
+    pub test_case: Option<String>,
+    /// Stable across re-dispatches of the same invocation after a restart:
+    /// integrations use it to make their effects happen once where the
+    /// target allows (deterministic Job names, `clientRequestToken`).
+    pub idempotency_key: String,
 }
 
 /// Runs Task states' resources. Errors use AWS's names (`States.TaskFailed`,

@@ -41,9 +41,7 @@ fn timers(cmds: &[Command]) -> Vec<(u64, i64)> {
 
 fn task(extra: Value) -> Value {
     let mut t = json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true});
-    t.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
+    t.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     t
 }
 
@@ -160,17 +158,8 @@ fn retry_backoff_grows_and_is_capped() {
     );
     assert_eq!(ex.status(), &Status::Failed(StateError::new("E", "last")));
     // Retries do not enter the state again.
-    assert_eq!(
-        types(&ex)
-            .iter()
-            .filter(|t| **t == "TaskStateEntered")
-            .count(),
-        1
-    );
-    assert_eq!(
-        types(&ex).iter().filter(|t| **t == "TaskScheduled").count(),
-        4
-    );
+    assert_eq!(types(&ex).iter().filter(|t| **t == "TaskStateEntered").count(), 1);
+    assert_eq!(types(&ex).iter().filter(|t| **t == "TaskScheduled").count(), 4);
 }
 
 #[test]
@@ -223,18 +212,13 @@ fn heartbeats_keep_a_task_alive_until_they_stop() {
     let def = json!({"StartAt": "T", "States": {"T": task(json!({"HeartbeatSeconds": 10, "TimeoutSeconds": 100}))}});
     let (mut ex, cmds) = start(def, json!({}));
     let inv = invocations(&cmds)[0].clone();
-    let hb = timers(&cmds)
-        .into_iter()
-        .find(|(_, at)| *at == T0 + 10_000)
-        .unwrap();
+    let hb = timers(&cmds).into_iter().find(|(_, at)| *at == T0 + 10_000).unwrap();
     let cmds = ex.handle(Event::TaskHeartbeat { token: inv.token }, T0 + 8_000);
     assert!(cmds.contains(&Command::CancelTimer { token: hb.0 }));
     let (hb2, at2) = timers(&cmds)[0];
     assert_eq!(at2, T0 + 18_000);
     // The old timer firing late does nothing.
-    assert!(ex
-        .handle(Event::TimerFired { token: hb.0 }, T0 + 10_000)
-        .is_empty());
+    assert!(ex.handle(Event::TimerFired { token: hb.0 }, T0 + 10_000).is_empty());
     assert_eq!(ex.status(), &Status::Running);
     ex.handle(Event::TimerFired { token: hb2 }, at2);
     match ex.status() {
@@ -260,29 +244,20 @@ fn stop_aborts_and_cancels_everything() {
     );
     assert!(cmds.contains(&Command::CancelTask { token: inv.token }));
     assert!(cmds.contains(&Command::CancelTimer { token: wt }));
-    assert_eq!(
-        ex.status(),
-        &Status::Aborted(StateError::new("Stopped", "by test"))
-    );
+    assert_eq!(ex.status(), &Status::Aborted(StateError::new("Stopped", "by test")));
     assert_eq!(*types(&ex).last().unwrap(), "ExecutionAborted");
 }
 
 #[test]
 fn execution_timeout() {
-    let def = json!({"TimeoutSeconds": 5, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": true}}});
+    let def =
+        json!({"TimeoutSeconds": 5, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": true}}});
     let (mut ex, cmds) = start(def, json!({}));
     let t = timers(&cmds);
     let exec_timer = t.iter().find(|(_, at)| *at == T0 + 5_000).unwrap();
     let wait_timer = t.iter().find(|(_, at)| *at == T0 + 60_000).unwrap();
-    let cmds = ex.handle(
-        Event::TimerFired {
-            token: exec_timer.0,
-        },
-        T0 + 5_000,
-    );
-    assert!(cmds.contains(&Command::CancelTimer {
-        token: wait_timer.0
-    }));
+    let cmds = ex.handle(Event::TimerFired { token: exec_timer.0 }, T0 + 5_000);
+    assert!(cmds.contains(&Command::CancelTimer { token: wait_timer.0 }));
     assert!(matches!(ex.status(), Status::TimedOut(e) if e.error == "States.Timeout"));
     assert_eq!(*types(&ex).last().unwrap(), "ExecutionTimedOut");
 }
@@ -311,10 +286,7 @@ fn map_respects_max_concurrency_and_orders_results() {
     assert_eq!(ex.status(), &Status::Succeeded(json!([11, 21, 31, 41])));
     let t = types(&ex);
     assert_eq!(t.iter().filter(|x| **x == "MapIterationStarted").count(), 4);
-    assert_eq!(
-        t.iter().filter(|x| **x == "MapIterationSucceeded").count(),
-        4
-    );
+    assert_eq!(t.iter().filter(|x| **x == "MapIterationSucceeded").count(), 4);
     assert!(t.contains(&"MapStateStarted") && t.contains(&"MapStateSucceeded"));
 }
 
@@ -451,13 +423,7 @@ fn runtime_errors_are_not_retried_or_caught() {
 #[test]
 fn history_off_records_nothing_but_still_runs() {
     let m = machine(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}));
-    let (ex, _) = Execution::start(
-        m,
-        ExecutionInfo::local("SM", "e", T0),
-        json!(1),
-        Options::default(),
-        T0,
-    );
+    let (ex, _) = Execution::start(m, ExecutionInfo::local("SM", "e", T0), json!(1), Options::default(), T0);
     assert!(ex.history().is_empty());
     assert_eq!(ex.transitions(), 1);
     assert_eq!(ex.status(), &Status::Succeeded(json!(1)));
@@ -504,9 +470,7 @@ fn a_snapshot_resumes_exactly_where_it_left_off() {
         if snapshot_midway {
             let bytes = serde_json::to_vec(&ex).unwrap();
             let m = ex.machine().clone();
-            ex = serde_json::from_slice::<Execution>(&bytes)
-                .unwrap()
-                .restore(m);
+            ex = serde_json::from_slice::<Execution>(&bytes).unwrap().restore(m);
         }
         let (backoff, at) = timers(&cmds)[0];
         cmds = ex.handle(Event::TimerFired { token: backoff }, at);
@@ -524,10 +488,43 @@ fn a_snapshot_resumes_exactly_where_it_left_off() {
     };
     let (s1, h1) = run(false);
     let (s2, h2) = run(true);
-    assert!(
-        matches!(&s1, Status::Succeeded(v) if v[0]["u"].is_string()),
-        "{s1:?}"
-    );
+    assert!(matches!(&s1, Status::Succeeded(v) if v[0]["u"].is_string()), "{s1:?}");
     assert_eq!(s1, s2);
     assert_eq!(h1, h2);
+}
+
+#[test]
+fn redrive_restarts_from_the_failed_state() {
+    let def = json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Result": {"v": 1}, "Next": "T"},
+        "T": task(json!({"Parameters": {"v.$": "$.v", "redrives.$": "$$.Execution.RedriveCount"}}))}});
+    let (mut ex, cmds) = start(def, json!({}));
+    let inv = invocations(&cmds)[0].clone();
+    assert!(ex.redrive(T0).is_none(), "a running execution cannot be redriven");
+    ex.handle(
+        Event::TaskFailed {
+            token: inv.token,
+            error: StateError::new("E", ""),
+        },
+        T0 + 1,
+    );
+    assert!(matches!(ex.status(), Status::Failed(_)));
+    let cmds = ex.redrive(T0 + 2).expect("redrivable");
+    let inv = invocations(&cmds)[0].clone();
+    assert_eq!(inv.parameters, json!({"v": 1, "redrives": 1}));
+    ex.handle(
+        Event::TaskSucceeded {
+            token: inv.token,
+            output: json!("ok"),
+        },
+        T0 + 3,
+    );
+    assert_eq!(ex.status(), &Status::Succeeded(json!("ok")));
+    assert!(ex.redrive(T0 + 4).is_none(), "a succeeded execution cannot be redriven");
+    let t = types(&ex);
+    assert_eq!(t.iter().filter(|x| **x == "ExecutionRedriven").count(), 1);
+    assert_eq!(t.iter().filter(|x| **x == "TaskStateEntered").count(), 2);
+    for (i, e) in ex.history().iter().enumerate() {
+        assert_eq!(e.id, i as u64 + 1);
+    }
 }

@@ -1,0 +1,361 @@
+//! The sled store: state machines, executions, history, snapshots, timers
+//! and in-flight tasks, in one sled tree with one-letter key prefixes so that
+//! a step's writes commit in one atomic batch.
+//!
+//! | prefix | key | value |
+//! |---|---|---|
+//! | `c` | `c` | next execution id (u64 BE) |
+//! | `m` | `m` name | [`StateMachineRecord`] (JSON) |
+//! | `d` | `d` name `\0` revision (u64 BE) | definition text of that revision |
+//! | `x` | `x` id (u64 BE) | [`ExecutionRecord`] (JSON) |
+//! | `a` | `a` execution ARN | id (u64 BE) |
+//! | `l` | `l` state machine name `\0` !start (i64 BE) id | `()`: executions by machine, newest first |
+//! | `s` | `s` id | snapshot of a running execution (JSON) |
+//! | `h` | `h` id event id (u64 BE each) | history event (JSON, as the API returns it) |
+//! | `t` | `t` fire-at (u64 BE, offset) id token | `()` |
+//! | `k` | `k` id token | in-flight task invocation (JSON) |
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::Path;
+
+/// A state machine as the API describes it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StateMachineRecord {
+    /// Name.
+    pub name: String,
+    /// ARN.
+    pub arn: String,
+    /// Current definition text.
+    pub definition: String,
+    /// `roleArn`.
+    pub role_arn: String,
+    /// `STANDARD` or `EXPRESS`.
+    pub sm_type: String,
+    /// Creation time, ms since the epoch.
+    pub created_ms: i64,
+    /// Last update, ms since the epoch.
+    pub updated_ms: i64,
+    /// Bumped by every UpdateStateMachine.
+    pub revision: u64,
+}
+
+/// An execution as the API describes it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExecutionRecord {
+    /// Internal id (key of history and snapshot).
+    pub id: u64,
+    /// ARN.
+    pub arn: String,
+    /// Name.
+    pub name: String,
+    /// The state machine's ARN.
+    pub sm_arn: String,
+    /// The state machine's name.
+    pub sm_name: String,
+    /// The definition revision it runs.
+    pub revision: u64,
+    /// Mock test case, for Step Functions Local's `ARN#TestCase` convention.
+    pub test_case: Option<String>,
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `ABORTED`.
+    pub status: String,
+    /// Input JSON text.
+    pub input: String,
+    /// Output JSON text, once succeeded.
+    pub output: Option<String>,
+    /// Error name, once failed.
+    pub error: Option<String>,
+    /// Cause, once failed.
+    pub cause: Option<String>,
+    /// Start, ms since the epoch.
+    pub start_ms: i64,
+    /// Stop, ms since the epoch.
+    pub stop_ms: Option<i64>,
+    /// Times redriven.
+    pub redrive_count: u32,
+    /// Last redrive, ms since the epoch.
+    pub redrive_ms: Option<i64>,
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed.
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored value did not decode.
+    #[error("corrupt stored value: {0}")]
+    Codec(#[from] serde_json::Error),
+}
+
+/// Key builders.
+pub mod key {
+    /// The id counter.
+    pub const COUNTER: &[u8] = b"c";
+
+    fn with(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+        k.push(prefix);
+        for p in parts {
+            k.extend_from_slice(p);
+        }
+        k
+    }
+    /// `m` name.
+    pub fn machine(name: &str) -> Vec<u8> {
+        with(b'm', &[name.as_bytes()])
+    }
+    /// `d` name `\0` revision.
+    pub fn definition(name: &str, revision: u64) -> Vec<u8> {
+        with(b'd', &[name.as_bytes(), b"\0", &revision.to_be_bytes()])
+    }
+    /// `x` id.
+    pub fn execution(id: u64) -> Vec<u8> {
+        with(b'x', &[&id.to_be_bytes()])
+    }
+    /// `a` ARN.
+    pub fn arn(arn: &str) -> Vec<u8> {
+        with(b'a', &[arn.as_bytes()])
+    }
+    /// `l` machine `\0` (newest first).
+    pub fn listing_prefix(sm_name: &str) -> Vec<u8> {
+        with(b'l', &[sm_name.as_bytes(), b"\0"])
+    }
+    /// `l` machine `\0` !start id.
+    pub fn listing(sm_name: &str, start_ms: i64, id: u64) -> Vec<u8> {
+        let inv = u64::MAX - (start_ms as u64);
+        with(
+            b'l',
+            &[sm_name.as_bytes(), b"\0", &inv.to_be_bytes(), &id.to_be_bytes()],
+        )
+    }
+    /// `s` id.
+    pub fn snapshot(id: u64) -> Vec<u8> {
+        with(b's', &[&id.to_be_bytes()])
+    }
+    /// `h` id.
+    pub fn history_prefix(id: u64) -> Vec<u8> {
+        with(b'h', &[&id.to_be_bytes()])
+    }
+    /// `h` id event.
+    pub fn history(id: u64, event: u64) -> Vec<u8> {
+        with(b'h', &[&id.to_be_bytes(), &event.to_be_bytes()])
+    }
+    /// `t` at id token.
+    pub fn timer(at_ms: i64, id: u64, token: u64) -> Vec<u8> {
+        let at = (at_ms as u64) ^ (1 << 63);
+        with(b't', &[&at.to_be_bytes(), &id.to_be_bytes(), &token.to_be_bytes()])
+    }
+    /// Decodes a timer key into (at, id, token).
+    pub fn parse_timer(k: &[u8]) -> Option<(i64, u64, u64)> {
+        if k.len() != 25 {
+            return None;
+        }
+        let n = |r: std::ops::Range<usize>| u64::from_be_bytes(k[r].try_into().unwrap_or_default());
+        Some(((n(1..9) ^ (1 << 63)) as i64, n(9..17), n(17..25)))
+    }
+    /// `k` id token.
+    pub fn task(id: u64, token: u64) -> Vec<u8> {
+        with(b'k', &[&id.to_be_bytes(), &token.to_be_bytes()])
+    }
+    /// Decodes a task key into (id, token).
+    pub fn parse_task(k: &[u8]) -> Option<(u64, u64)> {
+        if k.len() != 17 {
+            return None;
+        }
+        let n = |r: std::ops::Range<usize>| u64::from_be_bytes(k[r].try_into().unwrap_or_default());
+        Some((n(1..9), n(9..17)))
+    }
+}
+
+/// The store.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new().path(dir).flush_every_ms(Some(200)).open()?;
+        Ok(Store { db })
+    }
+
+    /// A throwaway in-memory store (tests).
+    pub fn temporary() -> Result<Store, StoreError> {
+        Ok(Store {
+            db: sled::Config::new().temporary(true).open()?,
+        })
+    }
+
+    /// Applies a batch atomically.
+    pub fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
+        Ok(self.db.apply_batch(batch)?)
+    }
+
+    /// Makes everything applied so far durable (fsync).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    fn get_json<T: for<'de> Deserialize<'de>>(&self, k: &[u8]) -> Result<Option<T>, StoreError> {
+        match self.db.get(k)? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The next execution id to hand out.
+    pub fn next_id(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .db
+            .get(key::COUNTER)?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(1))
+    }
+
+    /// A state machine by name.
+    pub fn machine(&self, name: &str) -> Result<Option<StateMachineRecord>, StoreError> {
+        self.get_json(&key::machine(name))
+    }
+
+    /// Every state machine, by name.
+    pub fn machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
+        self.db
+            .scan_prefix(b"m")
+            .map(|r| Ok(serde_json::from_slice(&r?.1)?))
+            .collect()
+    }
+
+    /// A definition revision's text.
+    pub fn definition(&self, name: &str, revision: u64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .db
+            .get(key::definition(name, revision))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Writes a state machine (and its current definition revision) now.
+    pub fn put_machine(&self, rec: &StateMachineRecord) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        b.insert(key::machine(&rec.name), serde_json::to_vec(rec)?);
+        b.insert(key::definition(&rec.name, rec.revision), rec.definition.as_bytes());
+        self.apply(b)
+    }
+
+    /// Deletes a state machine record (its executions stay readable).
+    pub fn delete_machine(&self, name: &str) -> Result<(), StoreError> {
+        self.db.remove(key::machine(name))?;
+        Ok(())
+    }
+
+    /// An execution by id.
+    pub fn execution(&self, id: u64) -> Result<Option<ExecutionRecord>, StoreError> {
+        self.get_json(&key::execution(id))
+    }
+
+    /// An execution by ARN.
+    pub fn execution_by_arn(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        match self.db.get(key::arn(arn))? {
+            Some(v) => {
+                let id = u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default());
+                self.execution(id)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A machine's executions, newest first, starting after `after` (a listing key).
+    pub fn executions_of(&self, sm_name: &str) -> impl Iterator<Item = Result<(Vec<u8>, u64), StoreError>> + '_ {
+        self.db.scan_prefix(key::listing_prefix(sm_name)).map(|r| {
+            let (k, _) = r?;
+            let id = u64::from_be_bytes(k[k.len() - 8..].try_into().unwrap_or_default());
+            Ok((k.to_vec(), id))
+        })
+    }
+
+    /// History events of an execution, oldest first.
+    pub fn history(&self, id: u64) -> Result<Vec<Value>, StoreError> {
+        self.db
+            .scan_prefix(key::history_prefix(id))
+            .map(|r| Ok(serde_json::from_slice(&r?.1)?))
+            .collect()
+    }
+
+    /// One execution's snapshot.
+    pub fn snapshot(&self, id: u64) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.db.get(key::snapshot(id))?)
+    }
+
+    /// Every stored snapshot: (id, bytes).
+    pub fn snapshots(&self) -> impl Iterator<Item = Result<(u64, sled::IVec), StoreError>> + '_ {
+        self.db.scan_prefix(b"s").map(|r| {
+            let (k, v) = r?;
+            Ok((u64::from_be_bytes(k[1..9].try_into().unwrap_or_default()), v))
+        })
+    }
+
+    /// Every persisted timer: (at, id, token).
+    pub fn timers(&self) -> Result<Vec<(i64, u64, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for r in self.db.scan_prefix(b"t") {
+            if let Some(t) = key::parse_timer(&r?.0) {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every in-flight task: (id, token, invocation JSON).
+    pub fn tasks(&self) -> Result<Vec<(u64, u64, sled::IVec)>, StoreError> {
+        let mut out = Vec::new();
+        for r in self.db.scan_prefix(b"k") {
+            let (k, v) = r?;
+            if let Some((id, token)) = key::parse_task(&k) {
+                out.push((id, token, v));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_sort() {
+        assert_eq!(
+            key::parse_timer(&key::timer(1_700_000_000_000, 7, 9)),
+            Some((1_700_000_000_000, 7, 9))
+        );
+        assert!(key::timer(5, 1, 1) < key::timer(6, 0, 0));
+        assert!(key::timer(-5, 1, 1) < key::timer(0, 0, 0));
+        assert_eq!(key::parse_task(&key::task(3, 4)), Some((3, 4)));
+        // Listing keys: newest first.
+        assert!(key::listing("sm", 2000, 1) < key::listing("sm", 1000, 2));
+    }
+
+    #[test]
+    fn machines_and_counter() {
+        let s = Store::temporary().unwrap();
+        assert_eq!(s.next_id().unwrap(), 1);
+        let rec = StateMachineRecord {
+            name: "a".into(),
+            arn: "arn".into(),
+            definition: "{}".into(),
+            role_arn: "r".into(),
+            sm_type: "STANDARD".into(),
+            created_ms: 1,
+            updated_ms: 1,
+            revision: 1,
+        };
+        s.put_machine(&rec).unwrap();
+        assert_eq!(s.machine("a").unwrap(), Some(rec.clone()));
+        assert_eq!(s.definition("a", 1).unwrap().as_deref(), Some("{}"));
+        assert_eq!(s.machines().unwrap().len(), 1);
+        s.delete_machine("a").unwrap();
+        assert_eq!(s.machine("a").unwrap(), None);
+    }
+}

@@ -1,0 +1,243 @@
+//! The durable executor: restarts resume executions, timers and tasks.
+
+use aslan::asl::{StateError, TaskInvocation};
+use aslan::exec::durable::{ExecError, Executor, ExecutorConfig, StartRequest};
+use aslan::exec::ManualClock;
+use aslan::store::{ExecutionRecord, StateMachineRecord, Store};
+use aslan::tasks::{TaskContext, TaskFuture, TaskHandler};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const T0: i64 = 1_750_000_000_000;
+const YEAR_MS: i64 = 365 * 24 * 3600 * 1000;
+
+/// Records every invocation; answers only once `release` is set.
+#[derive(Default)]
+struct Gate {
+    seen: Mutex<Vec<(String, String)>>,
+    release: Mutex<bool>,
+}
+
+impl TaskHandler for Gate {
+    fn invoke(&self, inv: TaskInvocation, ctx: TaskContext) -> TaskFuture {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((inv.state_name.to_string(), ctx.idempotency_key.clone()));
+        if *self.release.lock().unwrap() {
+            Box::pin(std::future::ready(if inv.parameters.get("fail").is_some() {
+                Err(StateError::new("Boom", "asked to fail"))
+            } else {
+                Ok(json!({"done": inv.parameters}))
+            }))
+        } else {
+            Box::pin(std::future::pending())
+        }
+    }
+}
+
+fn machine(store: &Store, name: &str, def: Value) -> StateMachineRecord {
+    let rec = StateMachineRecord {
+        name: name.into(),
+        arn: format!("arn:aws:states:us-east-1:123456789012:stateMachine:{name}"),
+        definition: def.to_string(),
+        role_arn: "arn:aws:iam::123456789012:role/R".into(),
+        sm_type: "STANDARD".into(),
+        created_ms: T0,
+        updated_ms: T0,
+        revision: 1,
+    };
+    store.put_machine(&rec).unwrap();
+    rec
+}
+
+fn executor(
+    dir: &Path,
+    clock: Arc<ManualClock>,
+    tasks: Arc<dyn TaskHandler>,
+) -> (Store, Executor, aslan::exec::durable::RecoveryReport) {
+    let store = Store::open(dir).unwrap();
+    let cfg = ExecutorConfig {
+        clock,
+        tasks,
+        region: "us-east-1".into(),
+        account: "123456789012".into(),
+        fsync: true,
+    };
+    let (ex, report) = Executor::start(store.clone(), cfg).unwrap();
+    (store, ex, report)
+}
+
+async fn settle(store: &Store, arn: &str) -> ExecutionRecord {
+    for _ in 0..500 {
+        let rec = store.execution_by_arn(arn).unwrap().unwrap();
+        if rec.status != "RUNNING" {
+            return rec;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{arn} did not finish");
+}
+
+fn start(sm: &StateMachineRecord, name: &str, input: Value) -> StartRequest {
+    StartRequest {
+        machine: sm.clone(),
+        name: name.into(),
+        input: input.to_string(),
+        test_case: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_year_wait_survives_a_restart() {
+    let dir = tempdir("year");
+    let clock = Arc::new(ManualClock::new(T0));
+    let gate = Arc::new(Gate::default());
+    let (store, ex, report) = executor(&dir, clock.clone(), gate.clone());
+    assert_eq!(report.executions, 0);
+    let sm = machine(
+        &store,
+        "yearly",
+        json!({"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 31_536_000, "Next": "P"},
+        "P": {"Type": "Pass", "Parameters": {"woke.$": "$$.State.EnteredTime", "in.$": "$"}, "End": true}}}),
+    );
+    let rec = ex.start_execution(start(&sm, "e1", json!({"a": 1}))).await.unwrap();
+    assert_eq!(rec.status, "RUNNING");
+    ex.shutdown().await;
+    drop(store);
+
+    let (store, ex, report) = executor(&dir, clock.clone(), gate);
+    assert_eq!((report.executions, report.timers, report.tasks), (1, 1, 0));
+    clock.advance(YEAR_MS);
+    let done = settle(&store, &rec.arn).await;
+    assert_eq!(done.status, "SUCCEEDED");
+    let out: Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
+    assert_eq!(out["in"], json!({"a": 1}));
+    assert_eq!(out["woke"], "2026-06-15T15:06:40.000Z");
+    let history = store.history(rec.id).unwrap();
+    let types: Vec<&str> = history.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "ExecutionStarted",
+            "WaitStateEntered",
+            "WaitStateExited",
+            "PassStateEntered",
+            "PassStateExited",
+            "ExecutionSucceeded"
+        ]
+    );
+    for (i, e) in history.iter().enumerate() {
+        assert_eq!(e["id"], json!(i + 1), "gapless ids");
+    }
+    ex.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_tasks_are_redispatched_with_the_same_idempotency_key() {
+    let dir = tempdir("task");
+    let clock = Arc::new(ManualClock::new(T0));
+    let gate = Arc::new(Gate::default());
+    let (store, ex, _) = executor(&dir, clock.clone(), gate.clone());
+    let sm = machine(
+        &store,
+        "tasky",
+        json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"x.$": "$.x"}, "End": true}}}),
+    );
+    let rec = ex.start_execution(start(&sm, "e1", json!({"x": 7}))).await.unwrap();
+    ex.shutdown().await;
+    drop(store);
+    let first_key = gate.seen.lock().unwrap()[0].1.clone();
+
+    *gate.release.lock().unwrap() = true;
+    let (store, ex, report) = executor(&dir, clock, gate.clone());
+    assert_eq!(report.tasks, 1);
+    let done = settle(&store, &rec.arn).await;
+    assert_eq!(done.status, "SUCCEEDED");
+    assert_eq!(done.output.as_deref(), Some(r#"{"done":{"x":7}}"#));
+    let seen = gate.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].1, first_key);
+    ex.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_are_unique_stop_aborts_and_failures_redrive() {
+    let dir = tempdir("names");
+    let clock = Arc::new(ManualClock::new(T0));
+    let gate = Arc::new(Gate::default());
+    *gate.release.lock().unwrap() = true;
+    let (store, ex, _) = executor(&dir, clock.clone(), gate.clone());
+    let sm = machine(
+        &store,
+        "m",
+        json!({"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 10, "Next": "T"},
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true}}}),
+    );
+    let a = ex.start_execution(start(&sm, "same", json!({"n": 1}))).await.unwrap();
+    let again = ex.start_execution(start(&sm, "same", json!({"n": 1}))).await.unwrap();
+    assert_eq!(a.arn, again.arn, "same name and input while running: same execution");
+    assert!(matches!(
+        ex.start_execution(start(&sm, "same", json!({"n": 2}))).await,
+        Err(ExecError::AlreadyExists(_))
+    ));
+
+    let stopped = ex
+        .stop_execution(&a.arn, Some("Halt".into()), Some("by test".into()))
+        .await
+        .unwrap();
+    assert_eq!(stopped.status, "ABORTED");
+    assert_eq!(stopped.error.as_deref(), Some("Halt"));
+    assert!(matches!(
+        ex.start_execution(start(&sm, "same", json!({"n": 1}))).await,
+        Err(ExecError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        ex.stop_execution("arn:nope", None, None).await,
+        Err(ExecError::DoesNotExist(_))
+    ));
+
+    // A failure, then a redrive from the failed state.
+    let b = ex
+        .start_execution(start(&sm, "b", json!({"fail": true})))
+        .await
+        .unwrap();
+    clock.advance(10_000);
+    let failed = settle(&store, &b.arn).await;
+    assert_eq!(
+        (failed.status.as_str(), failed.error.as_deref()),
+        ("FAILED", Some("Boom"))
+    );
+    assert!(matches!(
+        ex.redrive_execution(&a.arn.replace("same", "zzz")).await,
+        Err(ExecError::DoesNotExist(_))
+    ));
+    let redriven = ex.redrive_execution(&b.arn).await.unwrap();
+    assert_eq!(redriven.redrive_count, 1);
+    let again = settle(&store, &b.arn).await;
+    assert_eq!(
+        again.status, "FAILED",
+        "the task fails again: the redrive ran the Task state, not the Wait"
+    );
+    let types: Vec<String> = store
+        .history(b.id)
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(types.iter().filter(|t| *t == "WaitStateEntered").count(), 1);
+    assert_eq!(types.iter().filter(|t| *t == "TaskStateEntered").count(), 2);
+    assert!(types.contains(&"ExecutionRedriven".to_string()));
+    ex.shutdown().await;
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("aslan-durable-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
