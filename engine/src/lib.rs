@@ -3,12 +3,14 @@
 //! - [`asl`] is the pure core: parse and validate Amazon States Language,
 //!   and interpret it as a step function from (state, event) to
 //!   (state, commands).
+//! - [`api`] serves the AWS Step Functions API over HTTP.
 //! - [`exec`] drives executions: clocks, timers and task dispatch.
 //! - [`store`] keeps executions durable in sled.
 //! - [`tasks`] holds task integrations, starting with Step Functions Local's
 //!   mock configuration.
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod asl;
 pub mod exec;
 pub mod store;

@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod client_cmd;
+mod serve;
+use client_cmd::client_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "aslan",
@@ -66,6 +70,48 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "real")]
         clock: ClockKind,
     },
+    /// Serve the AWS Step Functions API (JSON 1.0 protocol) with durable
+    /// executions stored in a local folder.
+    Serve {
+        /// Where executions are stored (a sled database; created if missing).
+        #[arg(long, default_value = "aslan-data")]
+        data: PathBuf,
+        /// Address to listen on. Without credentials only loopback is allowed.
+        #[arg(long, default_value = "127.0.0.1:8083")]
+        listen: std::net::SocketAddr,
+        /// Region in ARNs.
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// Account in ARNs.
+        #[arg(long, default_value = "123456789012")]
+        account: String,
+        /// A Step Functions Local MockConfigFile; pick a test case by starting
+        /// an execution of `STATE_MACHINE_ARN#TestCase`.
+        #[arg(long)]
+        mock_config: Option<PathBuf>,
+        /// Do not fsync each group commit (faster; a crash may lose the last
+        /// ~200 ms and repeat their effects).
+        #[arg(long)]
+        no_fsync: bool,
+        /// Require SigV4-signed requests with this access key id.
+        #[arg(long, env = "ASLAN_ACCESS_KEY_ID", requires = "secret_access_key")]
+        access_key_id: Option<String>,
+        /// ... and this secret access key.
+        #[arg(
+            long,
+            env = "ASLAN_SECRET_ACCESS_KEY",
+            hide_env_values = true,
+            requires = "access_key_id"
+        )]
+        secret_access_key: Option<String>,
+    },
+    /// Inspect and stop executions on a running `aslan serve`.
+    Executions {
+        #[command(subcommand)]
+        cmd: ExecCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Validate a definition; print every problem. Exit 0 valid, 2 invalid.
     Validate {
         /// The state machine definition (ASL JSON).
@@ -73,6 +119,58 @@ enum Cmd {
         /// Print the diagnostics as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct Conn {
+    /// The server's URL.
+    #[arg(long, global = true, env = "ASLAN_ENDPOINT", default_value = "http://127.0.0.1:8083")]
+    endpoint: String,
+    /// Region to sign for.
+    #[arg(long, global = true, default_value = "us-east-1")]
+    region: String,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum ExecCmd {
+    /// List a state machine's executions, newest first.
+    List {
+        /// State machine name or ARN.
+        state_machine: String,
+        /// Only executions with this status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value = "100")]
+        max: usize,
+    },
+    /// Describe one execution.
+    Describe {
+        /// Execution ARN.
+        arn: String,
+    },
+    /// Print an execution's history events.
+    History {
+        /// Execution ARN.
+        arn: String,
+        /// Newest first.
+        #[arg(long)]
+        reverse: bool,
+    },
+    /// Stop a running execution.
+    Stop {
+        /// Execution ARN.
+        arn: String,
+        /// Error name to record.
+        #[arg(long)]
+        error: Option<String>,
+        /// Cause to record.
+        #[arg(long)]
+        cause: Option<String>,
     },
 }
 
@@ -98,6 +196,41 @@ fn load_machine(path: &Path) -> anyhow::Result<Result<Machine, Vec<aslan::asl::D
 
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
+        Cmd::Serve {
+            data,
+            listen,
+            region,
+            account,
+            mock_config,
+            no_fsync,
+            access_key_id,
+            secret_access_key,
+        } => {
+            let credentials = match (access_key_id, secret_access_key) {
+                (Some(a), Some(s)) => Some(aslan::api::sigv4::Credentials {
+                    access_key_id: a,
+                    secret_access_key: s,
+                }),
+                _ => None,
+            };
+            let mock = match mock_config {
+                Some(f) => Some(std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?),
+                None => None,
+            };
+            let opts = serve::ServeOptions {
+                data,
+                listen,
+                region,
+                account,
+                mock,
+                fsync: !no_fsync,
+                credentials,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(serve::serve(opts))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Executions { cmd, conn } => client_cmd(cmd, conn),
         Cmd::Validate { definition, json } => match load_machine(&definition)? {
             Ok(_) => {
                 if json {

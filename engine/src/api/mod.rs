@@ -1,0 +1,817 @@
+//! The AWS Step Functions API over HTTP (JSON 1.0 protocol): `POST /` with
+//! `X-Amz-Target: AWSStepFunctions.<Operation>`, so boto3, the aws CLI and
+//! the AWS SDKs work unchanged with an `endpoint_url`.
+//!
+//! The surface only parses, checks and shapes: executions run in the
+//! [`Executor`], state lives in the [`Store`].
+
+pub mod client;
+pub mod sigv4;
+mod testing;
+
+use crate::asl::Machine;
+use crate::exec::durable::{ExecError, Executor, StartRequest};
+use crate::exec::Clock;
+use crate::store::{ExecutionRecord, StateMachineRecord, Store, StoreError};
+use crate::tasks::TaskHandler;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Largest execution input: 256 KiB.
+pub const MAX_INPUT: usize = 256 * 1024;
+
+/// Server settings.
+pub struct ApiConfig {
+    /// Region in ARNs.
+    pub region: String,
+    /// Account in ARNs.
+    pub account: String,
+    /// When set, every request must be SigV4-signed with these.
+    pub credentials: Option<sigv4::Credentials>,
+}
+
+/// The API's shared state.
+pub struct Api {
+    /// Settings.
+    pub cfg: ApiConfig,
+    /// The store.
+    pub store: Store,
+    /// The executor.
+    pub executor: Executor,
+    /// Clock (for creation dates and StartSyncExecution).
+    pub clock: Arc<dyn Clock>,
+    /// Task integrations (for StartSyncExecution and TestState).
+    pub tasks: Arc<dyn TaskHandler>,
+}
+
+/// An error in AWS's JSON shape.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        let status = match kind {
+            "MissingAuthenticationToken"
+            | "InvalidSignatureException"
+            | "IncompleteSignatureException"
+            | "AccessDeniedException" => StatusCode::FORBIDDEN,
+            "InternalServerError" | "ServiceUnavailable" => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+        }
+    }
+    fn validation(m: impl Into<String>) -> Self {
+        Self::new("ValidationException", m)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!("store error: {e}");
+        ApiError::new("InternalServerError", e.to_string())
+    }
+}
+
+impl From<ExecError> for ApiError {
+    fn from(e: ExecError) -> Self {
+        let kind = match &e {
+            ExecError::AlreadyExists(_) => "ExecutionAlreadyExists",
+            ExecError::DoesNotExist(_) => "ExecutionDoesNotExist",
+            ExecError::InvalidInput(_) => "InvalidExecutionInput",
+            ExecError::InvalidDefinition(_) => "InvalidDefinition",
+            ExecError::NotRedrivable(_) => "ExecutionNotRedrivable",
+            ExecError::Store(_) | ExecError::Commit(_) => "InternalServerError",
+            ExecError::Shutdown => "ServiceUnavailable",
+        };
+        ApiError::new(kind, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"__type": self.kind, "message": self.message}).to_string();
+        (
+            self.status,
+            [
+                ("content-type", "application/x-amz-json-1.0"),
+                ("x-amzn-errortype", self.kind),
+            ],
+            body,
+        )
+            .into_response()
+    }
+}
+
+type ApiResult = Result<Value, ApiError>;
+
+/// The router: `POST /` for the API.
+pub fn router(api: Arc<Api>) -> axum::Router {
+    axum::Router::new()
+        .route("/", axum::routing::post(handle))
+        .with_state(api)
+}
+
+async fn handle(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(creds) = &api.cfg.credentials {
+        let hs: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let req = sigv4::SignedRequest {
+            method: method.as_str(),
+            path: uri.path(),
+            query: uri.query().unwrap_or(""),
+            headers: &hs,
+            body: &body,
+        };
+        if let Err(e) = sigv4::verify(&req, creds) {
+            return ApiError::new(e.kind, e.message).into_response();
+        }
+    }
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(op) = target.strip_prefix("AWSStepFunctions.") else {
+        return ApiError::new("UnknownOperationException", format!("unknown target '{target}'")).into_response();
+    };
+    let req: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                return ApiError::new("SerializationException", "the request body must be a JSON object")
+                    .into_response()
+            }
+            Err(e) => return ApiError::new("SerializationException", format!("malformed JSON: {e}")).into_response(),
+        }
+    };
+    let r = match op {
+        "CreateStateMachine" => api.create_state_machine(&req),
+        "DescribeStateMachine" => api.describe_state_machine(&req),
+        "UpdateStateMachine" => api.update_state_machine(&req),
+        "DeleteStateMachine" => api.delete_state_machine(&req),
+        "ListStateMachines" => api.list_state_machines(&req),
+        "StartExecution" => api.start_execution(&req).await,
+        "StartSyncExecution" => api.start_sync_execution(&req).await,
+        "DescribeExecution" => api.describe_execution(&req),
+        "DescribeStateMachineForExecution" => api.describe_state_machine_for_execution(&req),
+        "ListExecutions" => api.list_executions(&req),
+        "StopExecution" => api.stop_execution(&req).await,
+        "GetExecutionHistory" => api.get_execution_history(&req),
+        "RedriveExecution" => api.redrive_execution(&req).await,
+        "ValidateStateMachineDefinition" => api.validate_definition(&req),
+        "TestState" => api.test_state(&req).await,
+        _ => Err(ApiError::new(
+            "UnknownOperationException",
+            format!("operation '{op}' is not supported"),
+        )),
+    };
+    match r {
+        Ok(v) => (
+            StatusCode::OK,
+            [("content-type", "application/x-amz-json-1.0")],
+            v.to_string(),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn secs(ms: i64) -> Value {
+    json!(ms as f64 / 1000.0)
+}
+
+fn str_field<'a>(req: &'a Value, name: &str) -> Result<&'a str, ApiError> {
+    match req.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ApiError::new(
+            "SerializationException",
+            format!("'{name}' must be a string"),
+        )),
+        None => Err(ApiError::validation(format!(
+            "1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null"
+        ))),
+    }
+}
+
+fn opt_str<'a>(req: &'a Value, name: &str) -> Result<Option<&'a str>, ApiError> {
+    match req.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::new(
+            "SerializationException",
+            format!("'{name}' must be a string"),
+        )),
+    }
+}
+
+/// Checks a state machine or execution name as AWS does.
+pub fn valid_name(name: &str) -> bool {
+    let n = name.chars().count();
+    (1..=80).contains(&n)
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c))
+}
+
+fn page(req: &Value) -> Result<(usize, Option<String>), ApiError> {
+    let max = match req.get("maxResults") {
+        None | Some(Value::Null) => 100,
+        Some(v) => match v.as_u64() {
+            Some(0) => 100,
+            Some(n) if n <= 1000 => n as usize,
+            _ => return Err(ApiError::validation("maxResults must be between 0 and 1000")),
+        },
+    };
+    let token = match opt_str(req, "nextToken")? {
+        None => None,
+        Some(t) => Some(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        "InvalidToken",
+                        "Invalid Token: the nextToken is not one this server issued",
+                    )
+                })?,
+        ),
+    };
+    Ok((max, token))
+}
+
+fn token(s: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+impl Api {
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn sm_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:states:{}:{}:stateMachine:{name}",
+            self.cfg.region, self.cfg.account
+        )
+    }
+
+    /// Parses a state machine ARN; returns (name, mock test case).
+    fn parse_sm_arn<'a>(&self, arn: &'a str) -> Result<(&'a str, Option<&'a str>), ApiError> {
+        let (arn, case) = match arn.split_once('#') {
+            Some((a, c)) => (a, Some(c)),
+            None => (arn, None),
+        };
+        let parts: Vec<&str> = arn.split(':').collect();
+        if parts.len() != 7
+            || parts[0] != "arn"
+            || parts[2] != "states"
+            || parts[5] != "stateMachine"
+            || !valid_name(parts[6])
+        {
+            return Err(ApiError::new(
+                "InvalidArn",
+                format!("Invalid Arn: 'Resource type not valid in this context: {arn}'"),
+            ));
+        }
+        if parts[3] != self.cfg.region || parts[4] != self.cfg.account {
+            return Err(ApiError::new(
+                "StateMachineDoesNotExist",
+                format!("State Machine Does Not Exist: '{arn}'"),
+            ));
+        }
+        Ok((parts[6], case))
+    }
+
+    fn parse_exec_arn<'a>(&self, arn: &'a str) -> Result<&'a str, ApiError> {
+        let parts: Vec<&str> = arn.split(':').collect();
+        if parts.len() != 8 || parts[0] != "arn" || parts[2] != "states" || parts[5] != "execution" {
+            return Err(ApiError::new(
+                "InvalidArn",
+                format!("Invalid Arn: 'Resource type not valid in this context: {arn}'"),
+            ));
+        }
+        Ok(arn)
+    }
+
+    fn machine_by_arn(&self, arn: &str) -> Result<(StateMachineRecord, Option<String>), ApiError> {
+        let (name, case) = self.parse_sm_arn(arn)?;
+        let rec = self.store.machine(name)?.ok_or_else(|| {
+            ApiError::new(
+                "StateMachineDoesNotExist",
+                format!("State Machine Does Not Exist: '{}'", self.sm_arn(name)),
+            )
+        })?;
+        Ok((rec, case.map(String::from)))
+    }
+
+    fn execution_by_arn(&self, req: &Value) -> Result<ExecutionRecord, ApiError> {
+        let arn = self.parse_exec_arn(str_field(req, "executionArn")?)?;
+        self.store
+            .execution_by_arn(arn)?
+            .ok_or_else(|| ApiError::new("ExecutionDoesNotExist", format!("Execution Does Not Exist: '{arn}'")))
+    }
+
+    fn check_definition(text: &str) -> Result<Machine, ApiError> {
+        Machine::from_json(text).map_err(|e| {
+            let lines: Vec<String> = e.0.iter().map(|d| d.to_string()).collect();
+            ApiError::new(
+                "InvalidDefinition",
+                format!("Invalid State Machine Definition: '{}'", lines.join("; ")),
+            )
+        })
+    }
+
+    fn check_role(role: &str) -> Result<(), ApiError> {
+        let parts: Vec<&str> = role.splitn(6, ':').collect();
+        if parts.len() == 6 && parts[0] == "arn" && parts[2] == "iam" && parts[5].starts_with("role/") {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                "InvalidArn",
+                format!("Invalid Arn: 'Invalid role ARN: {role}'"),
+            ))
+        }
+    }
+
+    fn create_state_machine(&self, req: &Value) -> ApiResult {
+        let name = str_field(req, "name")?;
+        let definition = str_field(req, "definition")?;
+        let role = str_field(req, "roleArn")?;
+        let sm_type = opt_str(req, "type")?.unwrap_or("STANDARD");
+        if !valid_name(name) {
+            return Err(ApiError::new("InvalidName", format!("Invalid Name: '{name}'")));
+        }
+        if !matches!(sm_type, "STANDARD" | "EXPRESS") {
+            return Err(ApiError::validation(format!(
+                "type must be STANDARD or EXPRESS, got '{sm_type}'"
+            )));
+        }
+        Self::check_role(role)?;
+        Self::check_definition(definition)?;
+        if let Some(old) = self.store.machine(name)? {
+            // As AWS: creating the same machine again is idempotent.
+            if old.definition == definition && old.role_arn == role && old.sm_type == sm_type {
+                return Ok(json!({"stateMachineArn": old.arn, "creationDate": secs(old.created_ms)}));
+            }
+            return Err(ApiError::new(
+                "StateMachineAlreadyExists",
+                format!("State Machine Already Exists: '{}'", old.arn),
+            ));
+        }
+        let now = self.now();
+        let rec = StateMachineRecord {
+            name: name.into(),
+            arn: self.sm_arn(name),
+            definition: definition.into(),
+            role_arn: role.into(),
+            sm_type: sm_type.into(),
+            created_ms: now,
+            updated_ms: now,
+            revision: 1,
+        };
+        self.store.put_machine(&rec)?;
+        Ok(json!({"stateMachineArn": rec.arn, "creationDate": secs(now)}))
+    }
+
+    fn describe_sm(rec: &StateMachineRecord, definition: &str) -> Value {
+        json!({
+            "stateMachineArn": rec.arn,
+            "name": rec.name,
+            "status": "ACTIVE",
+            "definition": definition,
+            "roleArn": rec.role_arn,
+            "type": rec.sm_type,
+            "creationDate": secs(rec.created_ms),
+            "loggingConfiguration": {"level": "OFF", "includeExecutionData": false},
+            "tracingConfiguration": {"enabled": false},
+            "revisionId": rec.revision.to_string(),
+        })
+    }
+
+    fn describe_state_machine(&self, req: &Value) -> ApiResult {
+        let (rec, _) = self.machine_by_arn(str_field(req, "stateMachineArn")?)?;
+        Ok(Self::describe_sm(&rec, &rec.definition))
+    }
+
+    fn update_state_machine(&self, req: &Value) -> ApiResult {
+        let (mut rec, _) = self.machine_by_arn(str_field(req, "stateMachineArn")?)?;
+        let definition = opt_str(req, "definition")?;
+        let role = opt_str(req, "roleArn")?;
+        if definition.is_none()
+            && role.is_none()
+            && req.get("loggingConfiguration").is_none()
+            && req.get("tracingConfiguration").is_none()
+        {
+            return Err(ApiError::new("MissingRequiredParameter", "Either the definition, the roleArn, the loggingConfiguration or the tracingConfiguration must be specified"));
+        }
+        if let Some(d) = definition {
+            Self::check_definition(d)?;
+            rec.definition = d.into();
+        }
+        if let Some(r) = role {
+            Self::check_role(r)?;
+            rec.role_arn = r.into();
+        }
+        rec.revision += 1;
+        rec.updated_ms = self.now();
+        self.store.put_machine(&rec)?;
+        Ok(json!({"updateDate": secs(rec.updated_ms), "revisionId": rec.revision.to_string()}))
+    }
+
+    fn delete_state_machine(&self, req: &Value) -> ApiResult {
+        let (name, _) = self.parse_sm_arn(str_field(req, "stateMachineArn")?)?;
+        self.store.delete_machine(name)?;
+        Ok(json!({}))
+    }
+
+    fn list_state_machines(&self, req: &Value) -> ApiResult {
+        let (max, after) = page(req)?;
+        let all = self.store.machines()?;
+        let mut items = Vec::new();
+        let mut next = None;
+        for rec in all
+            .iter()
+            .filter(|r| after.as_deref().is_none_or(|a| r.name.as_str() > a))
+        {
+            if items.len() == max {
+                next = Some(token(&items_last_name(&items)));
+                break;
+            }
+            items.push(json!({"stateMachineArn": rec.arn, "name": rec.name, "type": rec.sm_type, "creationDate": secs(rec.created_ms)}));
+        }
+        let mut out = json!({"stateMachines": items});
+        if let Some(t) = next {
+            out["nextToken"] = json!(t);
+        }
+        Ok(out)
+    }
+
+    fn start_request(&self, req: &Value) -> Result<StartRequest, ApiError> {
+        let (rec, case) = self.machine_by_arn(str_field(req, "stateMachineArn")?)?;
+        let name = match opt_str(req, "name")? {
+            Some(n) if valid_name(n) => n.to_string(),
+            Some(n) => return Err(ApiError::new("InvalidName", format!("Invalid Name: '{n}'"))),
+            None => new_uuid(),
+        };
+        let input = opt_str(req, "input")?.unwrap_or("{}");
+        if input.len() > MAX_INPUT {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value at 'input' failed to satisfy constraint: Member must have length less than or equal to {MAX_INPUT}"
+            )));
+        }
+        if let Err(e) = serde_json::from_str::<Value>(input) {
+            return Err(ApiError::new(
+                "InvalidExecutionInput",
+                format!("Invalid State Machine Execution Input: '{e}'"),
+            ));
+        }
+        Ok(StartRequest {
+            machine: rec,
+            name,
+            input: input.to_string(),
+            test_case: case,
+        })
+    }
+
+    async fn start_execution(&self, req: &Value) -> ApiResult {
+        let start = self.start_request(req)?;
+        let rec = self.executor.start_execution(start).await?;
+        Ok(json!({"executionArn": rec.arn, "startDate": secs(rec.start_ms)}))
+    }
+
+    async fn start_sync_execution(&self, req: &Value) -> ApiResult {
+        let start = self.start_request(req)?;
+        if start.machine.sm_type != "EXPRESS" {
+            return Err(ApiError::new(
+                "StateMachineTypeNotSupported",
+                "StartSyncExecution is only supported for EXPRESS state machines",
+            ));
+        }
+        let machine = Arc::new(Self::check_definition(&start.machine.definition)?);
+        let now = self.now();
+        let arn = format!(
+            "arn:aws:states:{}:{}:express:{}:{}:{}",
+            self.cfg.region,
+            self.cfg.account,
+            start.machine.name,
+            start.name,
+            new_uuid()
+        );
+        let info = crate::asl::ExecutionInfo {
+            execution_arn: arn.clone(),
+            name: start.name.clone(),
+            state_machine_arn: start.machine.arn.clone(),
+            state_machine_name: start.machine.name.clone(),
+            role_arn: start.machine.role_arn.clone(),
+            start_time_ms: now,
+        };
+        let input: Value = serde_json::from_str(&start.input).unwrap_or(Value::Null);
+        let r = crate::exec::run(
+            machine,
+            info,
+            input,
+            crate::asl::Options::default(),
+            self.clock.as_ref(),
+            self.tasks.clone(),
+        )
+        .await;
+        let mut out = json!({
+            "executionArn": arn,
+            "stateMachineArn": start.machine.arn,
+            "name": start.name,
+            "startDate": secs(now),
+            "stopDate": secs(self.now()),
+            "input": start.input,
+            "inputDetails": {"included": true},
+            "billingDetails": {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": (self.now() - now).max(100)},
+        });
+        match r.status {
+            crate::asl::Status::Succeeded(v) => {
+                out["status"] = json!("SUCCEEDED");
+                out["output"] = json!(v.to_string());
+                out["outputDetails"] = json!({"included": true});
+            }
+            crate::asl::Status::Failed(e) | crate::asl::Status::Aborted(e) => {
+                out["status"] = json!("FAILED");
+                out["error"] = json!(e.error);
+                out["cause"] = json!(e.cause);
+            }
+            crate::asl::Status::TimedOut(e) => {
+                out["status"] = json!("TIMED_OUT");
+                out["error"] = json!(e.error);
+                out["cause"] = json!(e.cause);
+            }
+            crate::asl::Status::Running => {}
+        }
+        Ok(out)
+    }
+
+    fn describe_execution(&self, req: &Value) -> ApiResult {
+        let rec = self.execution_by_arn(req)?;
+        let mut out = json!({
+            "executionArn": rec.arn,
+            "stateMachineArn": rec.sm_arn,
+            "name": rec.name,
+            "status": rec.status,
+            "startDate": secs(rec.start_ms),
+            "input": rec.input,
+            "inputDetails": {"included": true},
+            "redriveCount": rec.redrive_count,
+            "redriveStatus": if matches!(rec.status.as_str(), "FAILED" | "TIMED_OUT" | "ABORTED") { "REDRIVABLE" } else { "NOT_REDRIVABLE" },
+        });
+        let o = out.as_object_mut().expect("object");
+        if let Some(t) = rec.stop_ms {
+            o.insert("stopDate".into(), secs(t));
+        }
+        if let Some(v) = &rec.output {
+            o.insert("output".into(), json!(v));
+            o.insert("outputDetails".into(), json!({"included": true}));
+        }
+        if let Some(e) = &rec.error {
+            o.insert("error".into(), json!(e));
+        }
+        if let Some(c) = &rec.cause {
+            o.insert("cause".into(), json!(c));
+        }
+        if let Some(t) = rec.redrive_ms {
+            o.insert("redriveDate".into(), secs(t));
+        }
+        Ok(out)
+    }
+
+    fn describe_state_machine_for_execution(&self, req: &Value) -> ApiResult {
+        let rec = self.execution_by_arn(req)?;
+        let definition = self.store.definition(&rec.sm_name, rec.revision)?.unwrap_or_default();
+        let sm = self.store.machine(&rec.sm_name)?;
+        let mut out = json!({
+            "stateMachineArn": rec.sm_arn,
+            "name": rec.sm_name,
+            "definition": definition,
+            "revisionId": rec.revision.to_string(),
+            "loggingConfiguration": {"level": "OFF", "includeExecutionData": false},
+            "tracingConfiguration": {"enabled": false},
+        });
+        match sm {
+            Some(sm) => {
+                out["roleArn"] = json!(sm.role_arn);
+                out["updateDate"] = secs(sm.updated_ms);
+            }
+            None => {
+                out["roleArn"] = json!("");
+                out["updateDate"] = secs(rec.start_ms);
+            }
+        }
+        Ok(out)
+    }
+
+    fn list_executions(&self, req: &Value) -> ApiResult {
+        let arn = str_field(req, "stateMachineArn")?;
+        let (name, _) = self.parse_sm_arn(arn)?;
+        if self.store.machine(name)?.is_none() {
+            return Err(ApiError::new(
+                "StateMachineDoesNotExist",
+                format!("State Machine Does Not Exist: '{arn}'"),
+            ));
+        }
+        let status = opt_str(req, "statusFilter")?;
+        if let Some(s) = status {
+            if !matches!(
+                s,
+                "RUNNING" | "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "ABORTED" | "PENDING_REDRIVE"
+            ) {
+                return Err(ApiError::validation(format!(
+                    "statusFilter '{s}' is not a valid status"
+                )));
+            }
+        }
+        let (max, after) = page(req)?;
+        let after = after
+            .map(|t| hex_decode(&t))
+            .transpose()
+            .map_err(|_| ApiError::new("InvalidToken", "Invalid Token"))?;
+        let mut items = Vec::new();
+        let mut next = None;
+        let mut last_key = Vec::new();
+        for r in self.store.executions_of(name) {
+            let (k, id) = r?;
+            if after.as_ref().is_some_and(|a| k <= *a) {
+                continue;
+            }
+            let Some(rec) = self.store.execution(id)? else { continue };
+            if status.is_some_and(|s| s != rec.status) {
+                continue;
+            }
+            if items.len() == max {
+                next = Some(token(&hex_encode(&last_key)));
+                break;
+            }
+            let mut e = json!({"executionArn": rec.arn, "stateMachineArn": rec.sm_arn, "name": rec.name, "status": rec.status, "startDate": secs(rec.start_ms), "redriveCount": rec.redrive_count});
+            if let Some(t) = rec.stop_ms {
+                e["stopDate"] = secs(t);
+            }
+            items.push(e);
+            last_key = k;
+        }
+        let mut out = json!({"executions": items});
+        if let Some(t) = next {
+            out["nextToken"] = json!(t);
+        }
+        Ok(out)
+    }
+
+    async fn stop_execution(&self, req: &Value) -> ApiResult {
+        let rec = self.execution_by_arn(req)?;
+        let error = opt_str(req, "error")?;
+        let cause = opt_str(req, "cause")?;
+        if error.is_some_and(|e| e.chars().count() > 256) {
+            return Err(ApiError::validation("error must be at most 256 characters"));
+        }
+        if cause.is_some_and(|c| c.chars().count() > 32768) {
+            return Err(ApiError::validation("cause must be at most 32768 characters"));
+        }
+        let rec = self
+            .executor
+            .stop_execution(&rec.arn, error.map(String::from), cause.map(String::from))
+            .await?;
+        Ok(json!({"stopDate": secs(rec.stop_ms.unwrap_or(rec.start_ms))}))
+    }
+
+    fn get_execution_history(&self, req: &Value) -> ApiResult {
+        let rec = self.execution_by_arn(req)?;
+        let (max, after) = page(req)?;
+        let reverse = req.get("reverseOrder").and_then(Value::as_bool).unwrap_or(false);
+        let include_data = req.get("includeExecutionData").and_then(Value::as_bool).unwrap_or(true);
+        let mut events = self.store.history(rec.id)?;
+        if reverse {
+            events.reverse();
+        }
+        let start: usize = match after {
+            Some(t) => t.parse().map_err(|_| ApiError::new("InvalidToken", "Invalid Token"))?,
+            None => 0,
+        };
+        let end = (start + max).min(events.len());
+        let mut page: Vec<Value> = events.get(start..end).unwrap_or_default().to_vec();
+        if !include_data {
+            for e in &mut page {
+                strip_data(e);
+            }
+        }
+        let mut out = json!({"events": page});
+        if end < events.len() {
+            out["nextToken"] = json!(token(&end.to_string()));
+        }
+        Ok(out)
+    }
+
+    async fn redrive_execution(&self, req: &Value) -> ApiResult {
+        let rec = self.execution_by_arn(req)?;
+        let rec = self.executor.redrive_execution(&rec.arn).await?;
+        Ok(json!({"redriveDate": secs(rec.redrive_ms.unwrap_or_else(|| self.now()))}))
+    }
+
+    fn validate_definition(&self, req: &Value) -> ApiResult {
+        let definition = str_field(req, "definition")?;
+        let diagnostics: Vec<Value> = match Machine::from_json(definition) {
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                e.0.iter()
+                    .map(|d| json!({"severity": "ERROR", "code": d.code, "message": d.message, "location": d.location}))
+                    .collect()
+            }
+        };
+        Ok(
+            json!({"result": if diagnostics.is_empty() { "OK" } else { "FAIL" }, "diagnostics": diagnostics, "truncated": false}),
+        )
+    }
+
+    async fn test_state(&self, req: &Value) -> ApiResult {
+        testing::test_state(self, req).await
+    }
+}
+
+fn items_last_name(items: &[Value]) -> String {
+    items
+        .last()
+        .and_then(|v| v["name"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn hex_decode(s: &str) -> Result<Vec<u8>, ()> {
+    if s.len() % 2 != 0 {
+        return Err(());
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| ()))
+        .collect()
+}
+
+/// Removes input and output payloads from an event's details
+/// (`includeExecutionData: false`).
+fn strip_data(e: &mut Value) {
+    if let Some(o) = e.as_object_mut() {
+        for (k, v) in o.iter_mut() {
+            if k.ends_with("EventDetails") {
+                if let Some(d) = v.as_object_mut() {
+                    for f in ["input", "output", "parameters"] {
+                        d.remove(f);
+                    }
+                    for f in ["inputDetails", "outputDetails"] {
+                        if d.contains_key(f) {
+                            d.insert(f.into(), json!({"truncated": false}));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A random version-4 UUID (for generated execution names).
+pub fn new_uuid() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed =
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64 ^ ((std::process::id() as u64) << 32);
+    let c = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let a = crate::asl::intrinsics::splitmix(seed ^ c.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let b = crate::asl::intrinsics::splitmix(a ^ c);
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&a.to_be_bytes());
+    bytes[8..].copy_from_slice(&b.to_be_bytes());
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let h = hex_encode(&bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

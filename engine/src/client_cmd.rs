@@ -1,0 +1,204 @@
+//! `aslan executions ...`: a client of a running `aslan serve`.
+
+use crate::{Conn, ExecCmd};
+use aslan::api::client::Client;
+use aslan::api::sigv4::Credentials;
+use serde_json::{json, Value};
+use std::process::ExitCode;
+
+fn when(v: &Value) -> String {
+    v.as_f64()
+        .and_then(|s| chrono::DateTime::from_timestamp_millis((s * 1000.0) as i64))
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn table(rows: Vec<Vec<String>>) {
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}
+
+pub fn client_cmd(cmd: ExecCmd, conn: Conn) -> anyhow::Result<ExitCode> {
+    let creds = match (
+        std::env::var("ASLAN_ACCESS_KEY_ID"),
+        std::env::var("ASLAN_SECRET_ACCESS_KEY"),
+    ) {
+        (Ok(a), Ok(s)) => Some(Credentials {
+            access_key_id: a,
+            secret_access_key: s,
+        }),
+        _ => None,
+    };
+    let client = Client::new(&conn.endpoint, &conn.region, creds);
+    let result = (|| -> anyhow::Result<()> {
+        match cmd {
+            ExecCmd::List {
+                state_machine,
+                status,
+                max,
+            } => {
+                let arn = if state_machine.starts_with("arn:") {
+                    state_machine
+                } else {
+                    let sms = client.call("ListStateMachines", &json!({"maxResults": 1000}))?;
+                    sms["stateMachines"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|m| m["name"] == state_machine.as_str())
+                        .and_then(|m| m["stateMachineArn"].as_str().map(String::from))
+                        .ok_or_else(|| anyhow::anyhow!("no state machine named '{state_machine}'"))?
+                };
+                let mut items = Vec::new();
+                let mut token: Option<String> = None;
+                loop {
+                    let mut req = json!({"stateMachineArn": arn, "maxResults": max.clamp(1, 1000)});
+                    if let Some(s) = &status {
+                        req["statusFilter"] = json!(s);
+                    }
+                    if let Some(t) = &token {
+                        req["nextToken"] = json!(t);
+                    }
+                    let page = client.call("ListExecutions", &req)?;
+                    items.extend(page["executions"].as_array().cloned().unwrap_or_default());
+                    token = page["nextToken"].as_str().map(String::from);
+                    if token.is_none() || items.len() >= max {
+                        break;
+                    }
+                }
+                items.truncate(max);
+                if conn.json {
+                    println!("{}", json!({"executions": items}));
+                } else {
+                    let mut rows = vec![vec![
+                        "NAME".into(),
+                        "STATUS".into(),
+                        "STARTED".into(),
+                        "STOPPED".into(),
+                        "ARN".into(),
+                    ]];
+                    for e in &items {
+                        rows.push(vec![
+                            e["name"].as_str().unwrap_or("").into(),
+                            e["status"].as_str().unwrap_or("").into(),
+                            when(&e["startDate"]),
+                            when(&e["stopDate"]),
+                            e["executionArn"].as_str().unwrap_or("").into(),
+                        ]);
+                    }
+                    table(rows);
+                }
+                Ok(())
+            }
+            ExecCmd::Describe { arn } => {
+                let d = client.call("DescribeExecution", &json!({"executionArn": arn}))?;
+                if conn.json {
+                    println!("{d}");
+                } else {
+                    let mut rows = Vec::new();
+                    for k in [
+                        "name",
+                        "status",
+                        "executionArn",
+                        "stateMachineArn",
+                        "startDate",
+                        "stopDate",
+                        "input",
+                        "output",
+                        "error",
+                        "cause",
+                        "redriveCount",
+                    ] {
+                        if let Some(v) = d.get(k) {
+                            let shown = match (k, v) {
+                                ("startDate" | "stopDate", v) => when(v),
+                                (_, Value::String(s)) => s.clone(),
+                                (_, v) => v.to_string(),
+                            };
+                            rows.push(vec![format!("{k}:"), shown]);
+                        }
+                    }
+                    table(rows);
+                }
+                Ok(())
+            }
+            ExecCmd::History { arn, reverse } => {
+                let mut events = Vec::new();
+                let mut token: Option<String> = None;
+                loop {
+                    let mut req = json!({"executionArn": arn, "maxResults": 1000, "reverseOrder": reverse});
+                    if let Some(t) = &token {
+                        req["nextToken"] = json!(t);
+                    }
+                    let page = client.call("GetExecutionHistory", &req)?;
+                    events.extend(page["events"].as_array().cloned().unwrap_or_default());
+                    token = page["nextToken"].as_str().map(String::from);
+                    if token.is_none() {
+                        break;
+                    }
+                }
+                if conn.json {
+                    println!("{}", json!({"events": events}));
+                } else {
+                    let mut rows = vec![vec![
+                        "ID".into(),
+                        "PREV".into(),
+                        "TIME".into(),
+                        "TYPE".into(),
+                        "DETAIL".into(),
+                    ]];
+                    for e in &events {
+                        let detail = e
+                            .as_object()
+                            .and_then(|o| o.iter().find(|(k, _)| k.ends_with("EventDetails")))
+                            .map(|(_, d)| {
+                                ["name", "error", "resource"]
+                                    .iter()
+                                    .filter_map(|k| d.get(*k).and_then(Value::as_str).map(|v| format!("{k}={v}")))
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                            })
+                            .unwrap_or_default();
+                        rows.push(vec![
+                            e["id"].to_string(),
+                            e["previousEventId"].to_string(),
+                            when(&e["timestamp"]),
+                            e["type"].as_str().unwrap_or("").into(),
+                            detail,
+                        ]);
+                    }
+                    table(rows);
+                }
+                Ok(())
+            }
+            ExecCmd::Stop { arn, error, cause } => {
+                let mut req = json!({"executionArn": arn});
+                if let Some(e) = error {
+                    req["error"] = json!(e);
+                }
+                if let Some(c) = cause {
+                    req["cause"] = json!(c);
+                }
+                let r = client.call("StopExecution", &req)?;
+                if conn.json {
+                    println!("{r}");
+                } else {
+                    println!("stopped at {}", when(&r["stopDate"]));
+                }
+                Ok(())
+            }
+        }
+    })();
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("aslan: {e:#}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `aslan serve`: the Step Functions API over HTTP, with durable executions.
+
+use anyhow::Context as _;
+use aslan::api::{self, sigv4::Credentials, Api, ApiConfig};
+use aslan::exec::durable::{Executor, ExecutorConfig};
+use aslan::exec::{Clock, SystemClock};
+use aslan::store::Store;
+use aslan::tasks::mock::MockConfig;
+use aslan::tasks::{TaskHandler, Unsupported};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub struct ServeOptions {
+    pub data: PathBuf,
+    pub listen: SocketAddr,
+    pub region: String,
+    pub account: String,
+    pub mock: Option<String>,
+    pub fsync: bool,
+    pub credentials: Option<Credentials>,
+}
+
+pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
+    if o.credentials.is_none() && !o.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to listen on {} without credentials: set ASLAN_ACCESS_KEY_ID and ASLAN_SECRET_ACCESS_KEY to require signed requests, or listen on a loopback address",
+            o.listen
+        );
+    }
+    let store = Store::open(&o.data).with_context(|| format!("cannot open the store in {}", o.data.display()))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let tasks: Arc<dyn TaskHandler> = match &o.mock {
+        Some(text) => Arc::new(MockConfig::new(text, Arc::new(Unsupported))?),
+        None => Arc::new(Unsupported),
+    };
+    let (executor, report) = Executor::start(
+        store.clone(),
+        ExecutorConfig {
+            clock: clock.clone(),
+            tasks: tasks.clone(),
+            region: o.region.clone(),
+            account: o.account.clone(),
+            fsync: o.fsync,
+        },
+    )?;
+    eprintln!(
+        "aslan: recovered {} running execution(s), {} timer(s), {} in-flight task(s) in {} ms",
+        report.executions, report.timers, report.tasks, report.elapsed_ms
+    );
+    let listener = tokio::net::TcpListener::bind(o.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", o.listen))?;
+    let addr = listener.local_addr()?;
+    match &o.credentials {
+        Some(c) => eprintln!(
+            "aslan: requests must be SigV4-signed with access key {}",
+            c.access_key_id
+        ),
+        None => eprintln!("aslan: no credentials configured: serving loopback only, requests are not authenticated"),
+    }
+    eprintln!(
+        "aslan: serving the Step Functions API on http://{addr} (data in {}, fsync {})",
+        o.data.display(),
+        if o.fsync { "on every group commit" } else { "off" }
+    );
+    let api = Arc::new(Api {
+        cfg: ApiConfig {
+            region: o.region,
+            account: o.account,
+            credentials: o.credentials,
+        },
+        store,
+        executor: executor.clone(),
+        clock,
+        tasks,
+    });
+    axum::serve(listener, api::router(api))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    eprintln!("aslan: shutting down: finishing the current commit");
+    executor.shutdown().await;
+    eprintln!("aslan: stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
