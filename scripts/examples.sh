@@ -27,4 +27,15 @@ set -e
 echo "order-pipeline Declined (exit $rc): $out"
 [ "$rc" = 1 ] && [[ "$out" == *'Payments.Declined'* ]] || fail order-pipeline Declined
 [ "$vrc" = 2 ] || fail "validate invalid.asl.json should exit 2, got $vrc"
-echo "examples: 4 passed, 0 failed"
+# The server example: aslan serve driven by boto3.
+data=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+$aslan serve --data "$data" --listen "127.0.0.1:$port" --mock-config examples/order-pipeline/mock-config.json 2>"$data.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; rm -rf "$data" "$data.log"' EXIT
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+.venv/bin/python examples/serve/demo.py "http://127.0.0.1:$port" || fail serve/demo.py
+$aslan executions --endpoint "http://127.0.0.1:$port" list order-pipeline || fail "aslan executions list"
+kill -TERM $pid; wait $pid || fail "aslan serve did not stop cleanly"
+trap - EXIT; rm -rf "$data" "$data.log"
+echo "examples: 5 passed, 0 failed"

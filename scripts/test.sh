@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need (idempotently) and runs every test:
 # unit and end-to-end tests, the differential test against
-# aws-local-stepfunctions, the examples, clippy, rustfmt, the benchmarks in
-# quick mode and the fuzz targets for a while each.
+# aws-local-stepfunctions, the API tests (boto3, aws CLI, crash test), the
+# examples, clippy, rustfmt, the benchmarks in quick mode and the fuzz
+# targets for a while each.
 #
 #   scripts/test.sh              everything (FUZZ_SECONDS=60 per target)
 #   FUZZ_SECONDS=0 scripts/test.sh   skip fuzzing
@@ -25,6 +26,14 @@ if [ ! -d tests/peer/node_modules/aws-local-stepfunctions ]; then
   (cd tests/peer && npm ci --no-audit --no-fund --loglevel=error)
 fi
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
+if [ ! -x .venv/bin/python ]; then
+  log "creating the Python environment for the API tests (.venv)"
+  python3 -m venv .venv || { as_root apt-get update -qq && as_root apt-get install -y -qq python3-venv && python3 -m venv .venv; }
+fi
+if ! .venv/bin/python -c 'import boto3, pytest, awscli' 2>/dev/null; then
+  log "installing boto3, pytest and the aws CLI (pip)"
+  .venv/bin/pip install -q -r tests/api/requirements.txt
+fi
 
 # --- checks ------------------------------------------------------------------
 log "rustfmt"
@@ -35,11 +44,15 @@ cargo clippy --workspace --all-targets -- -D warnings
 log "tests"
 ASLAN_REQUIRE_PEER=1 cargo test --workspace --all-targets
 
+log "API tests against aslan serve (boto3, aws CLI, kill -9 crash test)"
+cargo build -q --release -p aslan
+(cd tests/api && PATH="$PWD/../../.venv/bin:$PATH" ASLAN_BIN="$PWD/../../target/release/aslan" ../../.venv/bin/pytest -q -p no:cacheprovider)
+
 log "examples"
 scripts/examples.sh
 
 log "benchmarks (quick mode: they must run; figures come from cargo bench)"
-cargo test -q -p aslan --bench core
+cargo test -q -p aslan --bench core --bench durable
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   log "fuzzing each target for ${FUZZ_SECONDS}s"
