@@ -58,7 +58,12 @@ fn open(dir: &std::path::Path, fsync: bool) -> (Store, Executor, aslan::exec::du
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
+    statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 4096
 }
 
 async fn wait_all(store: &Store, arns: &[String]) {
@@ -77,7 +82,11 @@ async fn wait_all(store: &Store, arns: &[String]) {
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let (n_exec, n_wait) = if quick { (50, 500) } else { (2_000, 100_000) };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let base = std::env::temp_dir().join(format!("aslan-bench-durable-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     println!("| benchmark | figure | notes |");
