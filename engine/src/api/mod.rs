@@ -800,18 +800,5 @@ pub fn new_uuid() -> String {
     let c = COUNTER.fetch_add(1, Ordering::Relaxed);
     let a = crate::asl::intrinsics::splitmix(seed ^ c.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let b = crate::asl::intrinsics::splitmix(a ^ c);
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&a.to_be_bytes());
-    bytes[8..].copy_from_slice(&b.to_be_bytes());
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let h = hex_encode(&bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    crate::asl::intrinsics::uuid_v4(a, b)
 }

@@ -534,23 +534,7 @@ fn apply(f: Func, mut a: Vec<Value>, scope: &dyn Scope) -> Result<Value, StateEr
                     .collect(),
             ))
         }
-        Func::Uuid => {
-            let (x, y) = (scope.random(), scope.random());
-            let mut b = [0u8; 16];
-            b[..8].copy_from_slice(&x.to_be_bytes());
-            b[8..].copy_from_slice(&y.to_be_bytes());
-            b[6] = (b[6] & 0x0f) | 0x40;
-            b[8] = (b[8] & 0x3f) | 0x80;
-            let h: String = b.iter().map(|b| format!("{b:02x}")).collect();
-            Ok(Value::String(format!(
-                "{}-{}-{}-{}-{}",
-                &h[0..8],
-                &h[8..12],
-                &h[12..16],
-                &h[16..20],
-                &h[20..32]
-            )))
-        }
+        Func::Uuid => Ok(Value::String(uuid_v4(scope.random(), scope.random()))),
     }
 }
 
@@ -563,6 +547,24 @@ fn deep_merge(x: &mut Map<String, Value>, y: Map<String, Value>) {
             }
         }
     }
+}
+
+/// Formats 128 random bits as a version-4 UUID.
+pub fn uuid_v4(hi: u64, lo: u64) -> String {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&hi.to_be_bytes());
+    b[8..].copy_from_slice(&lo.to_be_bytes());
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// JSON equality where numbers compare by value (1 == 1.0).
