@@ -81,7 +81,7 @@ async fn wait_all(store: &Store, arns: &[String]) {
 
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
-    let (n_exec, n_wait) = if quick { (50, 500) } else { (2_000, 100_000) };
+    let (n_exec, n_wait) = if quick { (50, 500) } else { (5_000, 100_000) };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -154,6 +154,9 @@ fn main() {
             ex.shutdown().await;
         }
 
+        if std::env::var_os("ASLAN_BENCH_ONLY_THROUGHPUT").is_some() {
+            return;
+        }
         // 3. Memory per waiting execution, and 4. recovery time.
         let dir = base.join("waiting");
         let (store, ex, _) = open(&dir, true);

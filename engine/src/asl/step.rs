@@ -235,13 +235,16 @@ enum Pending {
 /// The state of one execution. See the module documentation.
 ///
 /// An execution serializes (with serde) to a snapshot of everything but its
-/// machine, its undrained history and its unreturned commands; see
-/// [`Execution::restore`].
+/// machine, its input, its undrained history and its unreturned commands;
+/// see [`Execution::restore`].
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Execution {
     #[serde(skip, default = "Machine::empty")]
     machine: Arc<Machine>,
     info: ExecutionInfo,
+    /// The execution input (`$$.Execution.Input`); not in snapshots, since
+    /// it never changes and the caller keeps it anyway.
+    #[serde(skip)]
     input: Value,
     opts: Options,
     status: Status,
@@ -530,10 +533,11 @@ impl Execution {
         self.event_count
     }
 
-    /// Re-attaches a deserialized snapshot to its machine. The machine must
-    /// be the one the execution was started with.
-    pub fn restore(mut self, machine: Arc<Machine>) -> Execution {
+    /// Re-attaches a deserialized snapshot to its machine and input. They
+    /// must be the ones the execution was started with.
+    pub fn restore(mut self, machine: Arc<Machine>, input: Value) -> Execution {
         self.machine = machine;
+        self.input = input;
         self
     }
 

@@ -192,6 +192,9 @@ impl Executor {
 struct Live {
     ex: Execution,
     rec: ExecutionRecord,
+    /// The record must be written with the next step (it is only rewritten
+    /// when it changes: at start, redrive and the end).
+    dirty: bool,
 }
 
 enum Effect {
@@ -249,12 +252,14 @@ impl Actor {
             }
             let machine = self.machine(&rec.sm_name, rec.revision)?;
             let ex: Execution = serde_json::from_slice(&bytes).map_err(StoreError::from)?;
+            let input = serde_json::from_str(&rec.input).map_err(StoreError::from)?;
             self.by_arn.insert(rec.arn.clone(), id);
             self.live.insert(
                 id,
                 Live {
-                    ex: ex.restore(machine),
+                    ex: ex.restore(machine, input),
                     rec,
+                    dirty: false,
                 },
             );
             report.executions += 1;
@@ -503,7 +508,7 @@ impl Actor {
         g.batch.insert(key::arn(&arn), &id.to_be_bytes());
         g.batch.insert(key::listing(&sm.name, now, id), b"");
         self.by_arn.insert(arn, id);
-        self.live.insert(id, Live { ex, rec });
+        self.live.insert(id, Live { ex, rec, dirty: true });
         Ok(self.step(id, cmds, now, g))
     }
 
@@ -524,9 +529,10 @@ impl Actor {
             ));
         };
         let machine = self.machine(&rec.sm_name, rec.revision)?;
+        let input = serde_json::from_str(&rec.input).map_err(StoreError::from)?;
         let mut ex = serde_json::from_slice::<Execution>(&bytes)
             .map_err(StoreError::from)?
-            .restore(machine);
+            .restore(machine, input);
         let cmds = ex
             .redrive(now)
             .ok_or_else(|| ExecError::NotRedrivable("the execution cannot be redriven".into()))?;
@@ -535,7 +541,7 @@ impl Actor {
         rec.redrive_count = ex.redrive_count();
         rec.redrive_ms = Some(now);
         self.by_arn.insert(rec.arn.clone(), id);
-        self.live.insert(id, Live { ex, rec });
+        self.live.insert(id, Live { ex, rec, dirty: true });
         Ok(self.step(id, cmds, now, g))
     }
 
@@ -545,8 +551,12 @@ impl Actor {
         let Some(live) = self.live.get_mut(&id) else {
             return ExecutionRecord::default_for(id);
         };
-        for h in live.ex.drain_history() {
-            g.batch.insert(key::history(id, h.id), to_vec(&h.to_json()));
+        // A step's history events go under one key (the first event's id):
+        // fewer, larger writes.
+        let events = live.ex.drain_history();
+        if let Some(first) = events.first() {
+            let json: Vec<Value> = events.iter().map(|h| h.to_json()).collect();
+            g.batch.insert(key::history(id, first.id), to_vec(&json));
         }
         for c in cmds {
             match c {
@@ -600,7 +610,9 @@ impl Actor {
             rec.cause = None;
             rec.stop_ms = None;
         }
-        g.batch.insert(key::execution(id), to_vec(&*rec));
+        if ended || std::mem::take(&mut live.dirty) {
+            g.batch.insert(key::execution(id), to_vec(&*rec));
+        }
         // The snapshot stays after a failure so the execution can be redriven.
         let keep_snapshot = !matches!(live.ex.status(), Status::Succeeded(_));
         if keep_snapshot {

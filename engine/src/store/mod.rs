@@ -11,7 +11,7 @@
 //! | `a` | `a` execution ARN | id (u64 BE) |
 //! | `l` | `l` state machine name `\0` !start (i64 BE) id | `()`: executions by machine, newest first |
 //! | `s` | `s` id | snapshot of a running execution (JSON) |
-//! | `h` | `h` id event id (u64 BE each) | history event (JSON, as the API returns it) |
+//! | `h` | `h` id first event id (u64 BE each) | a step's history events (JSON array, as the API returns them) |
 //! | `t` | `t` fire-at (u64 BE, offset) id token | `()` |
 //! | `k` | `k` id token | in-flight task invocation (JSON) |
 
@@ -137,7 +137,7 @@ pub mod key {
     pub fn history_prefix(id: u64) -> Vec<u8> {
         with(b'h', &[&id.to_be_bytes()])
     }
-    /// `h` id event.
+    /// `h` id first-event-of-the-step.
     pub fn history(id: u64, event: u64) -> Vec<u8> {
         with(b'h', &[&id.to_be_bytes(), &event.to_be_bytes()])
     }
@@ -277,10 +277,12 @@ impl Store {
 
     /// History events of an execution, oldest first.
     pub fn history(&self, id: u64) -> Result<Vec<Value>, StoreError> {
-        self.db
-            .scan_prefix(key::history_prefix(id))
-            .map(|r| Ok(serde_json::from_slice(&r?.1)?))
-            .collect()
+        let mut out = Vec::new();
+        for r in self.db.scan_prefix(key::history_prefix(id)) {
+            let step: Vec<Value> = serde_json::from_slice(&r?.1)?;
+            out.extend(step);
+        }
+        Ok(out)
     }
 
     /// One execution's snapshot.

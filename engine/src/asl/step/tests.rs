@@ -470,7 +470,9 @@ fn a_snapshot_resumes_exactly_where_it_left_off() {
         if snapshot_midway {
             let bytes = serde_json::to_vec(&ex).unwrap();
             let m = ex.machine().clone();
-            ex = serde_json::from_slice::<Execution>(&bytes).unwrap().restore(m);
+            ex = serde_json::from_slice::<Execution>(&bytes)
+                .unwrap()
+                .restore(m, json!({}));
         }
         let (backoff, at) = timers(&cmds)[0];
         cmds = ex.handle(Event::TimerFired { token: backoff }, at);
