@@ -45,6 +45,17 @@ def test_state_machine_lifecycle(sfn):
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
+def test_recreated_machine_keeps_old_executions_on_their_definition(sfn):
+    arn = machine(sfn, "phoenix", WAIT)
+    old = sfn.start_execution(stateMachineArn=arn, name="old")["executionArn"]
+    sfn.delete_state_machine(stateMachineArn=arn)
+    assert machine(sfn, "phoenix", PASS) == arn
+    new = sfn.start_execution(stateMachineArn=arn, name="new")["executionArn"]
+    assert wait_done(sfn, new)["status"] == "SUCCEEDED"
+    assert json.loads(sfn.describe_state_machine_for_execution(executionArn=old)["definition"]) == WAIT
+    assert sfn.describe_execution(executionArn=old)["status"] == "RUNNING"
+
+
 def test_create_errors(sfn):
     cases = [
         (dict(name="bad name", definition=json.dumps(PASS), roleArn=ROLE), "InvalidName"),

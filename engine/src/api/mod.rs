@@ -386,7 +386,7 @@ impl Api {
             sm_type: sm_type.into(),
             created_ms: now,
             updated_ms: now,
-            revision: 1,
+            revision: self.store.next_revision(name)?,
         };
         self.store.put_machine(&rec)?;
         Ok(json!({"stateMachineArn": rec.arn, "creationDate": secs(now)}))

@@ -236,6 +236,22 @@ impl Store {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
+    /// The first definition revision of `name` not yet used. Revisions of a
+    /// deleted machine stay (its executions may still run), so a machine
+    /// created again under the same name continues the numbering.
+    pub fn next_revision(&self, name: &str) -> Result<u64, StoreError> {
+        let mut prefix = vec![b'd'];
+        prefix.extend_from_slice(name.as_bytes());
+        prefix.push(0);
+        match self.db.scan_prefix(&prefix).keys().next_back() {
+            Some(k) => {
+                let k = k?;
+                Ok(u64::from_be_bytes(k[k.len() - 8..].try_into().unwrap_or_default()) + 1)
+            }
+            None => Ok(1),
+        }
+    }
+
     /// Writes a state machine (and its current definition revision) now.
     pub fn put_machine(&self, rec: &StateMachineRecord) -> Result<(), StoreError> {
         let mut b = sled::Batch::default();
