@@ -149,6 +149,13 @@ async fn in_flight_tasks_are_redispatched_with_the_same_idempotency_key() {
         "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"x.$": "$.x"}, "End": true}}}),
     );
     let rec = ex.start_execution(start(&sm, "e1", json!({"x": 7}))).await.unwrap();
+    // The task is dispatched once its start is durable; let it arrive.
+    for _ in 0..500 {
+        if !gate.seen.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     ex.shutdown().await;
     drop(store);
     let first_key = gate.seen.lock().unwrap()[0].1.clone();

@@ -176,9 +176,22 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the store in `dir`.
+    ///
+    /// sled locks the folder; a previous user that is just closing (its
+    /// background flusher still exiting) is waited for up to two seconds,
+    /// then the folder is reported as in use.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(dir).flush_every_ms(Some(200)).open()?;
-        Ok(Store { db })
+        let mut tries = 0;
+        loop {
+            match sled::Config::new().path(dir).flush_every_ms(Some(200)).open() {
+                Ok(db) => return Ok(Store { db }),
+                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// A throwaway in-memory store (tests).
