@@ -48,6 +48,12 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         "aslan: recovered {} running execution(s), {} timer(s), {} in-flight task(s) in {} ms",
         report.executions, report.timers, report.tasks, report.elapsed_ms
     );
+    if report.failed > 0 {
+        eprintln!(
+            "aslan: {} execution(s) could not be recovered and were marked FAILED (see the log)",
+            report.failed
+        );
+    }
     let listener = tokio::net::TcpListener::bind(o.listen)
         .await
         .with_context(|| format!("cannot listen on {}", o.listen))?;

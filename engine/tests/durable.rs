@@ -243,6 +243,37 @@ async fn names_are_unique_stop_aborts_and_failures_redrive() {
     ex.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_snapshot_fails_only_its_execution() {
+    let dir = tempdir("corrupt");
+    let clock = Arc::new(ManualClock::new(T0));
+    let gate = Arc::new(Gate::default());
+    let (store, ex, _) = executor(&dir, clock.clone(), gate.clone());
+    let sm = machine(
+        &store,
+        "w",
+        json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 5, "End": true}}}),
+    );
+    let good = ex.start_execution(start(&sm, "good", json!(1))).await.unwrap();
+    let bad = ex.start_execution(start(&sm, "bad", json!(2))).await.unwrap();
+    ex.shutdown().await;
+    let mut b = sled::Batch::default();
+    b.insert(aslan::store::key::snapshot(bad.id), &b"{not a snapshot"[..]);
+    store.apply(b).unwrap();
+    drop(store);
+
+    let (store, ex, report) = executor(&dir, clock.clone(), gate);
+    assert_eq!((report.executions, report.failed, report.timers), (1, 1, 1));
+    let failed = store.execution_by_arn(&bad.arn).unwrap().unwrap();
+    assert_eq!(
+        (failed.status.as_str(), failed.error.as_deref()),
+        ("FAILED", Some("States.Runtime"))
+    );
+    clock.advance(5_000);
+    assert_eq!(settle(&store, &good.arn).await.status, "SUCCEEDED");
+    ex.shutdown().await;
+}
+
 fn tempdir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("aslan-durable-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);

@@ -541,6 +541,23 @@ impl Execution {
         self
     }
 
+    /// Checks that a restored snapshot fits its machine: every state its
+    /// frames point at exists.
+    pub fn check(&self) -> Result<(), String> {
+        let n = self.machine.states.len();
+        let bad = self.frames.iter().flatten().find(|f| f.state as usize >= n);
+        match (bad, &self.redrive_point) {
+            (Some(f), _) => Err(format!(
+                "the snapshot refers to state #{} of a machine with {n} states",
+                f.state
+            )),
+            (None, Some((s, _))) if *s as usize >= n => Err(format!(
+                "the snapshot refers to state #{s} of a machine with {n} states"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The machine this execution runs.
     pub fn machine(&self) -> &Arc<Machine> {
         &self.machine

@@ -46,6 +46,8 @@ pub struct RecoveryReport {
     pub timers: usize,
     /// Tasks re-dispatched.
     pub tasks: usize,
+    /// Executions that could not be restored and were marked FAILED.
+    pub failed: usize,
     /// How long recovery took.
     pub elapsed_ms: u128,
 }
@@ -246,36 +248,60 @@ impl Actor {
         let mut report = RecoveryReport::default();
         let snaps: Vec<(u64, sled::IVec)> = self.store.snapshots().collect::<Result<_, _>>()?;
         for (id, bytes) in snaps {
-            let Some(rec) = self.store.execution(id)? else { continue };
+            let Some(mut rec) = self.store.execution(id)? else {
+                continue;
+            };
             if rec.status != "RUNNING" {
                 continue; // kept only for RedriveExecution
             }
-            let machine = self.machine(&rec.sm_name, rec.revision)?;
-            let ex: Execution = serde_json::from_slice(&bytes).map_err(StoreError::from)?;
-            let input = serde_json::from_str(&rec.input).map_err(StoreError::from)?;
-            self.by_arn.insert(rec.arn.clone(), id);
-            self.live.insert(
-                id,
-                Live {
-                    ex: ex.restore(machine, input),
-                    rec,
-                    dirty: false,
-                },
-            );
-            report.executions += 1;
+            match self.restore(&rec, &bytes) {
+                Ok(ex) => {
+                    self.by_arn.insert(rec.arn.clone(), id);
+                    self.live.insert(id, Live { ex, rec, dirty: false });
+                    report.executions += 1;
+                }
+                Err(e) => {
+                    // One unreadable execution fails alone; the rest recover.
+                    tracing::error!(execution = %rec.arn, "cannot recover: {e}");
+                    rec.status = "FAILED".into();
+                    rec.error = Some(crate::asl::error::RUNTIME.into());
+                    rec.cause = Some(format!("The execution could not be recovered after a restart: {e}"));
+                    rec.stop_ms = Some(self.cfg.clock.now_ms());
+                    let mut b = sled::Batch::default();
+                    b.insert(key::execution(id), to_vec(&rec));
+                    b.remove(key::snapshot(id));
+                    self.store.apply(b)?;
+                    report.failed += 1;
+                }
+            }
         }
         for (at, id, token) in self.store.timers()? {
+            if !self.live.contains_key(&id) {
+                continue;
+            }
             self.timers.insert((at, id, token));
             self.timer_at.insert((id, token), at);
             report.timers += 1;
         }
         for (id, _token, bytes) in self.store.tasks()? {
+            if !self.live.contains_key(&id) {
+                continue;
+            }
             let inv: TaskInvocation = serde_json::from_slice(&bytes).map_err(StoreError::from)?;
             self.dispatch(id, inv);
             report.tasks += 1;
         }
         report.elapsed_ms = t0.elapsed().as_millis();
         Ok(report)
+    }
+
+    fn restore(&mut self, rec: &ExecutionRecord, bytes: &[u8]) -> Result<Execution, ExecError> {
+        let machine = self.machine(&rec.sm_name, rec.revision)?;
+        let ex: Execution = serde_json::from_slice(bytes).map_err(StoreError::from)?;
+        let input = serde_json::from_str(&rec.input).map_err(StoreError::from)?;
+        let ex = ex.restore(machine, input);
+        ex.check().map_err(ExecError::InvalidDefinition)?;
+        Ok(ex)
     }
 
     async fn run(mut self) {
