@@ -285,10 +285,15 @@ impl Scope for StateScope<'_> {
         self.ctx.get_or_init(self.build)
     }
     fn random(&self) -> u64 {
-        let r = self.rng.load(Ordering::Relaxed).wrapping_add(0x9e37_79b9_7f4a_7c15);
-        self.rng.store(r, Ordering::Relaxed);
-        splitmix(r)
+        next_random(self.rng)
     }
+}
+
+/// Advances an execution's generator and returns the next number.
+fn next_random(rng: &AtomicU64) -> u64 {
+    let r = rng.load(Ordering::Relaxed).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    rng.store(r, Ordering::Relaxed);
+    splitmix(r)
 }
 
 /// ISO 8601 with milliseconds and `Z`, as the Context object shows times.
@@ -1208,13 +1213,7 @@ impl Execution {
                     delay = delay.min(m as f64 * 1000.0);
                 }
                 if r.full_jitter {
-                    let rnd = StateScope {
-                        input: &Value::Null,
-                        ctx: OnceCell::new(),
-                        build: &|| Value::Null,
-                        rng: &self.rng,
-                    }
-                    .random();
+                    let rnd = next_random(&self.rng);
                     delay *= (rnd >> 11) as f64 / (1u64 << 53) as f64;
                 }
                 f.retries[i] += 1;
