@@ -23,6 +23,19 @@ fn table(rows: Vec<Vec<String>>) {
     }
 }
 
+/// Calls a paginated operation until `max` items or the last page.
+fn paginate(client: &Client, op: &str, mut req: Value, field: &str, max: usize) -> anyhow::Result<Vec<Value>> {
+    let mut items = Vec::new();
+    loop {
+        let page = client.call(op, &req)?;
+        items.extend(page[field].as_array().cloned().unwrap_or_default());
+        match page["nextToken"].as_str() {
+            Some(t) if items.len() < max => req["nextToken"] = json!(t),
+            _ => return Ok(items),
+        }
+    }
+}
+
 pub fn client_cmd(cmd: ExecCmd, conn: Conn) -> anyhow::Result<ExitCode> {
     let creds = match (
         std::env::var("ASLAN_ACCESS_KEY_ID"),
@@ -54,23 +67,11 @@ pub fn client_cmd(cmd: ExecCmd, conn: Conn) -> anyhow::Result<ExitCode> {
                         .and_then(|m| m["stateMachineArn"].as_str().map(String::from))
                         .ok_or_else(|| anyhow::anyhow!("no state machine named '{state_machine}'"))?
                 };
-                let mut items = Vec::new();
-                let mut token: Option<String> = None;
-                loop {
-                    let mut req = json!({"stateMachineArn": arn, "maxResults": max.clamp(1, 1000)});
-                    if let Some(s) = &status {
-                        req["statusFilter"] = json!(s);
-                    }
-                    if let Some(t) = &token {
-                        req["nextToken"] = json!(t);
-                    }
-                    let page = client.call("ListExecutions", &req)?;
-                    items.extend(page["executions"].as_array().cloned().unwrap_or_default());
-                    token = page["nextToken"].as_str().map(String::from);
-                    if token.is_none() || items.len() >= max {
-                        break;
-                    }
+                let mut req = json!({"stateMachineArn": arn, "maxResults": max.clamp(1, 1000)});
+                if let Some(s) = &status {
+                    req["statusFilter"] = json!(s);
                 }
+                let mut items = paginate(&client, "ListExecutions", req, "executions", max)?;
                 items.truncate(max);
                 if conn.json {
                     println!("{}", json!({"executions": items}));
@@ -128,20 +129,8 @@ pub fn client_cmd(cmd: ExecCmd, conn: Conn) -> anyhow::Result<ExitCode> {
                 Ok(())
             }
             ExecCmd::History { arn, reverse } => {
-                let mut events = Vec::new();
-                let mut token: Option<String> = None;
-                loop {
-                    let mut req = json!({"executionArn": arn, "maxResults": 1000, "reverseOrder": reverse});
-                    if let Some(t) = &token {
-                        req["nextToken"] = json!(t);
-                    }
-                    let page = client.call("GetExecutionHistory", &req)?;
-                    events.extend(page["events"].as_array().cloned().unwrap_or_default());
-                    token = page["nextToken"].as_str().map(String::from);
-                    if token.is_none() {
-                        break;
-                    }
-                }
+                let req = json!({"executionArn": arn, "maxResults": 1000, "reverseOrder": reverse});
+                let events = paginate(&client, "GetExecutionHistory", req, "events", usize::MAX)?;
                 if conn.json {
                     println!("{}", json!({"events": events}));
                 } else {
