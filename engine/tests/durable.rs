@@ -274,6 +274,43 @@ async fn an_unreadable_snapshot_fails_only_its_execution() {
     ex.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_executions_share_group_commits() {
+    use std::sync::atomic::Ordering;
+    let dir = tempdir("group");
+    let clock = Arc::new(ManualClock::new(T0));
+    let gate = Arc::new(Gate::default());
+    *gate.release.lock().unwrap() = true;
+    let (store, ex, _) = executor(&dir, clock, gate);
+    let sm = machine(
+        &store,
+        "g",
+        json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Next": "U"},
+        "U": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true}}}),
+    );
+    let starts: Vec<_> = (0..200)
+        .map(|i| {
+            let ex = ex.clone();
+            let req = start(&sm, &format!("g{i}"), json!(i));
+            tokio::spawn(async move { ex.start_execution(req).await.unwrap().arn })
+        })
+        .collect();
+    for s in starts {
+        let arn = s.await.unwrap();
+        assert_eq!(settle(&store, &arn).await.status, "SUCCEEDED");
+    }
+    let steps = ex.stats().steps.load(Ordering::Relaxed);
+    let commits = ex.stats().commits.load(Ordering::Relaxed);
+    assert_eq!(steps, 600, "a start and two task results per execution");
+    eprintln!("group commit: {commits} commits for {steps} steps");
+    assert!(
+        commits * 4 < steps,
+        "{commits} commits for {steps} steps: steps should share commits"
+    );
+    ex.shutdown().await;
+}
+
 fn tempdir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("aslan-durable-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);

@@ -124,6 +124,16 @@ enum Msg {
 #[derive(Clone)]
 pub struct Executor {
     tx: mpsc::UnboundedSender<Msg>,
+    stats: Arc<Stats>,
+}
+
+/// Counters of the executor's work since it started.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Execution steps persisted.
+    pub steps: std::sync::atomic::AtomicU64,
+    /// Group commits (each one batch and, with fsync, one flush).
+    pub commits: std::sync::atomic::AtomicU64,
 }
 
 impl Executor {
@@ -142,10 +152,12 @@ impl Executor {
             timers: BTreeSet::new(),
             timer_at: HashMap::new(),
             inflight: HashMap::new(),
+            stats: Arc::new(Stats::default()),
         };
         let report = actor.recover()?;
+        let stats = actor.stats.clone();
         tokio::spawn(actor.run());
-        Ok((Executor { tx }, report))
+        Ok((Executor { tx, stats }, report))
     }
 
     async fn ask(&self, f: impl FnOnce(Reply) -> Msg) -> Result<ExecutionRecord, ExecError> {
@@ -180,6 +192,11 @@ impl Executor {
     pub async fn redrive_execution(&self, arn: &str) -> Result<ExecutionRecord, ExecError> {
         let arn = arn.to_string();
         self.ask(|reply| Msg::Redrive { arn, reply }).await
+    }
+
+    /// Counters of work done so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
     }
 
     /// Finishes the current group commit and stops dispatching.
@@ -224,6 +241,7 @@ struct Actor {
     timers: BTreeSet<(i64, u64, u64)>,
     timer_at: HashMap<(u64, u64), i64>,
     inflight: HashMap<(u64, u64), AbortHandle>,
+    stats: Arc<Stats>,
 }
 
 fn to_vec<T: serde::Serialize>(v: &T) -> Vec<u8> {
@@ -341,7 +359,9 @@ impl Actor {
                     m => self.process(m, &mut group),
                 }
             }
-            if let Err(e) = self.commit(group.batch).await {
+            let committed = self.commit(group.batch).await;
+            self.stats.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = committed {
                 // Nothing of this group is durable: answer with the error and
                 // perform no effect.
                 tracing::error!("commit failed: {e}");
@@ -574,6 +594,7 @@ impl Actor {
     /// Persists one execution's step into the group: history, commands,
     /// record and snapshot.
     fn step(&mut self, id: u64, cmds: Vec<Command>, now: i64, g: &mut Group) -> ExecutionRecord {
+        self.stats.steps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Some(live) = self.live.get_mut(&id) else {
             return ExecutionRecord::default_for(id);
         };
