@@ -227,6 +227,8 @@ struct Group {
     batch: sled::Batch,
     effects: Vec<Effect>,
     replies: Vec<(Reply, Result<ExecutionRecord, ExecError>)>,
+    /// Running executions stepped in this group: snapshotted once, at commit.
+    dirty: std::collections::BTreeSet<u64>,
 }
 
 struct Actor {
@@ -357,6 +359,11 @@ impl Actor {
                 match m {
                     Msg::Shutdown(done) => shutdown = Some(done),
                     m => self.process(m, &mut group),
+                }
+            }
+            for id in std::mem::take(&mut group.dirty) {
+                if let Some(l) = self.live.get(&id) {
+                    group.batch.insert(key::snapshot(id), to_vec(&l.ex));
                 }
             }
             let committed = self.commit(group.batch).await;
@@ -660,12 +667,18 @@ impl Actor {
         if ended || std::mem::take(&mut live.dirty) {
             g.batch.insert(key::execution(id), to_vec(&*rec));
         }
-        // The snapshot stays after a failure so the execution can be redriven.
-        let keep_snapshot = !matches!(live.ex.status(), Status::Succeeded(_));
-        if keep_snapshot {
-            g.batch.insert(key::snapshot(id), to_vec(&live.ex));
+        // A running execution is snapshotted once per group, however many
+        // steps it took in it (see `run`). The snapshot stays after a
+        // failure so the execution can be redriven.
+        if !ended {
+            g.dirty.insert(id);
         } else {
-            g.batch.remove(key::snapshot(id));
+            g.dirty.remove(&id);
+            if matches!(live.ex.status(), Status::Succeeded(_)) {
+                g.batch.remove(key::snapshot(id));
+            } else {
+                g.batch.insert(key::snapshot(id), to_vec(&live.ex));
+            }
         }
         let out = rec.clone();
         if ended {
