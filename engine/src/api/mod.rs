@@ -661,7 +661,7 @@ impl Api {
                 continue;
             }
             if items.len() == max {
-                next = Some(token(&hex_encode(&last_key)));
+                next = Some(token(&sigv4::hex(&last_key)));
                 break;
             }
             let mut e = json!({"executionArn": rec.arn, "stateMachineArn": rec.sm_arn, "name": rec.name, "status": rec.status, "startDate": secs(rec.start_ms), "redriveCount": rec.redrive_count});
@@ -754,10 +754,6 @@ fn items_last_name(items: &[Value]) -> String {
         .and_then(|v| v["name"].as_str())
         .unwrap_or_default()
         .to_string()
-}
-
-fn hex_encode(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn hex_decode(s: &str) -> Result<Vec<u8>, ()> {
