@@ -12,9 +12,9 @@
 //! (at-least-once, with [`TaskContext::idempotency_key`]).
 
 use super::clock::Clock;
-use crate::asl::{Command, Event, Execution, ExecutionInfo, Machine, Options, StateError, Status, TaskInvocation};
+use crate::asl::{Command, Event, Execution, ExecutionInfo, Machine, Options, Status, TaskInvocation};
 use crate::store::{key, ExecutionRecord, StateMachineRecord, Store, StoreError};
-use crate::tasks::{TaskContext, TaskHandler};
+use crate::tasks::{run_task, TaskContext, TaskHandler};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -430,16 +430,7 @@ impl Actor {
         let tasks = self.cfg.tasks.clone();
         let tx = self.tx.clone();
         let handle = tokio::spawn(async move {
-            // A panicking handler fails its task, never the executor.
-            let fut = std::panic::AssertUnwindSafe(tasks.invoke(inv, ctx));
-            let event = match futures_catch(fut).await {
-                Ok(Ok(output)) => Event::TaskSucceeded { token, output },
-                Ok(Err(error)) => Event::TaskFailed { token, error },
-                Err(()) => Event::TaskFailed {
-                    token,
-                    error: StateError::new(crate::asl::error::TASK_FAILED, "the task handler panicked"),
-                },
-            };
+            let event = run_task(tasks.as_ref(), inv, ctx).await;
             let _ = tx.send(Msg::Task { id, event });
         });
         self.inflight.insert((id, token), handle.abort_handle());
@@ -710,17 +701,4 @@ impl ExecutionRecord {
             redrive_ms: None,
         }
     }
-}
-
-/// Awaits a future, turning a panic inside it into `Err(())`.
-async fn futures_catch<F: std::future::Future>(fut: std::panic::AssertUnwindSafe<F>) -> Result<F::Output, ()> {
-    let mut fut = Box::pin(fut.0);
-    std::future::poll_fn(move |cx| {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Err(_) => std::task::Poll::Ready(Err(())),
-        }
-    })
-    .await
 }

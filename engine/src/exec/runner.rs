@@ -3,7 +3,7 @@
 use super::clock::Clock;
 use crate::asl::history::HistoryEvent;
 use crate::asl::{Command, Event, Execution, ExecutionInfo, Machine, Options, Status};
-use crate::tasks::{TaskContext, TaskHandler};
+use crate::tasks::{run_task, TaskContext, TaskHandler};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -39,9 +39,8 @@ pub async fn run(
     let (mut ex, mut cmds) = Execution::start(machine, info, input, opts, clock.now_ms());
     let mut timers: BTreeSet<(i64, u64)> = BTreeSet::new();
     let mut timer_at: HashMap<u64, i64> = HashMap::new();
-    let mut running: JoinSet<(u64, Event)> = JoinSet::new();
+    let mut running: JoinSet<Event> = JoinSet::new();
     let mut aborts = HashMap::new();
-    let mut ids = HashMap::new();
     loop {
         for c in cmds.drain(..) {
             match c {
@@ -50,14 +49,7 @@ pub async fn run(
                     let h = tasks.clone();
                     let mut ctx = ctx.clone();
                     ctx.idempotency_key = format!("{}#{token}", ctx.idempotency_key);
-                    let handle = running.spawn(async move {
-                        let ev = match h.invoke(*inv, ctx).await {
-                            Ok(output) => Event::TaskSucceeded { token, output },
-                            Err(error) => Event::TaskFailed { token, error },
-                        };
-                        (token, ev)
-                    });
-                    ids.insert(handle.id(), token);
+                    let handle = running.spawn(async move { run_task(h.as_ref(), *inv, ctx).await });
                     aborts.insert(token, handle);
                 }
                 Command::CancelTask { token } => {
@@ -82,7 +74,7 @@ pub async fn run(
         let next_timer = timers.first().copied();
         let event = if clock.is_simulated() && !running.is_empty() {
             // Simulated time only moves when no task is in flight.
-            join_next(&mut running, &ids).await
+            join_next(&mut running).await
         } else {
             match next_timer {
                 None if running.is_empty() => {
@@ -94,11 +86,11 @@ pub async fn run(
                         transitions: ex.transitions(),
                     };
                 }
-                None => join_next(&mut running, &ids).await,
+                None => join_next(&mut running).await,
                 Some((at, token)) => {
                     tokio::select! {
                         biased;
-                        ev = join_next(&mut running, &ids), if !running.is_empty() => ev,
+                        ev = join_next(&mut running), if !running.is_empty() => ev,
                         _ = clock.sleep_until(at) => {
                             timers.remove(&(at, token));
                             timer_at.remove(&token);
@@ -123,15 +115,7 @@ pub async fn run(
     }
 }
 
-async fn join_next(set: &mut JoinSet<(u64, Event)>, ids: &HashMap<tokio::task::Id, u64>) -> Option<Event> {
-    match set.join_next_with_id().await {
-        Some(Ok((_, (_, ev)))) => Some(ev),
-        // A handler that panicked fails its task, never the host.
-        Some(Err(e)) if e.is_panic() => ids.get(&e.id()).map(|token| Event::TaskFailed {
-            token: *token,
-            error: crate::asl::StateError::new(crate::asl::error::TASK_FAILED, "the task handler panicked"),
-        }),
-        // A cancelled task: nothing to report.
-        Some(Err(_)) | None => None,
-    }
+async fn join_next(set: &mut JoinSet<Event>) -> Option<Event> {
+    // `None` for a cancelled task: nothing to report.
+    set.join_next().await.and_then(Result::ok)
 }
