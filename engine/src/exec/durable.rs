@@ -369,13 +369,18 @@ impl Actor {
             let committed = self.commit(group.batch).await;
             self.stats.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Err(e) = committed {
-                // Nothing of this group is durable: answer with the error and
-                // perform no effect.
-                tracing::error!("commit failed: {e}");
+                // Nothing of this group is durable, but the executions in
+                // memory have moved past it: stop rather than run on from a
+                // state the store does not have. A restart recovers from the
+                // last commit.
+                tracing::error!("commit failed, stopping the executor: {e}");
                 for (reply, _) in group.replies {
                     let _ = reply.send(Err(ExecError::Commit(e.to_string())));
                 }
-                continue;
+                for h in self.inflight.values() {
+                    h.abort();
+                }
+                return;
             }
             if let Some(done) = shutdown {
                 for (reply, r) in group.replies {
