@@ -53,7 +53,7 @@ fn ours(def: &Value, input: &Value, history: bool, runs: usize) -> Measured {
     for i in 0..runs {
         let info = ExecutionInfo::local("Bench", &format!("run-{i}"), 0);
         let t = Instant::now();
-        let (ex, cmds) = Execution::start(machine.clone(), info, input.clone(), Options { history }, 0);
+        let (ex, cmds) = Execution::start(machine.clone(), info, input.clone(), Options { history, seed: None }, 0);
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         assert!(cmds.is_empty());
         assert!(matches!(ex.status(), Status::Succeeded(_)), "{:?}", ex.status());

@@ -9,20 +9,22 @@
 //! - memory per open waiting execution (RSS growth / executions);
 //! - recovery time with that many in-flight executions.
 
-use aslan::asl::{StateError, TaskInvocation};
 use aslan::exec::durable::{Executor, ExecutorConfig, StartRequest};
 use aslan::exec::SystemClock;
 use aslan::store::{StateMachineRecord, Store};
-use aslan::tasks::{TaskContext, TaskFuture, TaskHandler};
+use aslan::tasks::{FnIntegration, Registry};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Echo;
-impl TaskHandler for Echo {
-    fn invoke(&self, inv: TaskInvocation, _ctx: TaskContext) -> TaskFuture {
-        Box::pin(std::future::ready(Ok::<Value, StateError>(inv.parameters)))
-    }
+/// Lambda tasks answer with their parameters at once.
+fn echo() -> Arc<Registry> {
+    let mut r = Registry::new();
+    r.register(Arc::new(FnIntegration::new(
+        "arn:aws:states:::lambda:invoke",
+        |t| async move { Ok(t.invocation.parameters) },
+    )));
+    Arc::new(r)
 }
 
 fn machine(store: &Store, name: &str, def: Value) -> StateMachineRecord {
@@ -36,7 +38,7 @@ fn machine(store: &Store, name: &str, def: Value) -> StateMachineRecord {
         updated_ms: 0,
         revision: 1,
     };
-    store.put_machine(&rec).expect("store");
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(store.put_machine(&rec))).expect("store");
     rec
 }
 
@@ -46,7 +48,7 @@ fn open(dir: &std::path::Path, fsync: bool) -> (Store, Executor, aslan::exec::du
         store.clone(),
         ExecutorConfig {
             clock: Arc::new(SystemClock),
-            tasks: Arc::new(Echo),
+            tasks: echo(),
             region: "us-east-1".into(),
             account: "123456789012".into(),
             fsync,

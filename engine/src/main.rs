@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use aslan::asl::{ExecutionInfo, Machine, Options, Status};
 use aslan::exec::{self, Clock, SimulatedClock, SystemClock};
 use aslan::tasks::mock::MockTasks;
-use aslan::tasks::{TaskHandler, Unsupported};
+use aslan::tasks::Registry;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -93,6 +93,9 @@ enum Cmd {
         /// ~200 ms and repeat their effects).
         #[arg(long)]
         no_fsync: bool,
+        /// How long GetActivityTask waits for a task, in seconds (AWS: 60).
+        #[arg(long, default_value_t = 60)]
+        activity_wait_seconds: u64,
         /// Require SigV4-signed requests with this access key id.
         #[arg(long, env = "ASLAN_ACCESS_KEY_ID", requires = "secret_access_key")]
         access_key_id: Option<String>,
@@ -191,7 +194,18 @@ fn main() -> ExitCode {
 
 fn load_machine(path: &Path) -> anyhow::Result<Result<Machine, Vec<aslan::asl::Diagnostic>>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(Machine::from_json(&text).map_err(|e| e.0))
+    let machine = match Machine::from_json(&text) {
+        Ok(m) => m,
+        Err(e) => return Ok(Err(e.0)),
+    };
+    // Task resources asking for a pattern their integration lacks.
+    let def: Value = serde_json::from_str(&text)?;
+    let problems = Registry::new().validate(&def);
+    Ok(if problems.is_empty() {
+        Ok(machine)
+    } else {
+        Err(problems)
+    })
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -203,6 +217,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             account,
             mock_config,
             no_fsync,
+            activity_wait_seconds,
             access_key_id,
             secret_access_key,
         } => {
@@ -225,6 +240,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 mock,
                 fsync: !no_fsync,
                 credentials,
+                activity_wait: std::time::Duration::from_secs(activity_wait_seconds),
             };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(serve::serve(opts))?;
@@ -287,13 +303,13 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(|s| s.to_string_lossy().trim_end_matches(".asl").to_string())
                     .unwrap_or_else(|| "StateMachine".into())
             });
-            let tasks: Arc<dyn TaskHandler> = match (mock_config, test_case) {
+            let tasks = Arc::new(match (mock_config, test_case) {
                 (Some(f), Some(case)) => {
                     let text = std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?;
-                    Arc::new(MockTasks::from_config(&text, &sm_name, &case)?)
+                    Registry::new().with_mock_tasks(MockTasks::from_config(&text, &sm_name, &case)?)
                 }
-                _ => Arc::new(Unsupported),
-            };
+                _ => Registry::new(),
+            });
             let clock: Box<dyn Clock> = match clock {
                 ClockKind::Real => Box::new(SystemClock),
                 ClockKind::Simulated => Box::new(SimulatedClock::new(SystemClock.now_ms())),
@@ -306,7 +322,10 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 machine,
                 info,
                 input,
-                Options { history },
+                Options {
+                    history,
+                    seed: Some(exec::fresh_seed()),
+                },
                 clock.as_ref(),
                 tasks,
             ));

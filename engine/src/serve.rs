@@ -6,7 +6,7 @@ use aslan::exec::durable::{Executor, ExecutorConfig};
 use aslan::exec::{Clock, SystemClock};
 use aslan::store::Store;
 use aslan::tasks::mock::MockConfig;
-use aslan::tasks::{TaskHandler, Unsupported};
+use aslan::tasks::Registry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +19,7 @@ pub struct ServeOptions {
     pub mock: Option<String>,
     pub fsync: bool,
     pub credentials: Option<Credentials>,
+    pub activity_wait: std::time::Duration,
 }
 
 pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
@@ -30,10 +31,10 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
     }
     let store = Store::open(&o.data).with_context(|| format!("cannot open the store in {}", o.data.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let tasks: Arc<dyn TaskHandler> = match &o.mock {
-        Some(text) => Arc::new(MockConfig::new(text, Arc::new(Unsupported))?),
-        None => Arc::new(Unsupported),
-    };
+    let tasks = Arc::new(match &o.mock {
+        Some(text) => Registry::new().with_mock_config(MockConfig::new(text)?),
+        None => Registry::new(),
+    });
     let (executor, report) = Executor::start(
         store.clone(),
         ExecutorConfig {
@@ -45,8 +46,8 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         },
     )?;
     eprintln!(
-        "aslan: recovered {} running execution(s), {} timer(s), {} in-flight task(s) in {} ms",
-        report.executions, report.timers, report.tasks, report.elapsed_ms
+        "aslan: recovered {} running execution(s), {} timer(s), {} task(s) dispatched again, {} poll(s) resumed, {} task(s) waiting for a token or worker in {} ms",
+        report.executions, report.timers, report.tasks, report.polls, report.parked, report.elapsed_ms
     );
     if report.failed > 0 {
         eprintln!(
@@ -68,18 +69,24 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
     eprintln!(
         "aslan: serving the Step Functions API on http://{addr} (data in {}, fsync {})",
         o.data.display(),
-        if o.fsync { "on every group commit" } else { "off" }
+        if o.fsync {
+            "fdatasync on every group commit"
+        } else {
+            "off"
+        }
     );
     let api = Arc::new(Api {
         cfg: ApiConfig {
             region: o.region,
             account: o.account,
             credentials: o.credentials,
+            activity_wait: o.activity_wait,
         },
         store,
         executor: executor.clone(),
         clock,
         tasks,
+        admin: tokio::sync::Mutex::new(()),
     });
     axum::serve(listener, api::router(api))
         .with_graceful_shutdown(shutdown_signal())

@@ -1,10 +1,10 @@
 //! The durable executor: restarts resume executions, timers and tasks.
 
-use aslan::asl::{StateError, TaskInvocation};
+use aslan::asl::StateError;
 use aslan::exec::durable::{ExecError, Executor, ExecutorConfig, StartRequest};
 use aslan::exec::ManualClock;
 use aslan::store::{ExecutionRecord, StateMachineRecord, Store};
-use aslan::tasks::{TaskContext, TaskFuture, TaskHandler};
+use aslan::tasks::{Integration, Outcome, Pattern, Registry, Resource, Task, TaskFuture};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -20,17 +20,22 @@ struct Gate {
     release: Mutex<bool>,
 }
 
-impl TaskHandler for Gate {
-    fn invoke(&self, inv: TaskInvocation, ctx: TaskContext) -> TaskFuture {
+impl Integration for Gate {
+    fn patterns(&self, r: &Resource) -> Option<&'static [Pattern]> {
+        (r.operation() == "lambda:invoke").then_some(&[Pattern::RequestResponse][..])
+    }
+
+    fn start(&self, task: Task) -> TaskFuture {
+        let inv = task.invocation;
         self.seen
             .lock()
             .unwrap()
-            .push((inv.state_name.to_string(), ctx.idempotency_key.clone()));
+            .push((inv.state_name.to_string(), task.ctx.idempotency_key.clone()));
         if *self.release.lock().unwrap() {
             Box::pin(std::future::ready(if inv.parameters.get("fail").is_some() {
-                Err(StateError::new("Boom", "asked to fail"))
+                Outcome::Failed(StateError::new("Boom", "asked to fail"))
             } else {
-                Ok(json!({"done": inv.parameters}))
+                Outcome::Succeeded(json!({"done": inv.parameters}))
             }))
         } else {
             Box::pin(std::future::pending())
@@ -38,7 +43,13 @@ impl TaskHandler for Gate {
     }
 }
 
-fn machine(store: &Store, name: &str, def: Value) -> StateMachineRecord {
+fn registry(i: Arc<dyn Integration>) -> Arc<Registry> {
+    let mut r = Registry::new();
+    r.register(i);
+    Arc::new(r)
+}
+
+async fn machine(store: &Store, name: &str, def: Value) -> StateMachineRecord {
     let rec = StateMachineRecord {
         name: name.into(),
         arn: format!("arn:aws:states:us-east-1:123456789012:stateMachine:{name}"),
@@ -49,19 +60,19 @@ fn machine(store: &Store, name: &str, def: Value) -> StateMachineRecord {
         updated_ms: T0,
         revision: 1,
     };
-    store.put_machine(&rec).unwrap();
+    store.put_machine(&rec).await.unwrap();
     rec
 }
 
 fn executor(
     dir: &Path,
     clock: Arc<ManualClock>,
-    tasks: Arc<dyn TaskHandler>,
+    tasks: Arc<dyn Integration>,
 ) -> (Store, Executor, aslan::exec::durable::RecoveryReport) {
     let store = Store::open(dir).unwrap();
     let cfg = ExecutorConfig {
         clock,
-        tasks,
+        tasks: registry(tasks),
         region: "us-east-1".into(),
         account: "123456789012".into(),
         fsync: true,
@@ -103,7 +114,8 @@ async fn a_one_year_wait_survives_a_restart() {
         json!({"StartAt": "W", "States": {
         "W": {"Type": "Wait", "Seconds": 31_536_000, "Next": "P"},
         "P": {"Type": "Pass", "Parameters": {"woke.$": "$$.State.EnteredTime", "in.$": "$"}, "End": true}}}),
-    );
+    )
+    .await;
     let rec = ex.start_execution(start(&sm, "e1", json!({"a": 1}))).await.unwrap();
     assert_eq!(rec.status, "RUNNING");
     ex.shutdown().await;
@@ -147,7 +159,7 @@ async fn in_flight_tasks_are_redispatched_with_the_same_idempotency_key() {
         "tasky",
         json!({"StartAt": "T", "States": {
         "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"x.$": "$.x"}, "End": true}}}),
-    );
+    ).await;
     let rec = ex.start_execution(start(&sm, "e1", json!({"x": 7}))).await.unwrap();
     // The task is dispatched once its start is durable; let it arrive.
     for _ in 0..500 {
@@ -185,7 +197,8 @@ async fn names_are_unique_stop_aborts_and_failures_redrive() {
         json!({"StartAt": "W", "States": {
         "W": {"Type": "Wait", "Seconds": 10, "Next": "T"},
         "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true}}}),
-    );
+    )
+    .await;
     let a = ex.start_execution(start(&sm, "same", json!({"n": 1}))).await.unwrap();
     let again = ex.start_execution(start(&sm, "same", json!({"n": 1}))).await.unwrap();
     assert_eq!(a.arn, again.arn, "same name and input while running: same execution");
@@ -253,7 +266,8 @@ async fn an_unreadable_snapshot_fails_only_its_execution() {
         &store,
         "w",
         json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 5, "End": true}}}),
-    );
+    )
+    .await;
     let good = ex.start_execution(start(&sm, "good", json!(1))).await.unwrap();
     let bad = ex.start_execution(start(&sm, "bad", json!(2))).await.unwrap();
     ex.shutdown().await;
@@ -288,7 +302,8 @@ async fn many_executions_share_group_commits() {
         json!({"StartAt": "T", "States": {
         "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Next": "U"},
         "U": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true}}}),
-    );
+    )
+    .await;
     let starts: Vec<_> = (0..200)
         .map(|i| {
             let ex = ex.clone();

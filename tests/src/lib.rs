@@ -135,7 +135,7 @@ pub fn run_ours(case: &Case) -> Outcome {
             seqs.insert(state.clone(), list);
         }
     }
-    let tasks = Arc::new(MockTasks::from_sequences(seqs));
+    let tasks = Arc::new(aslan::tasks::Registry::new().with_mock_tasks(MockTasks::from_sequences(seqs)));
     let clock = SimulatedClock::new(START_MS);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()

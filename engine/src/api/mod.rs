@@ -5,6 +5,7 @@
 //! The surface only parses, checks and shapes: executions run in the
 //! [`Executor`], state lives in the [`Store`].
 
+mod activities;
 pub mod client;
 pub mod sigv4;
 mod testing;
@@ -13,7 +14,7 @@ use crate::asl::Machine;
 use crate::exec::durable::{ExecError, Executor, StartRequest};
 use crate::exec::Clock;
 use crate::store::{ExecutionRecord, StateMachineRecord, Store, StoreError};
-use crate::tasks::TaskHandler;
+use crate::tasks::Registry;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -33,6 +34,8 @@ pub struct ApiConfig {
     pub account: String,
     /// When set, every request must be SigV4-signed with these.
     pub credentials: Option<sigv4::Credentials>,
+    /// How long GetActivityTask waits for a task (60 s on AWS).
+    pub activity_wait: std::time::Duration,
 }
 
 /// The API's shared state.
@@ -45,9 +48,18 @@ pub struct Api {
     pub executor: Executor,
     /// Clock (for creation dates and StartSyncExecution).
     pub clock: Arc<dyn Clock>,
-    /// Task integrations (for StartSyncExecution and TestState).
-    pub tasks: Arc<dyn TaskHandler>,
+    /// Task integrations (for validation, StartSyncExecution and TestState).
+    pub tasks: Arc<Registry>,
+    /// Serializes state machine and Activity changes, so that concurrent
+    /// updates cannot lose one another.
+    pub admin: tokio::sync::Mutex<()>,
 }
+
+/// How long StartSyncExecution may run: AWS's limit for EXPRESS executions.
+pub const SYNC_EXECUTION_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How long TestState may run (its Task calls included).
+pub const TEST_STATE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// An error in AWS's JSON shape.
 #[derive(Debug)]
@@ -163,10 +175,18 @@ async fn handle(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: 
         }
     };
     let r = match op {
-        "CreateStateMachine" => api.create_state_machine(&req),
+        "CreateStateMachine" => api.create_state_machine(&req).await,
         "DescribeStateMachine" => api.describe_state_machine(&req),
-        "UpdateStateMachine" => api.update_state_machine(&req),
-        "DeleteStateMachine" => api.delete_state_machine(&req),
+        "UpdateStateMachine" => api.update_state_machine(&req).await,
+        "DeleteStateMachine" => api.delete_state_machine(&req).await,
+        "CreateActivity" => api.create_activity(&req).await,
+        "DescribeActivity" => api.describe_activity(&req),
+        "ListActivities" => api.list_activities(&req),
+        "DeleteActivity" => api.delete_activity(&req).await,
+        "GetActivityTask" => api.get_activity_task(&req).await,
+        "SendTaskSuccess" => api.send_task_success(&req).await,
+        "SendTaskFailure" => api.send_task_failure(&req).await,
+        "SendTaskHeartbeat" => api.send_task_heartbeat(&req).await,
         "ListStateMachines" => api.list_state_machines(&req),
         "StartExecution" => api.start_execution(&req).await,
         "StartSyncExecution" => api.start_sync_execution(&req).await,
@@ -330,14 +350,28 @@ impl Api {
             .ok_or_else(|| ApiError::new("ExecutionDoesNotExist", format!("Execution Does Not Exist: '{arn}'")))
     }
 
-    fn check_definition(text: &str) -> Result<Machine, ApiError> {
-        Machine::from_json(text).map_err(|e| {
-            let lines: Vec<String> = e.0.iter().map(|d| d.to_string()).collect();
-            ApiError::new(
-                "InvalidDefinition",
-                format!("Invalid State Machine Definition: '{}'", lines.join("; ")),
-            )
-        })
+    /// Every problem of a definition: the language's, then the Task
+    /// resources' integration patterns.
+    fn diagnostics(&self, text: &str) -> Vec<crate::asl::Diagnostic> {
+        match Machine::from_json(text) {
+            Ok(_) => match serde_json::from_str(text) {
+                Ok(def) => self.tasks.validate(&def),
+                Err(_) => Vec::new(),
+            },
+            Err(e) => e.0,
+        }
+    }
+
+    fn check_definition(&self, text: &str) -> Result<(), ApiError> {
+        let d = self.diagnostics(text);
+        if d.is_empty() {
+            return Ok(());
+        }
+        let lines: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+        Err(ApiError::new(
+            "InvalidDefinition",
+            format!("Invalid State Machine Definition: '{}'", lines.join("; ")),
+        ))
     }
 
     fn check_role(role: &str) -> Result<(), ApiError> {
@@ -352,7 +386,7 @@ impl Api {
         }
     }
 
-    fn create_state_machine(&self, req: &Value) -> ApiResult {
+    async fn create_state_machine(&self, req: &Value) -> ApiResult {
         let name = str_field(req, "name")?;
         let definition = str_field(req, "definition")?;
         let role = str_field(req, "roleArn")?;
@@ -366,7 +400,8 @@ impl Api {
             )));
         }
         Self::check_role(role)?;
-        Self::check_definition(definition)?;
+        self.check_definition(definition)?;
+        let _serial = self.admin.lock().await;
         if let Some(old) = self.store.machine(name)? {
             // As AWS: creating the same machine again is idempotent.
             if old.definition == definition && old.role_arn == role && old.sm_type == sm_type {
@@ -388,7 +423,7 @@ impl Api {
             updated_ms: now,
             revision: self.store.next_revision(name)?,
         };
-        self.store.put_machine(&rec)?;
+        self.store.put_machine(&rec).await?;
         Ok(json!({"stateMachineArn": rec.arn, "creationDate": secs(now)}))
     }
 
@@ -412,7 +447,8 @@ impl Api {
         Ok(Self::describe_sm(&rec, &rec.definition))
     }
 
-    fn update_state_machine(&self, req: &Value) -> ApiResult {
+    async fn update_state_machine(&self, req: &Value) -> ApiResult {
+        let _serial = self.admin.lock().await;
         let (mut rec, _) = self.machine_by_arn(str_field(req, "stateMachineArn")?)?;
         let definition = opt_str(req, "definition")?;
         let role = opt_str(req, "roleArn")?;
@@ -424,7 +460,7 @@ impl Api {
             return Err(ApiError::new("MissingRequiredParameter", "Either the definition, the roleArn, the loggingConfiguration or the tracingConfiguration must be specified"));
         }
         if let Some(d) = definition {
-            Self::check_definition(d)?;
+            self.check_definition(d)?;
             rec.definition = d.into();
         }
         if let Some(r) = role {
@@ -433,13 +469,14 @@ impl Api {
         }
         rec.revision += 1;
         rec.updated_ms = self.now();
-        self.store.put_machine(&rec)?;
+        self.store.put_machine(&rec).await?;
         Ok(json!({"updateDate": secs(rec.updated_ms), "revisionId": rec.revision.to_string()}))
     }
 
-    fn delete_state_machine(&self, req: &Value) -> ApiResult {
+    async fn delete_state_machine(&self, req: &Value) -> ApiResult {
         let (name, _) = self.parse_sm_arn(str_field(req, "stateMachineArn")?)?;
-        self.store.delete_machine(name)?;
+        let _serial = self.admin.lock().await;
+        self.store.delete_machine(name).await?;
         Ok(json!({}))
     }
 
@@ -506,7 +543,11 @@ impl Api {
                 "StartSyncExecution is only supported for EXPRESS state machines",
             ));
         }
-        let machine = Arc::new(Self::check_definition(&start.machine.definition)?);
+        self.check_definition(&start.machine.definition)?;
+        let machine = Arc::new(
+            Machine::from_json(&start.machine.definition)
+                .map_err(|e| ApiError::new("InvalidDefinition", e.to_string()))?,
+        );
         let now = self.now();
         let arn = format!(
             "arn:aws:states:{}:{}:express:{}:{}:{}",
@@ -525,15 +566,22 @@ impl Api {
             start_time_ms: now,
         };
         let input: Value = serde_json::from_str(&start.input).unwrap_or(Value::Null);
-        let r = crate::exec::run(
-            machine,
-            info,
-            input,
-            crate::asl::Options::default(),
-            self.clock.as_ref(),
-            self.tasks.clone(),
-        )
-        .await;
+        let opts = crate::asl::Options {
+            history: false,
+            seed: Some(crate::exec::fresh_seed()),
+        };
+        let run = crate::exec::run(machine, info, input, opts, self.clock.as_ref(), self.tasks.clone());
+        let r = match tokio::time::timeout(SYNC_EXECUTION_LIMIT, run).await {
+            Ok(r) => r,
+            Err(_) => crate::exec::RunResult {
+                status: crate::asl::Status::TimedOut(crate::asl::StateError::new(
+                    crate::asl::error::TIMEOUT,
+                    "The execution ran longer than the 5 minutes an EXPRESS execution may run",
+                )),
+                history: Vec::new(),
+                transitions: 0,
+            },
+        };
         let mut out = json!({
             "executionArn": arn,
             "stateMachineArn": start.machine.arn,
@@ -576,7 +624,7 @@ impl Api {
             "input": rec.input,
             "inputDetails": {"included": true},
             "redriveCount": rec.redrive_count,
-            "redriveStatus": if matches!(rec.status.as_str(), "FAILED" | "TIMED_OUT" | "ABORTED") { "REDRIVABLE" } else { "NOT_REDRIVABLE" },
+            "redriveStatus": if rec.status.is_redrivable() { "REDRIVABLE" } else { "NOT_REDRIVABLE" },
         });
         let o = out.as_object_mut().expect("object");
         if let Some(t) = rec.stop_ms {
@@ -657,7 +705,7 @@ impl Api {
                 continue;
             }
             let Some(rec) = self.store.execution(id)? else { continue };
-            if status.is_some_and(|s| s != rec.status) {
+            if status.is_some_and(|s| rec.status != s) {
                 continue;
             }
             if items.len() == max {
@@ -730,21 +778,24 @@ impl Api {
 
     fn validate_definition(&self, req: &Value) -> ApiResult {
         let definition = str_field(req, "definition")?;
-        let diagnostics: Vec<Value> = match Machine::from_json(definition) {
-            Ok(_) => Vec::new(),
-            Err(e) => {
-                e.0.iter()
-                    .map(|d| json!({"severity": "ERROR", "code": d.code, "message": d.message, "location": d.location}))
-                    .collect()
-            }
-        };
+        let diagnostics: Vec<Value> = self
+            .diagnostics(definition)
+            .iter()
+            .map(|d| json!({"severity": "ERROR", "code": d.code, "message": d.message, "location": d.location}))
+            .collect();
         Ok(
             json!({"result": if diagnostics.is_empty() { "OK" } else { "FAIL" }, "diagnostics": diagnostics, "truncated": false}),
         )
     }
 
     async fn test_state(&self, req: &Value) -> ApiResult {
-        testing::test_state(self, req).await
+        match tokio::time::timeout(TEST_STATE_LIMIT, testing::test_state(self, req)).await {
+            Ok(r) => r,
+            Err(_) => Err(ApiError::validation(format!(
+                "TestState ran longer than {} seconds",
+                TEST_STATE_LIMIT.as_secs()
+            ))),
+        }
     }
 }
 
@@ -789,12 +840,5 @@ fn strip_data(e: &mut Value) {
 
 /// A random version-4 UUID (for generated execution names).
 pub fn new_uuid() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed =
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64 ^ ((std::process::id() as u64) << 32);
-    let c = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let a = crate::asl::intrinsics::splitmix(seed ^ c.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    let b = crate::asl::intrinsics::splitmix(a ^ c);
-    crate::asl::intrinsics::uuid_v4(a, b)
+    uuid::Uuid::new_v4().to_string()
 }

@@ -72,7 +72,10 @@ pub(super) async fn test_state(api: &Api, req: &Value) -> ApiResult {
         machine,
         info,
         input.clone(),
-        Options { history: true },
+        Options {
+            history: true,
+            seed: Some(crate::exec::fresh_seed()),
+        },
         &clock,
         api.tasks.clone(),
     )

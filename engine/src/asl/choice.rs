@@ -2,7 +2,7 @@
 
 use super::diag::Diags;
 use super::error::StateError;
-use super::path::{Path, Root};
+use super::path::Path;
 use super::template::Scope;
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
@@ -133,9 +133,7 @@ impl Rule {
         match self {
             Rule::And(r) | Rule::Or(r) => r.iter().any(Rule::uses_context),
             Rule::Not(r) => r.uses_context(),
-            Rule::Cmp { var, rhs, .. } => {
-                var.root() == Root::Context || matches!(rhs, Operand::Path(p) if p.root() == Root::Context)
-            }
+            Rule::Cmp { var, rhs, .. } => var.reads_context() || matches!(rhs, Operand::Path(p) if p.reads_context()),
         }
     }
 

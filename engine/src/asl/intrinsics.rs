@@ -2,7 +2,7 @@
 //! parsed once into a call tree, evaluated against a [`Scope`].
 
 use super::error::StateError;
-use super::path::{Path, Root};
+use super::path::Path;
 use super::template::Scope;
 use base64::Engine as _;
 use serde_json::{Map, Number, Value};
@@ -148,7 +148,7 @@ impl Call {
     /// True when any argument (at any depth) reads the Context object.
     pub fn uses_context(&self) -> bool {
         self.args.iter().any(|a| match a {
-            Arg::Path(p) => p.root() == Root::Context,
+            Arg::Path(p) => p.reads_context(),
             Arg::Call(c) => c.uses_context(),
             Arg::Literal(_) => false,
         })

@@ -20,6 +20,10 @@ pub enum Root {
     Input,
     /// `$$`: the Context object.
     Context,
+    /// `$$.Execution.Input` and below: the execution input, read in place
+    /// rather than through a copy inside the Context object (the path's
+    /// segments are those after `Input`).
+    ExecutionInput,
 }
 
 /// One step of a compiled path.
@@ -156,6 +160,12 @@ impl Path {
         if p.i != p.s.len() {
             return Err(err(&format!("unexpected '{}'", &rest[p.i..])));
         }
+        let (root, segs) = match (root, segs.as_slice()) {
+            (Root::Context, [Seg::Name(e), Seg::Name(i), ..]) if e == "Execution" && i == "Input" => {
+                (Root::ExecutionInput, segs[2..].to_vec())
+            }
+            _ => (root, segs),
+        };
         let definite = segs.iter().all(|s| matches!(s, Seg::Name(_) | Seg::Index(_)));
         Ok(Path {
             text: text.into(),
@@ -175,6 +185,24 @@ impl Path {
         self.root
     }
 
+    /// True when the path reads the Context object (`$$...`).
+    pub fn reads_context(&self) -> bool {
+        self.root != Root::Input
+    }
+
+    /// For a [`Root::Context`] path: true when it may select
+    /// `$$.Execution.Input` (or a document containing it: `$$`,
+    /// `$$.Execution`, wildcards, descent), so the Context object it reads
+    /// must include the execution input.
+    pub fn needs_execution_input(&self) -> bool {
+        match self.segs.as_slice() {
+            [Seg::Name(e)] if e == "Execution" => true,
+            [Seg::Name(e), Seg::Name(_), ..] if e == "Execution" => false,
+            [Seg::Name(e), ..] => e == "Execution",
+            _ => true,
+        }
+    }
+
     /// True when the path can only ever select one value.
     pub fn is_definite(&self) -> bool {
         self.definite
@@ -188,7 +216,7 @@ impl Path {
 
     /// True for `$` alone.
     pub fn is_root(&self) -> bool {
-        self.segs.is_empty()
+        self.root == Root::Input && self.segs.is_empty()
     }
 
     /// Evaluates the path. `None` means a definite path found nothing.

@@ -10,21 +10,39 @@ use super::path::{Path, Root};
 use serde_json::{Map, Value};
 
 /// What templates, intrinsics and Choice rules read: the state's effective
-/// input, the Context object (built on first use) and a deterministic source
-/// of randomness.
+/// input, the Context object (built on first use) and the execution's
+/// source of randomness.
 pub trait Scope {
     /// The document `$` refers to.
     fn input(&self) -> &Value;
-    /// The document `$$` refers to.
+    /// The whole Context object `$$`, `Execution.Input` included.
     fn context(&self) -> &Value;
     /// The next pseudo-random number of this execution.
     fn random(&self) -> u64;
 
-    /// The document a path reads: the input for `$`, the Context for `$$`.
+    /// `$$.Execution.Input`. Executions override this to read the input in
+    /// place; the default reads it out of [`Scope::context`].
+    fn execution_input(&self) -> &Value {
+        static NULL: Value = Value::Null;
+        self.context().pointer("/Execution/Input").unwrap_or(&NULL)
+    }
+
+    /// The Context object, where `Execution.Input` may be left out: what
+    /// paths that never reach the execution input read. Executions override
+    /// this so that reading `$$.Map.Item.Value` or `$$.State.Name` costs no
+    /// copy of the execution input.
+    fn context_without_input(&self) -> &Value {
+        self.context()
+    }
+
+    /// The document a path reads: the input for `$`, the execution input for
+    /// `$$.Execution.Input...`, the Context object for other `$$` paths.
     fn doc_for(&self, path: &Path) -> &Value {
         match path.root() {
             Root::Input => self.input(),
-            Root::Context => self.context(),
+            Root::ExecutionInput => self.execution_input(),
+            Root::Context if path.needs_execution_input() => self.context(),
+            Root::Context => self.context_without_input(),
         }
     }
 }
@@ -137,7 +155,7 @@ impl Template {
     pub fn uses_context(&self) -> bool {
         match self {
             Template::Literal(_) => false,
-            Template::Path(p) => p.root() == Root::Context,
+            Template::Path(p) => p.reads_context(),
             Template::Intrinsic(c) => c.uses_context(),
             Template::Object(f) => f.iter().any(|(_, t)| t.uses_context()),
             Template::Array(a) => a.iter().any(Template::uses_context),

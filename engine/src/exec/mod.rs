@@ -8,4 +8,5 @@ pub mod durable;
 pub mod runner;
 
 pub use clock::{Clock, ManualClock, SimulatedClock, SystemClock};
+pub use durable::fresh_seed;
 pub use runner::{run, RunResult};

@@ -1,12 +1,19 @@
 //! Runs one execution in process until it ends.
+//!
+//! Tasks go through the same [`Registry`] as in the durable executor, with
+//! the same outcomes: polls sleep on the clock between calls; a parked task
+//! (`.waitForTaskToken`, an Activity) can only end by its timeout here, since
+//! nothing can send its token back: when nothing else can happen, the run
+//! fails with `States.Runtime` saying so.
 
 use super::clock::Clock;
 use crate::asl::history::HistoryEvent;
-use crate::asl::{Command, Event, Execution, ExecutionInfo, Machine, Options, Status};
-use crate::tasks::{run_task, TaskContext, TaskHandler};
+use crate::asl::{Command, Event, Execution, ExecutionInfo, Machine, Options, StateError, Status};
+use crate::tasks::{catch_panics, Outcome, Pattern, Registry, Resource, Signal, Task, TaskContext};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 /// How an execution ended.
@@ -20,50 +27,93 @@ pub struct RunResult {
     pub transitions: u64,
 }
 
+enum Wake {
+    Outcome(u64, Task, Outcome),
+    Signal(u64, Signal),
+}
+
 /// Runs an execution to its end, dispatching tasks to `tasks` and sleeping
-/// on `clock` for timers.
+/// on `clock` for timers and polls. `opts.seed` should be fresh randomness
+/// ([`super::durable::fresh_seed`]) unless a test wants a fixed one.
 pub async fn run(
     machine: Arc<Machine>,
     info: ExecutionInfo,
     input: Value,
     opts: Options,
     clock: &dyn Clock,
-    tasks: Arc<dyn TaskHandler>,
+    tasks: Arc<Registry>,
 ) -> RunResult {
-    let ctx = TaskContext {
-        state_machine_name: info.state_machine_name.clone(),
-        execution_name: info.name.clone(),
-        test_case: None,
-        idempotency_key: info.execution_arn.clone(),
-    };
+    let (sm_arn, role) = (info.state_machine_arn.clone(), info.role_arn.clone());
+    let exec_arn = info.execution_arn.clone();
     let (mut ex, mut cmds) = Execution::start(machine, info, input, opts, clock.now_ms());
-    let mut timers: BTreeSet<(i64, u64)> = BTreeSet::new();
+    // Timers: (at, token, poll?) where polls carry the task's token.
+    let mut timers: BTreeSet<(i64, u64, bool)> = BTreeSet::new();
     let mut timer_at: HashMap<u64, i64> = HashMap::new();
-    let mut running: JoinSet<Event> = JoinSet::new();
+    let mut poll_state: HashMap<u64, (Task, Value)> = HashMap::new();
+    let mut running: JoinSet<Wake> = JoinSet::new();
+    let (sig_tx, mut sig_rx) = mpsc::unbounded_channel::<(u64, Signal)>();
     let mut aborts = HashMap::new();
+    let mut parked = 0usize;
+    let mut parked_tokens = BTreeSet::new();
+    let spawn = |running: &mut JoinSet<Wake>, token: u64, task: Task, state: Option<Value>, tasks: Arc<Registry>| {
+        running.spawn(async move {
+            let t2 = task.clone();
+            let o = catch_panics(move || match state {
+                None => tasks.start(t2),
+                Some(s) => tasks.poll(t2, s),
+            })
+            .await;
+            Wake::Outcome(token, task, o)
+        })
+    };
     loop {
         for c in cmds.drain(..) {
             match c {
                 Command::InvokeTask(inv) => {
                     let token = inv.token;
-                    let h = tasks.clone();
-                    let mut ctx = ctx.clone();
-                    ctx.idempotency_key = format!("{}#{token}", ctx.idempotency_key);
-                    let handle = running.spawn(async move { run_task(h.as_ref(), *inv, ctx).await });
-                    aborts.insert(token, handle);
+                    let mut ctx = TaskContext::new(&exec_arn, &sm_arn, &role, &inv);
+                    let tx = sig_tx.clone();
+                    let (stx, mut srx) = mpsc::unbounded_channel();
+                    ctx = ctx.with_signals(stx);
+                    tokio::spawn(async move {
+                        while let Some(s) = srx.recv().await {
+                            let _ = tx.send((token, s));
+                        }
+                    });
+                    let task = Task {
+                        resource: Resource::parse(&inv.resource),
+                        invocation: *inv,
+                        ctx,
+                    };
+                    if task.resource.pattern() == Pattern::Activity {
+                        parked += 1;
+                        parked_tokens.insert(token);
+                        continue;
+                    }
+                    let h = spawn(&mut running, token, task, None, tasks.clone());
+                    aborts.insert(token, h);
                 }
-                Command::CancelTask { token } => {
+                Command::CancelTask { token, .. } => {
                     if let Some(h) = aborts.remove(&token) {
                         h.abort();
                     }
+                    if let Some(at) = timer_at.remove(&token) {
+                        timers.remove(&(at, token, true));
+                    }
+                    if let Some((task, state)) = poll_state.remove(&token) {
+                        tokio::spawn(tasks.cancel(task, Some(state)));
+                    }
+                    if parked_tokens.remove(&token) {
+                        parked -= 1;
+                    }
                 }
                 Command::StartTimer { token, fire_at_ms } => {
-                    timers.insert((fire_at_ms, token));
+                    timers.insert((fire_at_ms, token, false));
                     timer_at.insert(token, fire_at_ms);
                 }
                 Command::CancelTimer { token } => {
                     if let Some(at) = timer_at.remove(&token) {
-                        timers.remove(&(at, token));
+                        timers.remove(&(at, token, false));
                     }
                 }
             }
@@ -72,40 +122,74 @@ pub async fn run(
             break;
         }
         let next_timer = timers.first().copied();
-        let event = if clock.is_simulated() && !running.is_empty() {
+        let wake = if clock.is_simulated() && !running.is_empty() {
             // Simulated time only moves when no task is in flight.
-            join_next(&mut running).await
+            join_next(&mut running, &mut sig_rx).await
         } else {
             match next_timer {
                 None if running.is_empty() => {
-                    // Nothing can ever wake this execution: a bug in the core.
-                    let e = crate::asl::StateError::runtime("the execution is blocked with nothing in flight");
+                    let e = if parked > 0 {
+                        StateError::runtime(
+                            "The execution waits for a task token or an Activity worker, which `aslan run` cannot serve: use `aslan serve` and SendTaskSuccess/GetActivityTask",
+                        )
+                    } else {
+                        // Nothing can ever wake this execution: a bug in the core.
+                        StateError::runtime("the execution is blocked with nothing in flight")
+                    };
                     return RunResult {
                         status: Status::Failed(e),
                         history: ex.history().to_vec(),
                         transitions: ex.transitions(),
                     };
                 }
-                None => join_next(&mut running).await,
-                Some((at, token)) => {
+                None => join_next(&mut running, &mut sig_rx).await,
+                Some((at, token, poll)) => {
                     tokio::select! {
                         biased;
-                        ev = join_next(&mut running), if !running.is_empty() => ev,
+                        w = join_next(&mut running, &mut sig_rx), if !running.is_empty() => w,
                         _ = clock.sleep_until(at) => {
-                            timers.remove(&(at, token));
+                            timers.remove(&(at, token, poll));
                             timer_at.remove(&token);
-                            Some(Event::TimerFired { token })
+                            if poll {
+                                if let Some((task, state)) = poll_state.remove(&token) {
+                                    let h = spawn(&mut running, token, task, Some(state), tasks.clone());
+                                    aborts.insert(token, h);
+                                }
+                                None
+                            } else {
+                                cmds = ex.handle(Event::TimerFired { token }, clock.now_ms());
+                                continue;
+                            }
                         }
                     }
                 }
             }
         };
-        if let Some(ev) = event {
-            if let Event::TaskSucceeded { token, .. } | Event::TaskFailed { token, .. } = &ev {
-                aborts.remove(token);
+        let event = match wake {
+            None => continue,
+            Some(Wake::Signal(token, Signal::Started)) => Event::TaskStarted { token, worker: None },
+            Some(Wake::Signal(token, Signal::Heartbeat)) => Event::TaskHeartbeat { token },
+            Some(Wake::Outcome(token, task, o)) => {
+                aborts.remove(&token);
+                match o {
+                    Outcome::Succeeded(output) => Event::TaskSucceeded { token, output },
+                    Outcome::Failed(error) => Event::TaskFailed { token, error },
+                    Outcome::Poll { after_ms, state } => {
+                        let at = clock.now_ms().saturating_add(after_ms.min(i64::MAX as u64 / 2) as i64);
+                        timers.insert((at, token, true));
+                        timer_at.insert(token, at);
+                        poll_state.insert(token, (task, state));
+                        Event::TaskStarted { token, worker: None }
+                    }
+                    Outcome::Parked => {
+                        parked += 1;
+                        parked_tokens.insert(token);
+                        Event::TaskStarted { token, worker: None }
+                    }
+                }
             }
-            cmds = ex.handle(ev, clock.now_ms());
-        }
+        };
+        cmds = ex.handle(event, clock.now_ms());
     }
     running.abort_all();
     RunResult {
@@ -115,7 +199,11 @@ pub async fn run(
     }
 }
 
-async fn join_next(set: &mut JoinSet<Event>) -> Option<Event> {
-    // `None` for a cancelled task: nothing to report.
-    set.join_next().await.and_then(Result::ok)
+async fn join_next(set: &mut JoinSet<Wake>, signals: &mut mpsc::UnboundedReceiver<(u64, Signal)>) -> Option<Wake> {
+    tokio::select! {
+        biased;
+        Some((token, s)) = signals.recv() => Some(Wake::Signal(token, s)),
+        // `None` for a cancelled task: nothing to report.
+        r = set.join_next() => r.and_then(Result::ok),
+    }
 }

@@ -13,7 +13,14 @@
 //! | `s` | `s` id | snapshot of a running execution (JSON) |
 //! | `h` | `h` id first event id (u64 BE each) | a step's history events (JSON array, as the API returns them) |
 //! | `t` | `t` fire-at (u64 BE, offset) id token | `()` |
-//! | `k` | `k` id token | in-flight task invocation (JSON) |
+//! | `k` | `k` id token | in-flight task: [`TaskRecord`] (JSON) |
+//! | `q` | `q` task token | [`TokenEntry`] (JSON): which execution and task a task token belongs to |
+//! | `z` | `z` id token | a cancelled task whose integration's cancel has not finished: [`TaskRecord`] |
+//! | `v` | `v` activity name | [`ActivityRecord`] (JSON) |
+//!
+//! Durability: [`Store::flush`] writes sled's buffers and then calls
+//! `fdatasync` on sled's log file (sled 0.34's own flush only issues
+//! `sync_file_range`, which flushes neither metadata nor the device cache).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -57,8 +64,8 @@ pub struct ExecutionRecord {
     pub revision: u64,
     /// Mock test case, for Step Functions Local's `ARN#TestCase` convention.
     pub test_case: Option<String>,
-    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `ABORTED`.
-    pub status: String,
+    /// Where it stands.
+    pub status: ExecutionStatus,
     /// Input JSON text.
     pub input: String,
     /// Output JSON text, once succeeded.
@@ -75,6 +82,125 @@ pub struct ExecutionRecord {
     pub redrive_count: u32,
     /// Last redrive, ms since the epoch.
     pub redrive_ms: Option<i64>,
+}
+
+/// Where an in-flight task stands, as the executor persists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum TaskPhase {
+    /// Handed to its integration; after a restart it is started again
+    /// (at-least-once, with the same idempotency key).
+    Dispatched,
+    /// Between polls: after a restart, polling resumes from `state` at
+    /// `next_ms`; the work is not started again.
+    Polling {
+        /// The integration's poll state.
+        state: Value,
+        /// When to poll next, ms since the epoch.
+        next_ms: i64,
+    },
+    /// Waiting for SendTaskSuccess/Failure; nothing runs.
+    Parked,
+    /// An Activity task waiting for a worker's GetActivityTask.
+    Queued,
+    /// An Activity task a worker took; waiting for its answer.
+    Handed,
+}
+
+/// An in-flight task.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TaskRecord {
+    /// What the core asked for.
+    pub invocation: crate::asl::TaskInvocation,
+    /// Where it stands.
+    pub phase: TaskPhase,
+    /// `TaskStarted` was recorded (so a restart does not record it again).
+    #[serde(default)]
+    pub started: bool,
+}
+
+/// The task-token index entry.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TokenEntry {
+    /// Execution id.
+    pub id: u64,
+    /// The core's token of the task.
+    pub token: u64,
+    /// The task timed out: SendTask* answers `TaskTimedOut`.
+    #[serde(default)]
+    pub timed_out: bool,
+}
+
+/// An Activity.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ActivityRecord {
+    /// Name.
+    pub name: String,
+    /// ARN.
+    pub arn: String,
+    /// Creation time, ms since the epoch.
+    pub created_ms: i64,
+}
+
+/// An execution's status, as the API names it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionStatus {
+    /// Running.
+    Running,
+    /// Ended with an output.
+    Succeeded,
+    /// Ended with an error.
+    Failed,
+    /// Ran past the machine's `TimeoutSeconds`.
+    TimedOut,
+    /// Stopped by StopExecution.
+    Aborted,
+}
+
+impl ExecutionStatus {
+    /// The API's name: `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "RUNNING",
+            ExecutionStatus::Succeeded => "SUCCEEDED",
+            ExecutionStatus::Failed => "FAILED",
+            ExecutionStatus::TimedOut => "TIMED_OUT",
+            ExecutionStatus::Aborted => "ABORTED",
+        }
+    }
+
+    /// Parses the API's name.
+    pub fn parse(s: &str) -> Option<ExecutionStatus> {
+        [
+            ExecutionStatus::Running,
+            ExecutionStatus::Succeeded,
+            ExecutionStatus::Failed,
+            ExecutionStatus::TimedOut,
+            ExecutionStatus::Aborted,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+
+    /// FAILED, TIMED_OUT and ABORTED executions can be redriven.
+    pub fn is_redrivable(self) -> bool {
+        matches!(
+            self,
+            ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted
+        )
+    }
+}
+
+impl std::fmt::Display for ExecutionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ExecutionStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// A store failure.
@@ -158,7 +284,19 @@ pub mod key {
     pub fn task(id: u64, token: u64) -> Vec<u8> {
         with(b'k', &[&id.to_be_bytes(), &token.to_be_bytes()])
     }
-    /// Decodes a task key into (id, token).
+    /// `q` task token.
+    pub fn token(task_token: &str) -> Vec<u8> {
+        with(b'q', &[task_token.as_bytes()])
+    }
+    /// `z` id token.
+    pub fn cancel(id: u64, token: u64) -> Vec<u8> {
+        with(b'z', &[&id.to_be_bytes(), &token.to_be_bytes()])
+    }
+    /// `v` name.
+    pub fn activity(name: &str) -> Vec<u8> {
+        with(b'v', &[name.as_bytes()])
+    }
+    /// Decodes a task (or cancel) key into (id, token).
     pub fn parse_task(k: &[u8]) -> Option<(u64, u64)> {
         if k.len() != 17 {
             return None;
@@ -172,6 +310,8 @@ pub mod key {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// sled's log file, for `fdatasync` (none for temporary stores).
+    log: Option<std::sync::Arc<std::fs::File>>,
 }
 
 impl Store {
@@ -184,7 +324,13 @@ impl Store {
         let mut tries = 0;
         loop {
             match sled::Config::new().path(dir).flush_every_ms(Some(200)).open() {
-                Ok(db) => return Ok(Store { db }),
+                Ok(db) => {
+                    let log = std::fs::File::open(dir.join("db")).map_err(sled::Error::Io)?;
+                    return Ok(Store {
+                        db,
+                        log: Some(std::sync::Arc::new(log)),
+                    });
+                }
                 Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && tries < 100 => {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -198,6 +344,7 @@ impl Store {
     pub fn temporary() -> Result<Store, StoreError> {
         Ok(Store {
             db: sled::Config::new().temporary(true).open()?,
+            log: None,
         })
     }
 
@@ -206,10 +353,24 @@ impl Store {
         Ok(self.db.apply_batch(batch)?)
     }
 
-    /// Makes everything applied so far durable (fsync).
+    /// Makes everything applied so far durable: sled writes its buffers to
+    /// its log file, then `fdatasync` on that file reaches stable storage.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;
+        if let Some(log) = self.log.clone() {
+            tokio::task::spawn_blocking(move || log.sync_data())
+                .await
+                .map_err(|e| sled::Error::Io(std::io::Error::other(e)))?
+                .map_err(sled::Error::Io)?;
+        }
         Ok(())
+    }
+
+    /// Applies a batch and makes it durable before returning (state machine
+    /// and Activity changes, which do not go through the executor).
+    pub async fn commit_now(&self, batch: sled::Batch) -> Result<(), StoreError> {
+        self.apply(batch)?;
+        self.flush().await
     }
 
     fn get_json<T: for<'de> Deserialize<'de>>(&self, k: &[u8]) -> Result<Option<T>, StoreError> {
@@ -265,18 +426,52 @@ impl Store {
         }
     }
 
-    /// Writes a state machine (and its current definition revision) now.
-    pub fn put_machine(&self, rec: &StateMachineRecord) -> Result<(), StoreError> {
+    /// Writes a state machine (and its current definition revision),
+    /// durably.
+    pub async fn put_machine(&self, rec: &StateMachineRecord) -> Result<(), StoreError> {
         let mut b = sled::Batch::default();
         b.insert(key::machine(&rec.name), serde_json::to_vec(rec)?);
         b.insert(key::definition(&rec.name, rec.revision), rec.definition.as_bytes());
-        self.apply(b)
+        self.commit_now(b).await
     }
 
-    /// Deletes a state machine record (its executions stay readable).
-    pub fn delete_machine(&self, name: &str) -> Result<(), StoreError> {
-        self.db.remove(key::machine(name))?;
-        Ok(())
+    /// Deletes a state machine record (its executions stay readable), durably.
+    pub async fn delete_machine(&self, name: &str) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        b.remove(key::machine(name));
+        self.commit_now(b).await
+    }
+
+    /// An Activity by name.
+    pub fn activity(&self, name: &str) -> Result<Option<ActivityRecord>, StoreError> {
+        self.get_json(&key::activity(name))
+    }
+
+    /// Every Activity, by name.
+    pub fn activities(&self) -> Result<Vec<ActivityRecord>, StoreError> {
+        self.db
+            .scan_prefix(b"v")
+            .map(|r| Ok(serde_json::from_slice(&r?.1)?))
+            .collect()
+    }
+
+    /// Writes an Activity, durably.
+    pub async fn put_activity(&self, rec: &ActivityRecord) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        b.insert(key::activity(&rec.name), serde_json::to_vec(rec)?);
+        self.commit_now(b).await
+    }
+
+    /// Deletes an Activity, durably.
+    pub async fn delete_activity(&self, name: &str) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        b.remove(key::activity(name));
+        self.commit_now(b).await
+    }
+
+    /// The task-token index entry for a token.
+    pub fn token_entry(&self, task_token: &str) -> Result<Option<TokenEntry>, StoreError> {
+        self.get_json(&key::token(task_token))
     }
 
     /// An execution by id.
@@ -338,10 +533,19 @@ impl Store {
         Ok(out)
     }
 
-    /// Every in-flight task: (id, token, invocation JSON).
+    /// Every in-flight task: (id, token, [`TaskRecord`] JSON).
     pub fn tasks(&self) -> Result<Vec<(u64, u64, sled::IVec)>, StoreError> {
+        self.scan_tasks(b"k")
+    }
+
+    /// Every cancelled task whose cancel has not finished: (id, token, [`TaskRecord`] JSON).
+    pub fn cancels(&self) -> Result<Vec<(u64, u64, sled::IVec)>, StoreError> {
+        self.scan_tasks(b"z")
+    }
+
+    fn scan_tasks(&self, prefix: &[u8]) -> Result<Vec<(u64, u64, sled::IVec)>, StoreError> {
         let mut out = Vec::new();
-        for r in self.db.scan_prefix(b"k") {
+        for r in self.db.scan_prefix(prefix) {
             let (k, v) = r?;
             if let Some((id, token)) = key::parse_task(&k) {
                 out.push((id, token, v));
@@ -368,6 +572,14 @@ mod tests {
         assert!(key::listing("sm", 2000, 1) < key::listing("sm", 1000, 2));
     }
 
+    fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(f)
+    }
+
     #[test]
     fn machines_and_counter() {
         let s = Store::temporary().unwrap();
@@ -382,11 +594,11 @@ mod tests {
             updated_ms: 1,
             revision: 1,
         };
-        s.put_machine(&rec).unwrap();
+        futures_lite_block_on(s.put_machine(&rec)).unwrap();
         assert_eq!(s.machine("a").unwrap(), Some(rec.clone()));
         assert_eq!(s.definition("a", 1).unwrap().as_deref(), Some("{}"));
         assert_eq!(s.machines().unwrap().len(), 1);
-        s.delete_machine("a").unwrap();
+        futures_lite_block_on(s.delete_machine("a")).unwrap();
         assert_eq!(s.machine("a").unwrap(), None);
     }
 }

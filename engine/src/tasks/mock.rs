@@ -11,7 +11,6 @@
 //! Retry and Catch can be exercised. The count is part of the execution's
 //! durable state, so a restarted engine gets the same answers.
 
-use super::{unsupported, TaskContext, TaskFuture, TaskHandler};
 use crate::asl::{StateError, TaskInvocation};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -41,27 +40,19 @@ enum Response {
 #[derive(Debug)]
 pub struct MockTasks {
     by_state: HashMap<String, Vec<(u32, u32, Response)>>,
-    fallback: Option<Arc<dyn TaskHandler>>,
-}
-
-impl std::fmt::Debug for dyn TaskHandler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TaskHandler")
-    }
 }
 
 /// A whole MockConfigFile, for a server: each execution picks its test case
-/// (see [`TaskContext::test_case`]); executions without one, and states
-/// without a mock, go to the fallback.
+/// (see [`crate::tasks::TaskContext::test_case`]); executions without one,
+/// and states without a mock, go to the integrations.
 pub struct MockConfig {
     doc: Value,
     cases: Mutex<HashMap<(String, String), Arc<MockTasks>>>,
-    fallback: Arc<dyn TaskHandler>,
 }
 
 impl MockConfig {
-    /// Parses a MockConfigFile; unmocked tasks go to `fallback`.
-    pub fn new(text: &str, fallback: Arc<dyn TaskHandler>) -> Result<MockConfig, MockConfigError> {
+    /// Parses a MockConfigFile.
+    pub fn new(text: &str) -> Result<MockConfig, MockConfigError> {
         let doc: Value = serde_json::from_str(text)?;
         if !doc.get("StateMachines").is_some_and(Value::is_object) {
             return Err(MockConfigError::Shape(
@@ -72,7 +63,6 @@ impl MockConfig {
         Ok(MockConfig {
             doc,
             cases: Mutex::new(HashMap::new()),
-            fallback,
         })
     }
 
@@ -83,23 +73,9 @@ impl MockConfig {
         if let Some(m) = cases.get(&key) {
             return Ok(m.clone());
         }
-        let m = Arc::new(MockTasks::from_value(&self.doc, state_machine, case)?.with_fallback(self.fallback.clone()));
+        let m = Arc::new(MockTasks::from_value(&self.doc, state_machine, case)?);
         cases.insert(key, m.clone());
         Ok(m)
-    }
-}
-
-impl TaskHandler for MockConfig {
-    fn invoke(&self, inv: TaskInvocation, ctx: TaskContext) -> TaskFuture {
-        match ctx
-            .test_case
-            .as_deref()
-            .map(|c| self.test_case(&ctx.state_machine_name, c))
-        {
-            Some(Ok(m)) => m.invoke(inv, ctx),
-            Some(Err(e)) => Box::pin(std::future::ready(Err(StateError::runtime(e.to_string())))),
-            None => self.fallback.invoke(inv, ctx),
-        }
     }
 }
 
@@ -178,10 +154,7 @@ impl MockTasks {
             }
             by_state.insert(state.clone(), list);
         }
-        Ok(MockTasks {
-            by_state,
-            fallback: None,
-        })
+        Ok(MockTasks { by_state })
     }
 
     /// Builds mocks directly from per-state response lists (invocation `i`
@@ -204,19 +177,12 @@ impl MockTasks {
                 (s, list)
             })
             .collect();
-        MockTasks {
-            by_state,
-            fallback: None,
-        }
+        MockTasks { by_state }
     }
 
-    /// Sends states without a mock to `handler` instead of failing them.
-    pub fn with_fallback(mut self, handler: Arc<dyn TaskHandler>) -> Self {
-        self.fallback = Some(handler);
-        self
-    }
-
-    fn respond(&self, inv: &TaskInvocation) -> Option<Result<Value, StateError>> {
+    /// The mocked response for an invocation, or `None` when its state has
+    /// no mock in this test case.
+    pub fn respond(&self, inv: &TaskInvocation) -> Option<Result<Value, StateError>> {
         let list = self.by_state.get(&*inv.state_name)?;
         let n = inv.invocation;
         let r = list.iter().find(|(lo, hi, _)| (*lo..=*hi).contains(&n));
@@ -228,18 +194,6 @@ impl MockTasks {
                 inv.state_name
             ))),
         })
-    }
-}
-
-impl TaskHandler for MockTasks {
-    fn invoke(&self, inv: TaskInvocation, ctx: TaskContext) -> TaskFuture {
-        match self.respond(&inv) {
-            Some(r) => Box::pin(std::future::ready(r)),
-            None => match &self.fallback {
-                Some(h) => h.invoke(inv, ctx),
-                None => Box::pin(std::future::ready(Err(unsupported(&inv)))),
-            },
-        }
     }
 }
 

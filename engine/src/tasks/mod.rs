@@ -1,69 +1,241 @@
-//! Task integrations behind one interface, [`TaskHandler`].
+//! The task seam: how Task states reach the world.
 //!
-//! - [`mock`]: Step Functions Local's MockConfigFile, for running Task
-//!   states without any service.
-//! - [`Unsupported`]: the fallback; it fails the state with `States.Runtime`
-//!   naming the resource.
+//! - [`Resource`] parses a Task's `Resource` into service, action and
+//!   [`Pattern`] (request-response, `.sync`, `.sync:2`, `.waitForTaskToken`,
+//!   Activity).
+//! - An [`Integration`] serves some resources. It [`starts`](Integration::start)
+//!   an invocation and answers with an [`Outcome`]: succeeded, failed,
+//!   *poll again later with this state* (a durable poll step: the executor
+//!   commits the state and arms a durable timer, and after a restart it
+//!   resumes polling from the stored state without starting the work again),
+//!   or *parked* (a task token was handed out; nothing runs until
+//!   SendTaskSuccess/Failure). While it runs it may say the work has
+//!   [`started`](TaskContext::started) or send a
+//!   [`heartbeat`](TaskContext::heartbeat), and it must stop when its
+//!   [`cancellation`](TaskContext::cancelled) fires; when a task is ended from
+//!   outside (StopExecution, a timeout, a failed sibling branch),
+//!   [`Integration::cancel`] undoes what it started.
+//! - The [`Registry`] routes resources to integrations, consults a
+//!   MockConfigFile first when there is one ([`mock`]), and checks at
+//!   validation that every Task asks its integration for a pattern it
+//!   supports.
+//!
+//! Activities are served by the executor itself (workers fetch them with
+//! GetActivityTask), so no integration claims them.
 
+pub mod catalog;
 pub mod mock;
+mod registry;
+mod resource;
 
-use crate::asl::{Event, StateError, TaskInvocation};
+pub use registry::Registry;
+pub use resource::{Pattern, Resource};
+
+use crate::asl::{StateError, TaskInvocation};
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+pub use tokio_util::sync::CancellationToken;
 
-/// The future a task handler returns.
-pub type TaskFuture = Pin<Box<dyn Future<Output = Result<Value, StateError>> + Send>>;
+/// What an invocation (or one poll of it) came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The task's result.
+    Succeeded(Value),
+    /// The task failed with an AWS-named error (`States.TaskFailed`,
+    /// `EKS.404`, ...), which Retry and Catch match on.
+    Failed(StateError),
+    /// Not done yet: call [`Integration::poll`] with `state` after
+    /// `after_ms`. The state is committed with the task record first, so it
+    /// must hold everything the next poll needs (a Job's name, a cluster's
+    /// ARN): a restart resumes from it. It also means the work has started.
+    Poll {
+        /// Milliseconds until the next poll.
+        after_ms: u64,
+        /// What the next poll needs.
+        state: Value,
+    },
+    /// The task waits for SendTaskSuccess/SendTaskFailure with its task
+    /// token (`.waitForTaskToken`). Nothing runs, and nothing is dispatched
+    /// again after a restart.
+    Parked,
+}
 
-/// Which execution a task belongs to.
+/// The future an integration returns.
+pub type TaskFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// The future of [`Integration::cancel`].
+pub type CancelFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Something an integration reports while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// The work has started: `TaskStarted` is recorded now.
+    Started,
+    /// SendTaskHeartbeat's equivalent: resets `HeartbeatSeconds`.
+    Heartbeat,
+}
+
+/// Everything an integration knows about the invocation it serves.
 #[derive(Debug, Clone)]
 pub struct TaskContext {
-    /// The state machine's name.
-    pub state_machine_name: String,
+    /// The execution's ARN.
+    pub execution_arn: String,
     /// The execution's name.
     pub execution_name: String,
+    /// The state machine's ARN.
+    pub state_machine_arn: String,
+    /// The state machine's name.
+    pub state_machine_name: String,
+    /// The execution's region.
+    pub region: String,
+    /// The execution's account.
+    pub account: String,
+    /// The execution role (`roleArn` of the state machine).
+    pub role_arn: String,
+    /// The Task state's name.
+    pub state_name: String,
+    /// 0 for the first attempt, then one more per retry.
+    pub attempt: u32,
     /// The mock test case chosen for the execution, if any (Step Functions
     /// Local's `stateMachineArn#TestCase` convention).
     pub test_case: Option<String>,
-    /// Stable across re-dispatches of the same invocation after a restart:
-    /// integrations use it to make their effects happen once where the
-    /// target allows (deterministic Job names, `clientRequestToken`).
+    /// Stable across re-dispatches of the same invocation after a restart,
+    /// and a valid Kubernetes name (at most 63 characters of `[a-z0-9-]`,
+    /// starting and ending with an alphanumeric): integrations use it to make
+    /// their effects happen once (Job names, `clientRequestToken`).
     pub idempotency_key: String,
+    /// Fires when the task is no longer wanted.
+    pub cancel: CancellationToken,
+    signals: Option<mpsc::UnboundedSender<Signal>>,
 }
 
-/// Runs Task states' resources. Errors use AWS's names (`States.TaskFailed`,
-/// `EKS.404`, ...), as Retry and Catch match on them.
-pub trait TaskHandler: Send + Sync {
-    /// Runs one invocation.
-    fn invoke(&self, inv: TaskInvocation, ctx: TaskContext) -> TaskFuture;
-}
+impl TaskContext {
+    /// A context for an invocation of `execution_arn`: the region and
+    /// account come from the ARN, and the idempotency key from the ARN and
+    /// the invocation's token.
+    pub fn new(execution_arn: &str, state_machine_arn: &str, role_arn: &str, inv: &TaskInvocation) -> TaskContext {
+        let part = |i: usize| execution_arn.split(':').nth(i).unwrap_or("").to_string();
+        TaskContext {
+            execution_arn: execution_arn.to_string(),
+            execution_name: part(7),
+            state_machine_arn: state_machine_arn.to_string(),
+            state_machine_name: part(6),
+            region: part(3),
+            account: part(4),
+            role_arn: role_arn.to_string(),
+            state_name: inv.state_name.to_string(),
+            attempt: inv.attempt,
+            test_case: None,
+            idempotency_key: idempotency_key(&part(6), execution_arn, inv.token),
+            cancel: CancellationToken::new(),
+            signals: None,
+        }
+    }
 
-/// Fails every task: the resource is not (yet) supported.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Unsupported;
+    /// Routes [`TaskContext::started`] and [`TaskContext::heartbeat`] to `tx`.
+    pub fn with_signals(mut self, tx: mpsc::UnboundedSender<Signal>) -> Self {
+        self.signals = Some(tx);
+        self
+    }
 
-impl TaskHandler for Unsupported {
-    fn invoke(&self, inv: TaskInvocation, _ctx: TaskContext) -> TaskFuture {
-        Box::pin(std::future::ready(Err(unsupported(&inv))))
+    /// Says the work has started; `TaskStarted` is recorded now rather than
+    /// when the task finishes.
+    pub fn started(&self) {
+        if let Some(tx) = &self.signals {
+            let _ = tx.send(Signal::Started);
+        }
+    }
+
+    /// Sends a heartbeat (resets the state's `HeartbeatSeconds`).
+    pub fn heartbeat(&self) {
+        if let Some(tx) = &self.signals {
+            let _ = tx.send(Signal::Heartbeat);
+        }
+    }
+
+    /// Resolves when the task is no longer wanted.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
     }
 }
 
-/// The `States.Runtime` error for a resource nothing handles.
-pub fn unsupported(inv: &TaskInvocation) -> StateError {
-    StateError::runtime(format!(
-        "The resource '{}' of Task state '{}' is not supported by this engine (no integration or mock handles it)",
-        inv.resource, inv.state_name
-    ))
+/// A Kubernetes-safe idempotency key: `aslan-`, up to 30 characters of the
+/// state machine's name made DNS-safe, and 24 hex digits of a SHA-256 over
+/// the execution ARN and the invocation token. At most 61 characters.
+pub fn idempotency_key(state_machine: &str, execution_arn: &str, token: u64) -> String {
+    use sha2::{Digest, Sha256};
+    let mut name: String = state_machine
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(30)
+        .collect();
+    while name.contains("--") {
+        name = name.replace("--", "-");
+    }
+    let name = name.trim_matches('-');
+    let mut h = Sha256::new();
+    h.update(execution_arn.as_bytes());
+    h.update(b"#");
+    h.update(token.to_le_bytes());
+    let digest = h.finalize();
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    if name.is_empty() {
+        format!("aslan-{hex}")
+    } else {
+        format!("aslan-{name}-{hex}")
+    }
 }
 
-/// Runs one invocation and turns its outcome into the core's [`Event`]. A
-/// handler that panics, whether while starting the call or while it runs,
-/// fails its task with `States.TaskFailed`: never the host.
-pub async fn run_task(handler: &dyn TaskHandler, inv: TaskInvocation, ctx: TaskContext) -> Event {
+/// One invocation, as an integration sees it.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// What the core asked for: parameters, timeouts, the task token.
+    pub invocation: TaskInvocation,
+    /// The parsed resource.
+    pub resource: Resource,
+    /// Identity, signals and cancellation.
+    pub ctx: TaskContext,
+}
+
+/// A service that Task states can use: Kubernetes, EKS, a wasm guest, a
+/// closure in an embedding program.
+pub trait Integration: Send + Sync {
+    /// The patterns this integration supports for `resource`, or `None` when
+    /// it does not serve the resource at all.
+    fn patterns(&self, resource: &Resource) -> Option<&'static [Pattern]>;
+
+    /// Starts an invocation.
+    fn start(&self, task: Task) -> TaskFuture;
+
+    /// Polls a started invocation (after [`Outcome::Poll`]).
+    fn poll(&self, task: Task, state: Value) -> TaskFuture {
+        let _ = (task, state);
+        Box::pin(std::future::ready(Outcome::Failed(StateError::runtime(
+            "the integration asked to be polled but does not poll",
+        ))))
+    }
+
+    /// Undoes what [`Integration::start`] began, when the task is ended from
+    /// outside. `state` is the last poll state, if any. Runs at least once
+    /// per cancelled task that had started (again after a restart if the
+    /// engine stopped before it finished).
+    fn cancel(&self, task: Task, state: Option<Value>) -> CancelFuture {
+        let _ = (task, state);
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// Runs a start or poll future, turning a panic (while making the future
+/// or while it runs) into `States.TaskFailed`: a misbehaving integration
+/// fails its task, never the host.
+pub async fn catch_panics(f: impl FnOnce() -> TaskFuture) -> Outcome {
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::task::Poll;
-    let token = inv.token;
-    let caught = match catch_unwind(AssertUnwindSafe(|| handler.invoke(inv, ctx))) {
+    let caught = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(mut fut) => {
             std::future::poll_fn(
                 move |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
@@ -76,72 +248,65 @@ pub async fn run_task(handler: &dyn TaskHandler, inv: TaskInvocation, ctx: TaskC
         }
         Err(_) => None,
     };
-    match caught {
-        Some(Ok(output)) => Event::TaskSucceeded { token, output },
-        Some(Err(error)) => Event::TaskFailed { token, error },
-        None => Event::TaskFailed {
-            token,
-            error: StateError::new(crate::asl::error::TASK_FAILED, "the task handler panicked"),
-        },
+    caught.unwrap_or_else(|| {
+        Outcome::Failed(StateError::new(
+            crate::asl::error::TASK_FAILED,
+            "the task integration panicked",
+        ))
+    })
+}
+
+/// The `States.Runtime` error for a resource nothing handles.
+pub fn unsupported(inv: &TaskInvocation) -> StateError {
+    StateError::runtime(format!(
+        "The resource '{}' of Task state '{}' is not supported by this engine (no integration or mock handles it)",
+        inv.resource, inv.state_name
+    ))
+}
+
+/// An integration from a closure, for embedding programs and tests:
+/// request-response only, for every resource whose ARN starts with `prefix`.
+pub struct FnIntegration<F> {
+    prefix: String,
+    f: Arc<F>,
+}
+
+impl<F, Fut> FnIntegration<F>
+where
+    F: Fn(Task) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, StateError>> + Send + 'static,
+{
+    /// Serves resources starting with `prefix` with `f`.
+    pub fn new(prefix: impl Into<String>, f: F) -> Self {
+        FnIntegration {
+            prefix: prefix.into(),
+            f: Arc::new(f),
+        }
+    }
+}
+
+impl<F, Fut> Integration for FnIntegration<F>
+where
+    F: Fn(Task) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, StateError>> + Send + 'static,
+{
+    fn patterns(&self, resource: &Resource) -> Option<&'static [Pattern]> {
+        resource
+            .arn()
+            .starts_with(&self.prefix)
+            .then_some(&[Pattern::RequestResponse, Pattern::WaitForTaskToken][..])
+    }
+
+    fn start(&self, task: Task) -> TaskFuture {
+        let fut = (self.f)(task);
+        Box::pin(async move {
+            match fut.await {
+                Ok(v) => Outcome::Succeeded(v),
+                Err(e) => Outcome::Failed(e),
+            }
+        })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    struct Panics {
-        at_call: bool,
-    }
-
-    impl TaskHandler for Panics {
-        fn invoke(&self, inv: TaskInvocation, _ctx: TaskContext) -> TaskFuture {
-            if self.at_call {
-                panic!("boom at call");
-            }
-            Box::pin(async move {
-                if inv.parameters == json!("ok") {
-                    return Ok(json!(1));
-                }
-                panic!("boom while running")
-            })
-        }
-    }
-
-    fn inv(parameters: Value) -> TaskInvocation {
-        TaskInvocation {
-            token: 7,
-            resource: "arn:aws:states:::x".into(),
-            parameters,
-            state_name: "T".into(),
-            task_token: "t".into(),
-            timeout_seconds: None,
-            heartbeat_seconds: None,
-            attempt: 0,
-            invocation: 0,
-            credentials: None,
-        }
-    }
-
-    fn ctx() -> TaskContext {
-        TaskContext {
-            state_machine_name: "sm".into(),
-            execution_name: "e".into(),
-            test_case: None,
-            idempotency_key: "k".into(),
-        }
-    }
-
-    #[tokio::test]
-    async fn panics_fail_the_task_not_the_host() {
-        let ok = run_task(&Panics { at_call: false }, inv(json!("ok")), ctx()).await;
-        assert!(matches!(ok, Event::TaskSucceeded { token: 7, output } if output == json!(1)));
-        for h in [Panics { at_call: true }, Panics { at_call: false }] {
-            match run_task(&h, inv(json!("panic")), ctx()).await {
-                Event::TaskFailed { token: 7, error } => assert_eq!(error.error, "States.TaskFailed"),
-                e => panic!("{e:?}"),
-            }
-        }
-    }
-}
+mod tests;

@@ -12,7 +12,10 @@ fn start(def: Value, input: Value) -> (Execution, Vec<Command>) {
         machine(def),
         ExecutionInfo::local("SM", "ex", T0),
         input,
-        Options { history: true },
+        Options {
+            history: true,
+            seed: None,
+        },
         T0,
     )
 }
@@ -189,7 +192,10 @@ fn task_timeout_is_caught_and_cancels_the_task() {
     let (tok, at) = timers(&cmds)[0];
     assert_eq!(at, T0 + 30_000);
     let cmds = ex.handle(Event::TimerFired { token: tok }, at);
-    assert!(cmds.contains(&Command::CancelTask { token: inv.token }));
+    assert!(cmds.contains(&Command::CancelTask {
+        token: inv.token,
+        timed_out: true
+    }));
     match ex.status() {
         Status::Succeeded(v) => assert_eq!(v["err"]["Error"], "States.Timeout"),
         s => panic!("{s:?}"),
@@ -242,10 +248,16 @@ fn stop_aborts_and_cancels_everything() {
         },
         T0 + 1,
     );
-    assert!(cmds.contains(&Command::CancelTask { token: inv.token }));
+    assert!(cmds.contains(&Command::CancelTask {
+        token: inv.token,
+        timed_out: false
+    }));
     assert!(cmds.contains(&Command::CancelTimer { token: wt }));
     assert_eq!(ex.status(), &Status::Aborted(StateError::new("Stopped", "by test")));
-    assert_eq!(*types(&ex).last().unwrap(), "ExecutionAborted");
+    assert_eq!(
+        types(&ex)[types(&ex).len() - 2..],
+        ["TaskStateAborted", "ExecutionAborted"]
+    );
 }
 
 #[test]
@@ -305,7 +317,11 @@ fn failing_branch_cancels_siblings() {
         },
         T0,
     );
-    assert!(cmds.contains(&Command::CancelTask { token: b }));
+    assert!(cmds.contains(&Command::CancelTask {
+        token: b,
+        timed_out: false
+    }));
+    assert!(types(&ex).contains(&"TaskStateAborted"));
     assert_eq!(ex.status(), &Status::Failed(StateError::new("Boom", "x")));
     assert!(types(&ex).contains(&"ParallelStateFailed"));
 }

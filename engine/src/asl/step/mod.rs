@@ -1,0 +1,728 @@
+//! The interpreter as a pure step function.
+//!
+//! An [`Execution`] is the whole state of one running state machine. It is
+//! advanced only by [`Execution::start`] and [`Execution::handle`], which take
+//! the current time as an argument and return [`Command`]s for the world
+//! (invoke a task, start a timer, cancel either). No I/O, no clock, no
+//! threads: the executor around it turns commands into effects and effects
+//! back into [`Event`]s. Randomness (jitter, `States.UUID`,
+//! `States.MathRandom`, task tokens) comes from a keyed generator inside the
+//! execution: SHA-256 over a 256-bit seed that the executor draws from the
+//! operating system ([`Options::seed`]) and a counter. Replaying the same
+//! events gives the same numbers; two executions never share them, and task
+//! tokens cannot be guessed from anything a client sees.
+//!
+//! Internally an execution is a set of *frames*: one per running state list
+//! (the top level, each Parallel branch, each Map iteration). A frame runs
+//! its states in a tight loop until it must wait for a task, a timer or its
+//! children. The code is split by concern:
+//!
+//! - this file: the public types and the [`Execution`] API;
+//! - `frames.rs`: running frames, ending them, Parallel/Map bookkeeping and
+//!   cancellation;
+//! - `data.rs`: the data flow (InputPath, OutputPath, ResultPath, the
+//!   Context object, randomness);
+//! - `errors.rs`: Retry and Catch;
+//! - `states.rs`, `task.rs`, `parallel.rs`: one function per state kind.
+
+mod data;
+mod errors;
+mod frames;
+mod parallel;
+mod states;
+mod task;
+
+use super::error::{self, StateError, PAYLOAD_LIMIT};
+use super::history::{not_truncated, HistoryEvent};
+use super::model::{Kind, Machine, StateId};
+use chrono::{SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+/// Identity of an execution, as the Context object shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecutionInfo {
+    /// `$$.Execution.Id`, the execution ARN.
+    pub execution_arn: String,
+    /// `$$.Execution.Name`.
+    pub name: String,
+    /// `$$.StateMachine.Id`.
+    pub state_machine_arn: String,
+    /// `$$.StateMachine.Name`.
+    pub state_machine_name: String,
+    /// `$$.Execution.RoleArn`.
+    pub role_arn: String,
+    /// `$$.Execution.StartTime`, in milliseconds since the epoch.
+    pub start_time_ms: i64,
+}
+
+impl ExecutionInfo {
+    /// The region in the execution ARN (`arn:aws:states:REGION:...`).
+    pub fn region(&self) -> &str {
+        self.execution_arn.split(':').nth(3).unwrap_or("")
+    }
+
+    /// An identity with AWS-shaped ARNs in region `us-east-1`, account `123456789012`.
+    pub fn local(state_machine_name: &str, execution_name: &str, start_time_ms: i64) -> Self {
+        let prefix = "arn:aws:states:us-east-1:123456789012";
+        ExecutionInfo {
+            execution_arn: format!("{prefix}:execution:{state_machine_name}:{execution_name}"),
+            name: execution_name.to_string(),
+            state_machine_arn: format!("{prefix}:stateMachine:{state_machine_name}"),
+            state_machine_name: state_machine_name.to_string(),
+            role_arn: "arn:aws:iam::123456789012:role/StepFunctionsRole".to_string(),
+            start_time_ms,
+        }
+    }
+}
+
+/// Something that happened outside the core.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Event {
+    /// The integration says the task's work has started (`TaskStarted`;
+    /// for an Activity, a worker took it: `ActivityStarted`). A task that
+    /// succeeds or fails without it is recorded as started just before.
+    TaskStarted {
+        /// The [`TaskInvocation::token`].
+        token: u64,
+        /// For Activities: the worker's name from GetActivityTask.
+        worker: Option<String>,
+    },
+    /// A task returned a result.
+    TaskSucceeded {
+        /// The [`TaskInvocation::token`].
+        token: u64,
+        /// The task's result.
+        output: Value,
+    },
+    /// A task failed.
+    TaskFailed {
+        /// The [`TaskInvocation::token`].
+        token: u64,
+        /// Its error and cause.
+        error: StateError,
+    },
+    /// A task sent a heartbeat.
+    TaskHeartbeat {
+        /// The [`TaskInvocation::token`].
+        token: u64,
+    },
+    /// A timer started with [`Command::StartTimer`] fired.
+    TimerFired {
+        /// The timer's token.
+        token: u64,
+    },
+    /// StopExecution.
+    Stop {
+        /// Optional error name.
+        error: Option<String>,
+        /// Optional cause.
+        cause: Option<String>,
+    },
+}
+
+/// A task to run, as the core asks for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskInvocation {
+    /// Identifies the invocation in [`Event::TaskSucceeded`]/[`Event::TaskFailed`].
+    pub token: u64,
+    /// The state's `Resource`.
+    pub resource: Arc<str>,
+    /// The effective parameters.
+    pub parameters: Value,
+    /// The Task state's name.
+    pub state_name: Arc<str>,
+    /// `$$.Task.Token`, for callback patterns and Activities: 64 hex digits
+    /// from the execution's keyed generator, unguessable without its seed.
+    pub task_token: String,
+    /// Effective `TimeoutSeconds`.
+    pub timeout_seconds: Option<u64>,
+    /// Effective `HeartbeatSeconds`.
+    pub heartbeat_seconds: Option<u64>,
+    /// 0 for the first attempt, then 1, 2, ... for retries.
+    pub attempt: u32,
+    /// How many times this execution invoked this state before (0 for the
+    /// first invocation; Map iterations and retries count too). Durable, so
+    /// mocks answer the same after a restart.
+    pub invocation: u32,
+    /// The evaluated `Credentials` field.
+    pub credentials: Option<Value>,
+}
+
+/// What the core asks the world to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Run a task and report with its token.
+    InvokeTask(Box<TaskInvocation>),
+    /// A task's result is no longer wanted: the integration should undo
+    /// what it started.
+    CancelTask {
+        /// The task token.
+        token: u64,
+        /// It ran past `TimeoutSeconds` or `HeartbeatSeconds` (rather than
+        /// being stopped or losing a sibling branch): SendTaskSuccess with
+        /// its token answers `TaskTimedOut`.
+        timed_out: bool,
+    },
+    /// Report [`Event::TimerFired`] at (or after) this time.
+    StartTimer {
+        /// The timer token.
+        token: u64,
+        /// Milliseconds since the epoch.
+        fire_at_ms: i64,
+    },
+    /// A timer is no longer wanted.
+    CancelTimer {
+        /// The timer token.
+        token: u64,
+    },
+}
+
+/// Where an execution stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Status {
+    /// Still running.
+    Running,
+    /// Ended with this output.
+    Succeeded(Value),
+    /// Ended with this error.
+    Failed(StateError),
+    /// Ran past the machine's `TimeoutSeconds`.
+    TimedOut(StateError),
+    /// Stopped by StopExecution.
+    Aborted(StateError),
+}
+
+/// Tunables of one execution.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Options {
+    /// Record history events (off for maximum speed).
+    pub history: bool,
+    /// 256 bits of real randomness for this execution's generator (task
+    /// tokens, `States.UUID`, `States.MathRandom`, retry jitter). Executors
+    /// draw it from the operating system, and it is kept in snapshots so a
+    /// replay gives the same numbers. `None` derives it from the execution
+    /// ARN: reproducible, for tests only, and then tokens are guessable.
+    #[serde(default)]
+    pub seed: Option<[u8; 32]>,
+}
+
+type FrameId = u32;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+enum Parent {
+    Top,
+    Child { frame: FrameId, slot: u32 },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Phase {
+    /// Run the current state (from its start).
+    Ready,
+    /// Waiting for a task.
+    Task {
+        token: u64,
+        timeout: Option<u64>,
+        heartbeat: Option<(u64, u64)>,
+        /// `TaskStarted` (or `ActivityStarted`) was recorded.
+        #[serde(default)]
+        started: bool,
+    },
+    /// In a Wait state, output already computed.
+    Waiting { token: u64, output: Value },
+    /// Between retries.
+    Backoff { token: u64 },
+    /// Waiting for Parallel branches or Map iterations.
+    Children(Box<Children>),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Children {
+    is_map: bool,
+    results: Vec<Value>,
+    pending_items: VecDeque<(u32, Value)>,
+    /// Children currently running (their frames point here as parent).
+    running: usize,
+    remaining: usize,
+    max_concurrency: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Frame {
+    state: StateId,
+    input: Value,
+    parent: Parent,
+    phase: Phase,
+    /// Attempts used per retrier of the current state.
+    retries: Vec<u32>,
+    /// `$$.State.RetryCount`.
+    retry_count: u32,
+    entered_ms: i64,
+    /// The id of the state's `...StateEntered` event (AWS names it in
+    /// `States.Runtime` causes).
+    #[serde(default)]
+    entered_event: u64,
+    last_event: u64,
+    /// Set when the state is re-run by a retrier: no new StateEntered event.
+    retrying: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+enum Pending {
+    Task,
+    TaskTimeout,
+    Heartbeat,
+    Wait,
+    Backoff,
+    ExecutionTimeout,
+}
+
+/// The state of one execution. See the module documentation.
+///
+/// An execution serializes (with serde) to a snapshot of everything but its
+/// machine, its input, its undrained history and its unreturned commands;
+/// see [`Execution::restore`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Execution {
+    #[serde(skip, default = "Machine::empty")]
+    machine: Arc<Machine>,
+    info: ExecutionInfo,
+    /// The execution input (`$$.Execution.Input`); not in snapshots, since
+    /// it never changes and the caller keeps it anyway.
+    #[serde(skip)]
+    input: Value,
+    opts: Options,
+    status: Status,
+    frames: Vec<Option<Frame>>,
+    free: Vec<FrameId>,
+    ready: VecDeque<FrameId>,
+    pending: HashMap<u64, (FrameId, Pending)>,
+    next_token: u64,
+    /// The generator's key; see the module documentation.
+    seed: [u8; 32],
+    /// The generator's counter.
+    rng: AtomicU64,
+    now: i64,
+    #[serde(skip)]
+    history: Vec<HistoryEvent>,
+    event_count: u64,
+    transitions: u64,
+    /// Invocations so far per Task state.
+    invocations: HashMap<StateId, u32>,
+    /// Where a failed, timed-out or aborted execution stopped at the top
+    /// level: the state and its input, for RedriveExecution.
+    redrive_point: Option<(StateId, Value)>,
+    /// Times redriven.
+    redrive_count: u32,
+    /// When it was last redriven (`$$.Execution.RedriveTime`).
+    #[serde(default)]
+    redrive_ms: Option<i64>,
+    #[serde(skip)]
+    out: Vec<Command>,
+}
+
+/// ISO 8601 with milliseconds and `Z`, as the Context object shows times.
+pub fn iso_millis(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// The serialized size of a JSON value, in bytes.
+pub fn json_size(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
+}
+
+/// `States.DataLimitExceeded` when `v` is larger than 256 KiB. `what`
+/// completes AWS's sentence: "The state/task 'X' returned a result with a
+/// size exceeding the maximum number of bytes service limit."
+fn check_size(v: &Value, what: impl FnOnce() -> String) -> Result<(), StateError> {
+    let n = json_size(v);
+    if n > PAYLOAD_LIMIT {
+        let what = what();
+        return Err(StateError::new(
+            error::DATA_LIMIT_EXCEEDED,
+            format!(
+                "{what} with a size exceeding the maximum number of bytes service limit ({n} > {PAYLOAD_LIMIT} bytes)."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn type_name(k: &Kind) -> &'static str {
+    match k {
+        Kind::Pass { .. } => "Pass",
+        Kind::Task(_) => "Task",
+        Kind::Choice { .. } => "Choice",
+        Kind::Wait(_) => "Wait",
+        Kind::Succeed => "Succeed",
+        Kind::Fail { .. } => "Fail",
+        Kind::Parallel { .. } => "Parallel",
+        Kind::Map(_) => "Map",
+    }
+}
+
+/// Whether a Task's resource is an Activity ARN
+/// (`arn:aws:states:REGION:ACCOUNT:activity:NAME`): its history uses the
+/// `Activity*` event types.
+pub fn is_activity(resource: &str) -> bool {
+    resource.starts_with("arn:") && resource.split(':').nth(5) == Some("activity")
+}
+
+/// `resourceType` and `resource` as Task history events show them.
+fn resource_parts(resource: &str) -> (String, String) {
+    if let Some(rest) = resource.strip_prefix("arn:aws:states:::") {
+        match rest.split_once(':') {
+            Some((t, r)) => (t.to_string(), r.to_string()),
+            None => (rest.to_string(), String::new()),
+        }
+    } else {
+        let service = resource.split(':').nth(2).unwrap_or("").to_string();
+        (service, resource.to_string())
+    }
+}
+
+enum Flow {
+    /// Go on with the frame (it was updated in place).
+    Continue,
+    /// The frame is parked until an event.
+    Blocked,
+    /// The frame ended.
+    Ended(Result<Value, StateError>),
+}
+
+impl Execution {
+    /// Starts an execution: records `ExecutionStarted` and runs until the
+    /// first wait. Returns the commands to carry out.
+    pub fn start(
+        machine: Arc<Machine>,
+        info: ExecutionInfo,
+        input: Value,
+        opts: Options,
+        now_ms: i64,
+    ) -> (Execution, Vec<Command>) {
+        let seed = opts.seed.unwrap_or_else(|| data::seed_from(&info.execution_arn));
+        let mut ex = Execution {
+            machine,
+            input: Value::Null,
+            info,
+            opts,
+            status: Status::Running,
+            frames: Vec::new(),
+            free: Vec::new(),
+            ready: VecDeque::new(),
+            pending: HashMap::new(),
+            next_token: 1,
+            seed,
+            rng: AtomicU64::new(0),
+            now: now_ms,
+            history: Vec::new(),
+            event_count: 0,
+            transitions: 0,
+            invocations: HashMap::new(),
+            redrive_point: None,
+            redrive_count: 0,
+            redrive_ms: None,
+            out: Vec::new(),
+        };
+        if ex.opts.history {
+            let d = json!({"input": input.to_string(), "inputDetails": not_truncated(), "roleArn": ex.info.role_arn});
+            ex.record("ExecutionStarted", 0, Some(("executionStartedEventDetails", d)));
+        } else {
+            ex.event_count = 1;
+        }
+        if let Err(e) = check_size(&input, || "The execution input was provided".into()) {
+            ex.finish(Status::Failed(e));
+            return (ex, Vec::new());
+        }
+        if let Some(t) = ex.machine.timeout_seconds {
+            let token = ex.token();
+            ex.pending.insert(token, (u32::MAX, Pending::ExecutionTimeout));
+            ex.out.push(Command::StartTimer {
+                token,
+                fire_at_ms: now_ms + t as i64 * 1000,
+            });
+        }
+        ex.input = input.clone();
+        let start = ex.machine.start();
+        let fid = ex.new_frame(start, input, Parent::Top, 1);
+        ex.ready.push_back(fid);
+        ex.drain();
+        let cmds = std::mem::take(&mut ex.out);
+        (ex, cmds)
+    }
+
+    /// Feeds one event at time `now_ms` and returns the resulting commands.
+    /// Events for tokens the execution no longer waits on are ignored, so
+    /// at-least-once delivery is safe.
+    pub fn handle(&mut self, event: Event, now_ms: i64) -> Vec<Command> {
+        self.now = now_ms.max(self.now);
+        if self.status != Status::Running {
+            return Vec::new();
+        }
+        match event {
+            Event::Stop { error, cause } => {
+                let e = StateError::new(error.unwrap_or_default(), cause.unwrap_or_default());
+                self.finish(Status::Aborted(e));
+            }
+            Event::TaskStarted { token, worker } => {
+                if let Some((fid, Pending::Task)) = self.pending.get(&token).copied() {
+                    self.task_started(fid, worker);
+                }
+            }
+            Event::TaskSucceeded { token, output } => {
+                if let Some((fid, Pending::Task)) = self.pending.remove(&token) {
+                    self.task_done(fid, Ok(output));
+                }
+            }
+            Event::TaskFailed { token, error } => {
+                if let Some((fid, Pending::Task)) = self.pending.remove(&token) {
+                    self.task_done(fid, Err(error));
+                }
+            }
+            Event::TaskHeartbeat { token } => {
+                if let Some((fid, Pending::Task)) = self.pending.get(&token).copied() {
+                    self.heartbeat(fid);
+                }
+            }
+            Event::TimerFired { token } => {
+                if let Some((fid, kind)) = self.pending.remove(&token) {
+                    self.timer(fid, token, kind);
+                }
+            }
+        }
+        self.drain();
+        std::mem::take(&mut self.out)
+    }
+
+    /// Whether the execution waits on the task with this token.
+    pub fn waits_on_task(&self, token: u64) -> bool {
+        matches!(self.pending.get(&token), Some((_, Pending::Task)))
+    }
+
+    /// RedriveExecution: restarts a failed, timed-out or aborted execution
+    /// from the top-level state where it stopped, with that state's input
+    /// (a Map or Parallel state runs again as a whole). Records
+    /// `ExecutionRedriven`. Returns `None` when the execution cannot be
+    /// redriven (it is running or succeeded).
+    pub fn redrive(&mut self, now_ms: i64) -> Option<Vec<Command>> {
+        if matches!(self.status, Status::Running | Status::Succeeded(_)) {
+            return None;
+        }
+        let (state, input) = self.redrive_point.take()?;
+        self.now = now_ms.max(self.now);
+        self.status = Status::Running;
+        self.redrive_count += 1;
+        self.redrive_ms = Some(self.now);
+        let d = self.opts.history.then(|| {
+            (
+                "executionRedrivenEventDetails",
+                json!({"redriveCount": self.redrive_count}),
+            )
+        });
+        let ev = self.record("ExecutionRedriven", self.event_count, d);
+        let fid = self.new_frame(state, input, Parent::Top, ev);
+        self.ready.push_back(fid);
+        self.drain();
+        Some(std::mem::take(&mut self.out))
+    }
+
+    /// Times this execution was redriven.
+    pub fn redrive_count(&self) -> u32 {
+        self.redrive_count
+    }
+
+    /// Where the execution stands.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// The history recorded so far (empty unless [`Options::history`]).
+    pub fn history(&self) -> &[HistoryEvent] {
+        &self.history
+    }
+
+    /// Takes the history events recorded since the last call.
+    pub fn drain_history(&mut self) -> Vec<HistoryEvent> {
+        std::mem::take(&mut self.history)
+    }
+
+    /// The id of the latest history event.
+    pub fn last_event_id(&self) -> u64 {
+        self.event_count
+    }
+
+    /// Re-attaches a deserialized snapshot to its machine and input. They
+    /// must be the ones the execution was started with.
+    pub fn restore(mut self, machine: Arc<Machine>, input: Value) -> Execution {
+        self.machine = machine;
+        self.input = input;
+        self
+    }
+
+    /// Checks that a restored snapshot fits its machine: every state its
+    /// frames point at exists.
+    pub fn check(&self) -> Result<(), String> {
+        let n = self.machine.states.len();
+        let bad = self.frames.iter().flatten().find(|f| f.state as usize >= n);
+        match (bad, &self.redrive_point) {
+            (Some(f), _) => Err(format!(
+                "the snapshot refers to state #{} of a machine with {n} states",
+                f.state
+            )),
+            (None, Some((s, _))) if *s as usize >= n => Err(format!(
+                "the snapshot refers to state #{s} of a machine with {n} states"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The machine this execution runs.
+    pub fn machine(&self) -> &Arc<Machine> {
+        &self.machine
+    }
+
+    /// State transitions so far (states entered).
+    pub fn transitions(&self) -> u64 {
+        self.transitions
+    }
+
+    /// The execution's identity.
+    pub fn info(&self) -> &ExecutionInfo {
+        &self.info
+    }
+
+    fn token(&mut self) -> u64 {
+        let t = self.next_token;
+        self.next_token += 1;
+        t
+    }
+
+    fn record(&mut self, ty: &'static str, prev: u64, details: Option<(&'static str, Value)>) -> u64 {
+        self.event_count += 1;
+        if self.opts.history {
+            self.history.push(HistoryEvent {
+                id: self.event_count,
+                previous_event_id: prev,
+                timestamp_ms: self.now,
+                event_type: ty,
+                details,
+            });
+        }
+        self.event_count
+    }
+
+    /// Ends the execution. Outstanding tasks are recorded as aborted
+    /// (`TaskStateAborted`) when it is stopped or times out, and every
+    /// task and timer is cancelled.
+    fn finish(&mut self, status: Status) {
+        if self.status != Status::Running {
+            return;
+        }
+        if matches!(status, Status::Aborted(_) | Status::TimedOut(_)) {
+            let mut tasks: Vec<(u64, u64)> = self
+                .frames
+                .iter()
+                .flatten()
+                .filter_map(|f| match f.phase {
+                    Phase::Task { token, .. } => Some((token, f.last_event)),
+                    _ => None,
+                })
+                .collect();
+            tasks.sort_unstable();
+            for (_, last) in tasks {
+                self.record("TaskStateAborted", last, None);
+            }
+        }
+        let last = self.event_count;
+        match &status {
+            Status::Succeeded(v) => {
+                let d = self.opts.history.then(|| {
+                    (
+                        "executionSucceededEventDetails",
+                        json!({"output": v.to_string(), "outputDetails": not_truncated()}),
+                    )
+                });
+                self.record("ExecutionSucceeded", last, d);
+            }
+            Status::Failed(e) | Status::TimedOut(e) | Status::Aborted(e) => {
+                let ty = match &status {
+                    Status::Failed(_) => ("ExecutionFailed", "executionFailedEventDetails"),
+                    Status::TimedOut(_) => ("ExecutionTimedOut", "executionTimedOutEventDetails"),
+                    _ => ("ExecutionAborted", "executionAbortedEventDetails"),
+                };
+                let d = self.opts.history.then(|| (ty.1, error_details(e)));
+                self.record(ty.0, last, d);
+            }
+            Status::Running => {}
+        }
+        if self.redrive_point.is_none() {
+            if let Some(top) = self
+                .frames
+                .iter_mut()
+                .flatten()
+                .find(|f| matches!(f.parent, Parent::Top))
+            {
+                self.redrive_point = Some((top.state, std::mem::take(&mut top.input)));
+            }
+        }
+        self.status = status;
+        // Nothing else may happen: cancel every outstanding task and timer.
+        let mut tokens: Vec<(u64, Pending)> = self.pending.drain().map(|(t, (_, k))| (t, k)).collect();
+        tokens.sort_unstable_by_key(|t| t.0);
+        for (token, kind) in tokens {
+            self.out.push(match kind {
+                Pending::Task => Command::CancelTask {
+                    token,
+                    timed_out: false,
+                },
+                _ => Command::CancelTimer { token },
+            });
+        }
+        self.frames.clear();
+        self.free.clear();
+        self.ready.clear();
+    }
+
+    fn drain(&mut self) {
+        while let Some(fid) = self.ready.pop_front() {
+            if self.status != Status::Running {
+                return;
+            }
+            self.run_frame(fid);
+        }
+    }
+}
+
+/// `{"error", "cause"}` for failure events, leaving out what is empty, as
+/// AWS does for a Fail state without `Error` or `Cause`.
+fn error_details(e: &StateError) -> Value {
+    let mut d = serde_json::Map::new();
+    if !e.error.is_empty() {
+        d.insert("error".into(), json!(e.error));
+    }
+    if !e.cause.is_empty() {
+        d.insert("cause".into(), json!(e.cause));
+    }
+    Value::Object(d)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,135 @@
+//! Parallel and inline Map states: they start child frames and wait for
+//! them (see `frames.rs` for how children end).
+
+use super::data::Extra;
+use super::{Children, Execution, Flow, Frame, FrameId, Parent, Phase};
+use crate::asl::error::StateError;
+use crate::asl::model::{ListId, MapSpec, PathSpec, Seconds, State};
+use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+use std::collections::VecDeque;
+
+impl Execution {
+    pub(super) fn run_parallel(
+        &mut self,
+        fid: FrameId,
+        f: &mut Frame,
+        st: &State,
+        branches: &[ListId],
+    ) -> Result<Flow, StateError> {
+        let branch_input = {
+            let eff = self.effective_input(st, f)?;
+            match &st.parameters {
+                Some(p) => p.eval(&self.scope(f, &eff, Extra::default()))?,
+                None => eff.into_owned(),
+            }
+        };
+        f.last_event = self.record("ParallelStateStarted", f.last_event, None);
+        let machine = self.machine.clone();
+        for (i, list) in branches.iter().enumerate() {
+            let start = machine.lists[*list as usize].start;
+            let parent = Parent::Child {
+                frame: fid,
+                slot: i as u32,
+            };
+            let child = self.new_frame(start, branch_input.clone(), parent, f.last_event);
+            self.ready.push_back(child);
+        }
+        f.phase = Phase::Children(Box::new(Children::branches(branches.len())));
+        Ok(Flow::Blocked)
+    }
+
+    pub(super) fn run_map(
+        &mut self,
+        fid: FrameId,
+        f: &mut Frame,
+        st: &State,
+        spec: &MapSpec,
+    ) -> Result<Flow, StateError> {
+        let (pending_items, max_concurrency) = {
+            let eff = self.effective_input(st, f)?;
+            let items = match &spec.items_path {
+                PathSpec::Root => eff.clone(),
+                PathSpec::Null => Cow::Owned(Value::Object(Map::new())),
+                PathSpec::Path(p) => self.select(f, p, &eff, "ItemsPath")?,
+            };
+            let Value::Array(items) = items.into_owned() else {
+                return Err(StateError::runtime(format!(
+                    "Map state '{}': ItemsPath must reference a JSON array",
+                    st.name
+                )));
+            };
+            let max_concurrency = match &spec.max_concurrency {
+                Seconds::Literal(n) => *n as usize,
+                Seconds::Path(p) => {
+                    let v = self.select(f, p, &eff, "MaxConcurrencyPath")?;
+                    v.as_u64().ok_or_else(|| {
+                        StateError::runtime(format!(
+                            "MaxConcurrencyPath must reference a non-negative integer, got {v}"
+                        ))
+                    })? as usize
+                }
+            };
+            let mut pending_items = VecDeque::with_capacity(items.len());
+            match &spec.item_selector {
+                Some(sel) => {
+                    for (i, item) in items.into_iter().enumerate() {
+                        let extra = Extra {
+                            task_token: None,
+                            map_item: Some((i as u32, &item)),
+                        };
+                        let v = sel.eval(&self.scope(f, &eff, extra))?;
+                        pending_items.push_back((i as u32, v));
+                    }
+                }
+                None => pending_items.extend(items.into_iter().enumerate().map(|(i, v)| (i as u32, v))),
+            }
+            (pending_items, max_concurrency)
+        };
+        let n = pending_items.len();
+        let d = self
+            .opts
+            .history
+            .then(|| ("mapStateStartedEventDetails", json!({"length": n})));
+        f.last_event = self.record("MapStateStarted", f.last_event, d);
+        let mut ch = Children {
+            is_map: true,
+            results: vec![Value::Null; n],
+            pending_items,
+            running: 0,
+            remaining: n,
+            max_concurrency,
+        };
+        if n == 0 {
+            return self.children_done(f, ch.results);
+        }
+        self.spawn_items(fid, f, &mut ch);
+        f.phase = Phase::Children(Box::new(ch));
+        Ok(Flow::Blocked)
+    }
+
+    /// Starts Map iterations up to `MaxConcurrency`.
+    pub(super) fn spawn_items(&mut self, fid: FrameId, f: &mut Frame, ch: &mut Children) {
+        let machine = self.machine.clone();
+        let st = machine.state(f.state);
+        let crate::asl::model::Kind::Map(spec) = &st.kind else {
+            return;
+        };
+        let start = machine.lists[spec.processor as usize].start;
+        while ch.max_concurrency == 0 || ch.running < ch.max_concurrency {
+            let Some((i, input)) = ch.pending_items.pop_front() else {
+                break;
+            };
+            let d = self.opts.history.then(|| {
+                (
+                    "mapIterationStartedEventDetails",
+                    json!({"name": &*st.name, "index": i}),
+                )
+            });
+            let ev = self.record("MapIterationStarted", f.last_event, d);
+            let child = self.new_frame(start, input, Parent::Child { frame: fid, slot: i }, ev);
+            ch.running += 1;
+            self.ready.push_back(child);
+        }
+    }
+}

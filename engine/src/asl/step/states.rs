@@ -1,0 +1,141 @@
+//! Pass, Choice, Succeed, Fail and Wait: the states that run without
+//! waiting on the world (Wait only on a timer).
+
+use super::{Command, Execution, Flow, Frame, FrameId, Pending, Phase};
+use crate::asl::choice::{parse_timestamp, Rule};
+use crate::asl::error::{self, StateError};
+use crate::asl::model::{Dynamic, PathSpec, ResultPathSpec, State, StateId, WaitSpec};
+use serde_json::Value;
+use std::borrow::Cow;
+
+impl Execution {
+    pub(super) fn run_pass(&mut self, f: &mut Frame, st: &State, result: Option<&Value>) -> Result<Flow, StateError> {
+        let r: Option<Value> = {
+            let eff = self.effective_input(st, f)?;
+            if let Some(r) = result {
+                Some(r.clone())
+            } else if let Some(p) = &st.parameters {
+                Some(p.eval(&self.scope(f, &eff, Default::default()))?)
+            } else {
+                match eff {
+                    Cow::Owned(v) => Some(v),
+                    Cow::Borrowed(v) if !matches!(st.input_path, PathSpec::Root) => Some(v.clone()),
+                    Cow::Borrowed(_) => None,
+                }
+            }
+        };
+        let input = std::mem::take(&mut f.input);
+        let output = match r {
+            // The state passes its input through untouched.
+            None if matches!(st.result_path, ResultPathSpec::Root | ResultPathSpec::Discard) => input,
+            None => Self::apply_result_path(&st.result_path, input.clone(), input)?,
+            Some(r) => Self::apply_result_path(&st.result_path, input, r)?,
+        };
+        let output = self.apply_output_path(st, f, output)?;
+        self.exit(f, output, st.next)
+    }
+
+    pub(super) fn run_choice(
+        &mut self,
+        f: &mut Frame,
+        st: &State,
+        choices: &[(Rule, StateId)],
+        default: Option<StateId>,
+    ) -> Result<Flow, StateError> {
+        let eff = self.effective_input(st, f)?;
+        let next = {
+            let scope = self.scope(f, &eff, Default::default());
+            let mut next = None;
+            for (rule, target) in choices {
+                if rule.eval(&scope)? {
+                    next = Some(*target);
+                    break;
+                }
+            }
+            next
+        };
+        let next = next.or(default).ok_or_else(|| {
+            StateError::new(
+                error::NO_CHOICE_MATCHED,
+                format!(
+                    "No Choice Rules matched and no Default was specified in state '{}'",
+                    st.name
+                ),
+            )
+        })?;
+        let eff = eff.into_owned();
+        let output = self.apply_output_path(st, f, eff)?;
+        self.exit(f, output, Some(next))
+    }
+
+    pub(super) fn run_succeed(&mut self, f: &mut Frame, st: &State) -> Result<Flow, StateError> {
+        let eff = self.effective_input(st, f)?.into_owned();
+        let output = self.apply_output_path(st, f, eff)?;
+        self.exit(f, output, None)
+    }
+
+    /// A Fail state without `Error` or `Cause` fails with neither (empty
+    /// here, left out of history and DescribeExecution, as AWS does).
+    pub(super) fn run_fail(
+        &mut self,
+        f: &mut Frame,
+        error: Option<&Dynamic>,
+        cause: Option<&Dynamic>,
+    ) -> Result<Flow, StateError> {
+        let scope = self.scope(f, &f.input, Default::default());
+        let e = match error {
+            Some(d) => d.eval(&scope)?,
+            None => String::new(),
+        };
+        let c = match cause {
+            Some(d) => d.eval(&scope)?,
+            None => String::new(),
+        };
+        Ok(Flow::Ended(Err(StateError::new(e, c))))
+    }
+
+    pub(super) fn run_wait(
+        &mut self,
+        fid: FrameId,
+        f: &mut Frame,
+        st: &State,
+        spec: &WaitSpec,
+    ) -> Result<Flow, StateError> {
+        let eff = self.effective_input(st, f)?;
+        let fire_at = match spec {
+            WaitSpec::Seconds(s) => self.now + *s as i64 * 1000,
+            WaitSpec::Timestamp(t) => t.timestamp_millis(),
+            WaitSpec::SecondsPath(p) => {
+                let v = self.select(f, p, &eff, "SecondsPath")?;
+                match v.as_u64() {
+                    Some(s) => self.now + (s.min(i64::MAX as u64 / 2000)) as i64 * 1000,
+                    None => {
+                        return Err(StateError::runtime(format!(
+                            "The SecondsPath parameter does not reference a valid non-negative integer: {v}"
+                        )))
+                    }
+                }
+            }
+            WaitSpec::TimestampPath(p) => {
+                let v = self.select(f, p, &eff, "TimestampPath")?;
+                match v.as_str().and_then(parse_timestamp) {
+                    Some(t) => t.timestamp_millis(),
+                    None => return Err(StateError::runtime(format!("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {v}"))),
+                }
+            }
+        };
+        let eff = eff.into_owned();
+        let output = self.apply_output_path(st, f, eff)?;
+        if fire_at <= self.now {
+            return self.exit(f, output, st.next);
+        }
+        let token = self.token();
+        self.pending.insert(token, (fid, Pending::Wait));
+        self.out.push(Command::StartTimer {
+            token,
+            fire_at_ms: fire_at,
+        });
+        f.phase = Phase::Waiting { token, output };
+        Ok(Flow::Blocked)
+    }
+}
