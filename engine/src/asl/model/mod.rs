@@ -1,0 +1,338 @@
+//! The compiled state machine and the validator that builds it.
+//!
+//! [`Machine::compile`] walks a definition once, reports every problem it
+//! finds (as AWS's ValidateStateMachineDefinition does) and, when there is
+//! none, returns a [`Machine`]: every state of every nested state list in one
+//! flat arena, with `Next` targets resolved to indexes and every path,
+//! template and rule precompiled.
+//!
+//! The compiler lives in submodules: `compiler` holds the walk over state
+//! lists, the fields every state shares and the small field parsers;
+//! `states` and `map` compile each state type's own fields; `retry` compiles
+//! `Retry` and `Catch`.
+
+use super::choice::Rule;
+use super::diag::{esc, Diagnostic};
+use super::error;
+use super::intrinsics::Call;
+use super::path::Path;
+use super::template::{Scope, Template};
+use chrono::{DateTime, FixedOffset};
+use compiler::Compiler;
+use serde_json::Value;
+use std::sync::Arc;
+
+mod compiler;
+mod map;
+mod retry;
+mod states;
+#[cfg(test)]
+mod tests;
+
+/// Index of a state in [`Machine::states`].
+pub type StateId = u32;
+/// Index of a state list in [`Machine::lists`].
+pub type ListId = u32;
+
+/// A validated, compiled state machine.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// Every state, of the top level and of every branch and iterator.
+    pub states: Vec<State>,
+    /// Every state list; list 0 is the top level.
+    pub lists: Vec<StateList>,
+    /// The machine's `TimeoutSeconds`.
+    pub timeout_seconds: Option<u64>,
+}
+
+/// A `StartAt` + `States` scope: the top level, a Parallel branch or a Map
+/// iterator.
+#[derive(Debug, Clone)]
+pub struct StateList {
+    /// The first state.
+    pub start: StateId,
+}
+
+/// A state.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// Its name.
+    pub name: Arc<str>,
+    /// Type-specific fields.
+    pub kind: Kind,
+    /// `InputPath`.
+    pub input_path: PathSpec,
+    /// `OutputPath`.
+    pub output_path: PathSpec,
+    /// `ResultPath`.
+    pub result_path: ResultPathSpec,
+    /// `Parameters` (or a Map's `ItemSelector` lives in [`Kind::Map`]).
+    pub parameters: Option<Template>,
+    /// `ResultSelector`.
+    pub result_selector: Option<Template>,
+    /// `Retry`.
+    pub retry: Vec<Retrier>,
+    /// `Catch`.
+    pub catch: Vec<Catcher>,
+    /// `Next`; `None` with `End: true` (and for Choice, Succeed and Fail).
+    pub next: Option<StateId>,
+}
+
+/// `InputPath`/`OutputPath`: `$` (the default), `null` or a path.
+#[derive(Debug, Clone)]
+pub enum PathSpec {
+    /// The whole document.
+    Root,
+    /// `null`: an empty object.
+    Null,
+    /// Another path.
+    Path(Path),
+}
+
+/// `ResultPath`.
+#[derive(Debug, Clone)]
+pub enum ResultPathSpec {
+    /// `$` (the default): the result replaces the input.
+    Root,
+    /// `null`: the result is discarded and the input passes through.
+    Discard,
+    /// A Reference Path inside the input.
+    Path(Path),
+}
+
+/// Type-specific parts of a state.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    /// Pass, with its optional `Result`.
+    Pass {
+        /// `Result`.
+        result: Option<Value>,
+    },
+    /// Task.
+    Task(Box<TaskSpec>),
+    /// Choice.
+    Choice {
+        /// `Choices` with their targets.
+        choices: Vec<(Rule, StateId)>,
+        /// `Default`.
+        default: Option<StateId>,
+    },
+    /// Wait.
+    Wait(WaitSpec),
+    /// Succeed.
+    Succeed,
+    /// Fail.
+    Fail {
+        /// `Error` or `ErrorPath`.
+        error: Option<Dynamic>,
+        /// `Cause` or `CausePath`.
+        cause: Option<Dynamic>,
+    },
+    /// Parallel.
+    Parallel {
+        /// `Branches`.
+        branches: Vec<ListId>,
+    },
+    /// Map (inline).
+    Map(Box<MapSpec>),
+}
+
+/// A string that is literal or computed from a path or intrinsic.
+#[derive(Debug, Clone)]
+pub enum Dynamic {
+    /// A literal.
+    Literal(String),
+    /// `...Path` with a path.
+    Path(Path),
+    /// `...Path` with an intrinsic function.
+    Intrinsic(Call),
+}
+
+/// A number that is literal or read from a path (`TimeoutSecondsPath`, ...).
+#[derive(Debug, Clone)]
+pub enum Seconds {
+    /// A literal.
+    Literal(u64),
+    /// Read from the effective input.
+    Path(Path),
+}
+
+/// A Task state's fields.
+#[derive(Debug, Clone)]
+pub struct TaskSpec {
+    /// `Resource`.
+    pub resource: Arc<str>,
+    /// `TimeoutSeconds(Path)`.
+    pub timeout: Option<Seconds>,
+    /// `HeartbeatSeconds(Path)`.
+    pub heartbeat: Option<Seconds>,
+    /// `Credentials`.
+    pub credentials: Option<Template>,
+}
+
+/// A Wait state's duration.
+#[derive(Debug, Clone)]
+pub enum WaitSpec {
+    /// `Seconds`.
+    Seconds(u64),
+    /// `SecondsPath`.
+    SecondsPath(Path),
+    /// `Timestamp`.
+    Timestamp(DateTime<FixedOffset>),
+    /// `TimestampPath`.
+    TimestampPath(Path),
+}
+
+/// A Map state's fields.
+#[derive(Debug, Clone)]
+pub struct MapSpec {
+    /// `ItemProcessor` or `Iterator`.
+    pub processor: ListId,
+    /// `ItemsPath`.
+    pub items_path: PathSpec,
+    /// `ItemSelector` (or legacy `Parameters`).
+    pub item_selector: Option<Template>,
+    /// `MaxConcurrency(Path)`; 0 means unlimited.
+    pub max_concurrency: Seconds,
+}
+
+/// A `Retry` entry.
+#[derive(Debug, Clone)]
+pub struct Retrier {
+    /// `ErrorEquals`.
+    pub errors: Vec<String>,
+    /// `IntervalSeconds` (default 1).
+    pub interval_seconds: u64,
+    /// `MaxAttempts` (default 3).
+    pub max_attempts: u64,
+    /// `BackoffRate` (default 2.0).
+    pub backoff_rate: f64,
+    /// `MaxDelaySeconds`.
+    pub max_delay_seconds: Option<u64>,
+    /// `JitterStrategy: FULL`.
+    pub full_jitter: bool,
+}
+
+/// A `Catch` entry.
+#[derive(Debug, Clone)]
+pub struct Catcher {
+    /// `ErrorEquals`.
+    pub errors: Vec<String>,
+    /// `Next`.
+    pub next: StateId,
+    /// `ResultPath` for the error output.
+    pub result_path: ResultPathSpec,
+}
+
+/// Does an `ErrorEquals` list match `err` raised by a state of this kind?
+pub fn errors_match(list: &[String], err: &str, is_task: bool) -> bool {
+    list.iter().any(|e| {
+        e == err
+            || (e == error::ALL && err != error::DATA_LIMIT_EXCEEDED && err != error::RUNTIME)
+            || (e == error::TASK_FAILED
+                && is_task
+                && err != error::TIMEOUT
+                && err != error::RUNTIME
+                && err != error::DATA_LIMIT_EXCEEDED)
+    })
+}
+
+impl Dynamic {
+    /// Computes the string.
+    pub fn eval(&self, scope: &dyn Scope) -> Result<String, error::StateError> {
+        let v = match self {
+            Dynamic::Literal(s) => return Ok(s.clone()),
+            Dynamic::Path(p) => {
+                let doc = scope.doc_for(p);
+                p.select_value(doc).ok_or_else(|| {
+                    error::StateError::runtime(format!("The JsonPath '{p}' could not be found in the input"))
+                })?
+            }
+            Dynamic::Intrinsic(c) => c.eval(scope)?,
+        };
+        match v {
+            Value::String(s) => Ok(s),
+            v => Err(error::StateError::runtime(format!("expected a string, got {v}"))),
+        }
+    }
+}
+
+/// Why a definition was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid state machine definition: {}", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; "))]
+pub struct InvalidDefinition(pub Vec<Diagnostic>);
+
+impl Machine {
+    /// Parses and validates JSON text.
+    pub fn from_json(text: &str) -> Result<Machine, InvalidDefinition> {
+        let v: Value = serde_json::from_str(text).map_err(|e| {
+            InvalidDefinition(vec![Diagnostic {
+                location: String::new(),
+                code: "INVALID_JSON_DESCRIPTION",
+                message: format!("the definition is not valid JSON: {e}"),
+            }])
+        })?;
+        Machine::compile(&v)
+    }
+
+    /// Validates and compiles a definition, reporting every problem.
+    pub fn compile(def: &Value) -> Result<Machine, InvalidDefinition> {
+        let mut c = Compiler::new();
+        let Some(top) = def.as_object() else {
+            c.d.err("", "SCHEMA_VALIDATION_FAILED", "the definition must be a JSON object");
+            return Err(InvalidDefinition(c.d.0));
+        };
+        for k in top.keys() {
+            if !matches!(
+                k.as_str(),
+                "StartAt" | "States" | "Comment" | "Version" | "TimeoutSeconds" | "QueryLanguage"
+            ) {
+                c.d.err(
+                    &format!("/{}", esc(k)),
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("field '{k}' is not allowed at the top level"),
+                );
+            }
+        }
+        if let Some(q) = top.get("QueryLanguage") {
+            c.query_language(q, "/QueryLanguage");
+        }
+        if let Some(v) = top.get("Version") {
+            if v.as_str() != Some("1.0") {
+                c.d.err("/Version", "SCHEMA_VALIDATION_FAILED", "'Version' must be \"1.0\"");
+            }
+        }
+        let timeout_seconds = top
+            .get("TimeoutSeconds")
+            .and_then(|v| c.positive_int(v, "/TimeoutSeconds"));
+        c.compile_list(top, "");
+        if c.d.is_empty() {
+            Ok(Machine {
+                states: c.states,
+                lists: c.lists,
+                timeout_seconds,
+            })
+        } else {
+            Err(InvalidDefinition(c.d.0))
+        }
+    }
+
+    /// A machine with no states, standing in until a snapshot is restored.
+    pub fn empty() -> Arc<Machine> {
+        Arc::new(Machine {
+            states: Vec::new(),
+            lists: Vec::new(),
+            timeout_seconds: None,
+        })
+    }
+
+    /// The top-level list's first state.
+    pub fn start(&self) -> StateId {
+        self.lists[0].start
+    }
+
+    /// A state by id.
+    pub fn state(&self, id: StateId) -> &State {
+        &self.states[id as usize]
+    }
+}

@@ -1,0 +1,174 @@
+//! The fields of each state type but Map (in `map`): one function per type,
+//! each called by `Compiler::compile_state` once the shared fields are done.
+
+use super::compiler::Compiler;
+use super::{Kind, Seconds, StateId, TaskSpec, WaitSpec};
+use crate::asl::choice::{parse_timestamp, Rule};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+impl Compiler {
+    pub(super) fn pass(&mut self, o: &Map<String, Value>) -> Kind {
+        Kind::Pass {
+            result: o.get("Result").cloned(),
+        }
+    }
+
+    pub(super) fn task(&mut self, o: &Map<String, Value>, at: &str) -> Kind {
+        let resource = match o.get("Resource").and_then(Value::as_str) {
+            Some(r) if r.contains(':') => Arc::from(r),
+            Some(r) => {
+                self.d.err(
+                    &format!("{at}/Resource"),
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("'{r}' is not a resource ARN or URI"),
+                );
+                Arc::from(r)
+            }
+            None => {
+                self.d.err(
+                    &format!("{at}/Resource"),
+                    "SCHEMA_VALIDATION_FAILED",
+                    "a Task state needs a 'Resource' string",
+                );
+                Arc::from("")
+            }
+        };
+        let timeout = self.seconds(o, "TimeoutSeconds", at);
+        let heartbeat = self.seconds(o, "HeartbeatSeconds", at);
+        if let (Some(Seconds::Literal(t)), Some(Seconds::Literal(h))) = (&timeout, &heartbeat) {
+            if h >= t {
+                self.d.err(
+                    &format!("{at}/HeartbeatSeconds"),
+                    "SCHEMA_VALIDATION_FAILED",
+                    "HeartbeatSeconds must be smaller than TimeoutSeconds",
+                );
+            }
+        }
+        let credentials = o
+            .get("Credentials")
+            .map(|c| self.template(c, &format!("{at}/Credentials")));
+        Kind::Task(Box::new(TaskSpec {
+            resource,
+            timeout,
+            heartbeat,
+            credentials,
+        }))
+    }
+
+    /// Adds the targets of `Choices` and `Default` to `targets`.
+    pub(super) fn choice(
+        &mut self,
+        o: &Map<String, Value>,
+        at: &str,
+        ids: &HashMap<&str, StateId>,
+        targets: &mut Vec<StateId>,
+    ) -> Kind {
+        let mut choices = Vec::new();
+        match o.get("Choices").and_then(Value::as_array).filter(|a| !a.is_empty()) {
+            Some(cs) => {
+                for (i, c) in cs.iter().enumerate() {
+                    let here = format!("{at}/Choices/{i}");
+                    let rule = Rule::compile(c, &here, true, &mut self.d);
+                    let t = c
+                        .get("Next")
+                        .and_then(|n| self.target(Some(n), &format!("{here}/Next"), ids));
+                    targets.extend(t);
+                    if let (Some(r), Some(t)) = (rule, t) {
+                        choices.push((r, t));
+                    }
+                }
+            }
+            None => self.d.err(
+                &format!("{at}/Choices"),
+                "SCHEMA_VALIDATION_FAILED",
+                "'Choices' must be a non-empty array",
+            ),
+        }
+        let default = o
+            .get("Default")
+            .and_then(|n| self.target(Some(n), &format!("{at}/Default"), ids));
+        targets.extend(default);
+        Kind::Choice { choices, default }
+    }
+
+    pub(super) fn wait(&mut self, o: &Map<String, Value>, at: &str) -> Kind {
+        let keys: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
+            .into_iter()
+            .filter(|k| o.contains_key(*k))
+            .collect();
+        if keys.len() != 1 {
+            self.d.err(
+                at,
+                "SCHEMA_VALIDATION_FAILED",
+                "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp and TimestampPath",
+            );
+        }
+        let k = keys.first().copied().unwrap_or("Seconds");
+        let here = format!("{at}/{k}");
+        let spec = match (k, o.get(k)) {
+            ("Seconds", Some(v)) => match v.as_u64() {
+                Some(n) => Some(WaitSpec::Seconds(n)),
+                None => {
+                    self.d.err(
+                        &here,
+                        "SCHEMA_VALIDATION_FAILED",
+                        "'Seconds' must be a non-negative integer",
+                    );
+                    None
+                }
+            },
+            ("Timestamp", Some(v)) => match v.as_str().and_then(parse_timestamp) {
+                Some(t) => Some(WaitSpec::Timestamp(t)),
+                None => {
+                    self.d.err(
+                        &here,
+                        "SCHEMA_VALIDATION_FAILED",
+                        "'Timestamp' must be an RFC 3339 timestamp like 2016-03-14T01:59:00Z",
+                    );
+                    None
+                }
+            },
+            ("SecondsPath", Some(v)) => self.path(v, &here).map(WaitSpec::SecondsPath),
+            ("TimestampPath", Some(v)) => self.path(v, &here).map(WaitSpec::TimestampPath),
+            _ => None,
+        };
+        Kind::Wait(spec.unwrap_or(WaitSpec::Seconds(0)))
+    }
+
+    pub(super) fn fail(&mut self, o: &Map<String, Value>, at: &str) -> Kind {
+        Kind::Fail {
+            error: self.dynamic(o, "Error", at),
+            cause: self.dynamic(o, "Cause", at),
+        }
+    }
+
+    pub(super) fn parallel(&mut self, o: &Map<String, Value>, at: &str) -> Kind {
+        let mut branches = Vec::new();
+        match o.get("Branches").and_then(Value::as_array).filter(|a| !a.is_empty()) {
+            Some(bs) => {
+                for (i, b) in bs.iter().enumerate() {
+                    let here = format!("{at}/Branches/{i}");
+                    match b.as_object() {
+                        Some(bo) => {
+                            self.sub_fields(bo, &here, &["StartAt", "States", "Comment"]);
+                            branches.push(self.compile_list(bo, &here));
+                        }
+                        None => self.d.err(
+                            &here,
+                            "SCHEMA_VALIDATION_FAILED",
+                            "a branch must be an object with StartAt and States",
+                        ),
+                    }
+                }
+            }
+            None => self.d.err(
+                &format!("{at}/Branches"),
+                "SCHEMA_VALIDATION_FAILED",
+                "'Branches' must be a non-empty array",
+            ),
+        }
+        Kind::Parallel { branches }
+    }
+}
