@@ -142,7 +142,7 @@ async fn handle(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: 
             headers: &hs,
             body: &body,
         };
-        if let Err(e) = sigv4::verify(&req, creds) {
+        if let Err(e) = sigv4::verify(&req, creds, &api.cfg.region, chrono::Utc::now()) {
             return ApiError::new(e.kind, e.message).into_response();
         }
     }
