@@ -27,7 +27,7 @@ impl std::fmt::Debug for Credentials {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthError {
     /// `MissingAuthenticationToken`, `UnrecognizedClientException`,
-    /// `InvalidSignatureException` or `IncompleteSignature`.
+    /// `InvalidSignatureException` or `IncompleteSignatureException`.
     pub kind: &'static str,
     /// Explanation.
     pub message: String,
