@@ -1,11 +1,16 @@
 """Every operation of `aslan serve`, driven by boto3, the aws CLI and the
 `aslan executions` client: success shapes, AWS error shapes, pagination."""
+import base64
 import json
 import subprocess
 import urllib.request
 import urllib.error
 
+import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from conftest import BIN, ROLE, Server, client, machine, wait_done
@@ -198,6 +203,29 @@ def test_execution_history_pages_and_options(sfn):
     assert "output" not in bare[2]["stateExitedEventDetails"] and bare[2]["stateExitedEventDetails"]["name"] == "A"
 
 
+def token_of(text):
+    """A nextToken in this server's encoding (unpadded URL-safe base64) of `text`."""
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def test_bad_next_tokens_are_invalid_token(sfn):
+    arn = machine(sfn, "tokens", PASS)
+    ex = sfn.start_execution(stateMachineArn=arn, name="t")["executionArn"]
+    wait_done(sfn, ex)
+    # Non-ASCII, odd-length and non-hex positions; tokens that are not base64.
+    for token in [token_of("a\u00e9b"), token_of("\u00e9\u00e9"), token_of("abc"), token_of("zz"), "\u00e9", "!!!"]:
+        with pytest.raises(ClientError) as e:
+            sfn.list_executions(stateMachineArn=arn, nextToken=token)
+        assert error_code(e) == "InvalidToken", token
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    for token in [token_of("18446744073709551615"), token_of("99"), token_of("-1"), token_of("\u00e9")]:
+        with pytest.raises(ClientError) as e:
+            sfn.get_execution_history(executionArn=ex, nextToken=token)
+        assert error_code(e) == "InvalidToken", token
+    # The server still answers.
+    assert [x["name"] for x in sfn.list_executions(stateMachineArn=arn)["executions"]] == ["t"]
+
+
 def test_redrive_restarts_the_failed_state(sfn):
     arn = machine(sfn, "redrive", {"StartAt": "Prep", "States": {
         "Prep": {"Type": "Pass", "Result": {"step": 1}, "Next": "Work"},
@@ -302,6 +330,32 @@ def test_sigv4_is_enforced_when_credentials_are_configured(tmp_path):
         assert error_code(e) == "UnrecognizedClientException"
         status, body = raw(s.endpoint, "AWSStepFunctions.ListStateMachines", b"{}")
         assert status == 403 and body["__type"] == "MissingAuthenticationToken"
+    finally:
+        assert s.stop() == 0
+
+
+def test_sigv4_refuses_stale_dates_and_foreign_scopes(tmp_path):
+    s = Server(tmp_path / "scoped", env={"ASLAN_ACCESS_KEY_ID": "AKIDTEST", "ASLAN_SECRET_ACCESS_KEY": "s3cret"}).start()
+    try:
+        elsewhere = boto3.client("stepfunctions", endpoint_url=s.endpoint, region_name="eu-west-1",
+                                 aws_access_key_id="AKIDTEST", aws_secret_access_key="s3cret")
+        with pytest.raises(ClientError) as e:
+            elsewhere.list_state_machines()
+        assert error_code(e) == "InvalidSignatureException"
+        assert e.value.response["Error"]["Message"] == "Credential should be scoped to a valid region, not 'eu-west-1'."
+        # A request signed now, replayed with a 2015 X-Amz-Date.
+        req = AWSRequest(method="POST", url=s.endpoint + "/", data=b"{}", headers={
+            "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AWSStepFunctions.ListStateMachines"})
+        SigV4Auth(Credentials("AKIDTEST", "s3cret"), "states", "us-east-1").add_auth(req)
+        headers = dict(req.headers.items())
+        headers["X-Amz-Date"] = "20150830T123600Z"
+        http = urllib.request.Request(s.endpoint + "/", data=b"{}", method="POST", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(http)
+        body = json.loads(e.value.read())
+        assert body["__type"] == "InvalidSignatureException"
+        assert body["message"].startswith("Signature expired: 20150830T123600Z is now earlier than ")
+        assert "s3cret" not in json.dumps(body) and "s3cret" not in s.log.read_text()
     finally:
         assert s.stop() == 0
 

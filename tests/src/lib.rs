@@ -156,15 +156,36 @@ pub fn run_ours(case: &Case) -> Outcome {
     }
 }
 
-/// The peer's folder, if `npm ci` has been run there.
-pub fn peer_dir() -> Option<PathBuf> {
+/// Set to `1` to run the differential test without the peer: only Aslan's
+/// documented expectations are then checked. Without it, a peer that
+/// cannot run fails the test.
+pub const SKIP_PEER_VAR: &str = "ASLAN_SKIP_PEER";
+
+/// The peer's folder, or why the peer cannot run: `node` must be on the
+/// PATH and `npm ci` must have been run in `tests/peer`.
+pub fn peer_dir() -> Result<PathBuf, String> {
     let d = repo_root().join("tests/peer");
-    d.join("node_modules/aws-local-stepfunctions").exists().then_some(d)
+    if !d.join("node_modules/aws-local-stepfunctions").is_dir() {
+        return Err(format!(
+            "{} is missing",
+            d.join("node_modules/aws-local-stepfunctions").display()
+        ));
+    }
+    match Command::new("node").arg("--version").output() {
+        Ok(o) if o.status.success() => Ok(d),
+        Ok(o) => Err(format!("`node --version` failed with {}", o.status)),
+        Err(e) => Err(format!("cannot run `node`: {e}")),
+    }
+}
+
+/// Whether [`SKIP_PEER_VAR`] asks to skip the peer.
+pub fn skip_peer() -> bool {
+    std::env::var(SKIP_PEER_VAR).is_ok_and(|v| v == "1")
 }
 
 /// Runs cases through aws-local-stepfunctions; results by case name.
 pub fn run_peer(cases: &[Case]) -> HashMap<String, Outcome> {
-    let dir = peer_dir().expect("the peer is installed");
+    let dir = peer_dir().unwrap_or_else(|why| panic!("the peer cannot run: {why}"));
     let mut child = Command::new("node")
         .arg("run-peer.mjs")
         .current_dir(&dir)

@@ -1,6 +1,8 @@
 //! A small blocking client for the server's API (what the `aslan
 //! executions ...` commands use). Signs requests with SigV4 when given
-//! credentials.
+//! credentials. Speaks `http://` and `https://` (rustls with the ring
+//! provider; server certificates are checked against the Mozilla roots
+//! bundled by `webpki-roots`).
 
 use super::sigv4::{self, Credentials};
 use serde_json::Value;
@@ -31,7 +33,8 @@ pub enum ClientError {
 }
 
 impl Client {
-    /// A client for `endpoint` (e.g. `http://127.0.0.1:8083`).
+    /// A client for `endpoint` (e.g. `http://127.0.0.1:8083` or
+    /// `https://states.example.com`).
     pub fn new(endpoint: &str, region: &str, credentials: Option<Credentials>) -> Client {
         let endpoint = endpoint.trim_end_matches('/').to_string();
         let host = endpoint
@@ -97,5 +100,42 @@ impl Client {
                 message: v["message"].as_str().unwrap_or_default().to_string(),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn an_https_endpoint_gets_a_tls_client_hello() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let port = listener.local_addr().expect("local address").port();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("read timeout");
+            let mut first = [0u8; 3];
+            let got = conn.read_exact(&mut first).map(|()| first);
+            // Dropping the connection ends the handshake on the client's side.
+            let _ = tx.send(got.map_err(|e| e.to_string()));
+        });
+        let client = Client::new(&format!("https://127.0.0.1:{port}"), "us-east-1", None);
+        let err = client
+            .call("ListStateMachines", &serde_json::json!({}))
+            .expect_err("nothing answers TLS here");
+        assert!(matches!(err, ClientError::Transport(..)), "{err}");
+        let first = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("the client never connected: {err}"))
+            .unwrap_or_else(|e| panic!("the client sent no TLS record ({e}); it said: {err}"));
+        // A TLS record: handshake (22), protocol version 3.x.
+        assert_eq!(first[0], 0x16, "not a TLS handshake record: {first:02x?}");
+        assert_eq!(first[1], 0x03, "not a TLS record version: {first:02x?}");
     }
 }

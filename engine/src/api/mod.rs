@@ -154,7 +154,7 @@ async fn handle(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: 
             headers: &hs,
             body: &body,
         };
-        if let Err(e) = sigv4::verify(&req, creds) {
+        if let Err(e) = sigv4::verify(&req, creds, &api.cfg.region, chrono::Utc::now()) {
             return ApiError::new(e.kind, e.message).into_response();
         }
     }
@@ -267,6 +267,7 @@ fn page(req: &Value) -> Result<(usize, Option<String>), ApiError> {
                 .decode(t)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
+                .filter(|s| !s.is_empty())
                 .ok_or_else(|| {
                     ApiError::new(
                         "InvalidToken",
@@ -753,7 +754,7 @@ impl Api {
             events.reverse();
         }
         let start: usize = match after {
-            Some(t) => t.parse().map_err(|_| ApiError::new("InvalidToken", "Invalid Token"))?,
+            Some(t) => history_token(&t, events.len())?,
             None => 0,
         };
         let end = (start + max).min(events.len());
@@ -807,14 +808,26 @@ fn items_last_name(items: &[Value]) -> String {
         .to_string()
 }
 
+/// Decodes hexadecimal (either case); anything else, including non-ASCII
+/// text, is an error, never a panic.
 fn hex_decode(s: &str) -> Result<Vec<u8>, ()> {
-    if s.len() % 2 != 0 {
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8).ok_or(());
+    let b = s.as_bytes();
+    if b.len() % 2 != 0 {
         return Err(());
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| ()))
+    b.chunks_exact(2)
+        .map(|p| Ok((digit(p[0])? << 4) | digit(p[1])?))
         .collect()
+}
+
+/// Decodes a GetExecutionHistory position token: an event index no
+/// further than the end of the `len` events.
+fn history_token(t: &str, len: usize) -> Result<usize, ApiError> {
+    t.parse()
+        .ok()
+        .filter(|&i| i <= len)
+        .ok_or_else(|| ApiError::new("InvalidToken", "Invalid Token"))
 }
 
 /// Removes input and output payloads from an event's details
@@ -841,4 +854,60 @@ fn strip_data(e: &mut Value) {
 /// A random version-4 UUID (for generated execution names).
 pub fn new_uuid() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    /// What ListExecutions does with a nextToken: `page`, then `hex_decode`.
+    fn executions_position(token: &str) -> Result<Vec<u8>, &'static str> {
+        let (_, t) = page(&json!({ "nextToken": token })).map_err(|e| e.kind)?;
+        hex_decode(&t.expect("a token")).map_err(|_| "InvalidToken")
+    }
+
+    #[test]
+    fn any_list_executions_token_is_decoded_or_refused_never_a_panic() {
+        let issued = token(&sigv4::hex(&[0x00, 0x7f, 0xab, 0xff]));
+        assert_eq!(executions_position(&issued), Ok(vec![0x00, 0x7f, 0xab, 0xff]));
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        for bad in [
+            // Decodes to non-ASCII text of even byte length whose second
+            // byte is inside a character: slicing by bytes panicked here.
+            b64("a\u{e9}b"),
+            b64("\u{e9}\u{e9}"),
+            b64("\u{1f600}"),
+            b64("abc"),
+            b64("zz"),
+            b64("+f"),
+            b64(" 0"),
+            "\u{e9}t\u{e9}".to_string(),
+            "abc".to_string(),
+            "!!!".to_string(),
+            "====".to_string(),
+            String::new(),
+        ] {
+            assert_eq!(executions_position(&bad), Err("InvalidToken"), "{bad:?}");
+        }
+        let e = page(&json!({"nextToken": "\u{e9}"})).unwrap_err();
+        assert_eq!((e.kind, e.status), ("InvalidToken", StatusCode::BAD_REQUEST));
+    }
+
+    #[test]
+    fn history_tokens_are_indexes_within_the_history() {
+        assert_eq!(history_token("0", 10).ok(), Some(0));
+        assert_eq!(history_token("10", 10).ok(), Some(10));
+        for bad in [
+            "11",
+            "18446744073709551615",
+            "99999999999999999999999",
+            "-1",
+            "1.5",
+            "\u{e9}",
+            "",
+        ] {
+            let e = history_token(bad, 10).unwrap_err();
+            assert_eq!((e.kind, e.status), ("InvalidToken", StatusCode::BAD_REQUEST), "{bad:?}");
+        }
+    }
 }
