@@ -116,6 +116,11 @@ pub struct TaskRecord {
     /// `TaskStarted` was recorded (so a restart does not record it again).
     #[serde(default)]
     pub started: bool,
+    /// In a cancel record (`z`): the execution it belonged to, which may
+    /// have ended by the time the cancel runs: (execution ARN, state machine
+    /// ARN, role ARN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<(String, String, String)>,
 }
 
 /// The task-token index entry.

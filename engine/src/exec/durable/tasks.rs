@@ -49,6 +49,7 @@ impl Actor {
             invocation: inv,
             phase,
             started: false,
+            owner: None,
         };
         g.batch.insert(key::task(id, token), to_vec(&rec));
         let queued = rec.phase == TaskPhase::Queued;
@@ -97,8 +98,13 @@ impl Actor {
         }
         let is_activity = Resource::parse(&inv.resource).pattern() == Pattern::Activity;
         if !is_activity {
-            g.batch.insert(key::cancel(id, token), to_vec(&t.rec));
-            g.effects.push(Effect::Cancel(id, token, Box::new(t.rec)));
+            let mut rec = t.rec;
+            rec.owner = self
+                .live
+                .get(&id)
+                .map(|l| (l.rec.arn.clone(), l.rec.sm_arn.clone(), l.ex.info().role_arn.clone()));
+            g.batch.insert(key::cancel(id, token), to_vec(&rec));
+            g.effects.push(Effect::Cancel(id, token, Box::new(rec)));
         }
     }
 
@@ -180,15 +186,15 @@ impl Actor {
             TaskPhase::Polling { state, .. } => Some(state.clone()),
             _ => None,
         };
-        let Some(task) = self.task_for(id, &rec, CancellationToken::new()) else {
-            // The execution has ended: build the context from the record alone.
-            let inv = rec.invocation.clone();
-            let task = Task {
-                resource: Resource::parse(&inv.resource),
-                ctx: TaskContext::new("", "", "", &inv),
-                invocation: inv,
-            };
-            return self.spawn_cancel_task(id, token, task, state);
+        // The execution may have ended: its identity is in the record.
+        let (exec, sm, role) = rec.owner.clone().unwrap_or_default();
+        let inv = rec.invocation.clone();
+        let mut ctx = TaskContext::new(&exec, &sm, &role, &inv);
+        ctx.cancel.cancel();
+        let task = Task {
+            resource: Resource::parse(&inv.resource),
+            ctx,
+            invocation: inv,
         };
         self.spawn_cancel_task(id, token, task, state);
     }

@@ -1,0 +1,319 @@
+//! The task seam in the durable executor: durable poll steps across
+//! restarts, parked tasks, signals, cancellation, and names that stay unique
+//! inside one group commit.
+
+use aslan::asl::StateError;
+use aslan::exec::durable::{Executor, ExecutorConfig, StartRequest, TaskAnswer};
+use aslan::exec::ManualClock;
+use aslan::store::{ExecutionRecord, StateMachineRecord, Store};
+use aslan::tasks::{CancelFuture, Integration, Outcome, Pattern, Registry, Resource, Task, TaskFuture};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const T0: i64 = 1_750_000_000_000;
+
+/// A fake long-running job: `start` creates it (counted), every poll
+/// advances it by one step, and it is done after `steps` polls. `cancel`
+/// records which job it deleted. Heartbeats and "started" are signalled by
+/// the `job:signal` resource.
+#[derive(Default)]
+struct Jobs {
+    starts: AtomicUsize,
+    polls: Mutex<Vec<Value>>,
+    cancelled: Mutex<Vec<(String, Option<Value>)>>,
+}
+
+impl Integration for Jobs {
+    fn patterns(&self, r: &Resource) -> Option<&'static [Pattern]> {
+        (r.service() == "job").then_some(&[Pattern::RequestResponse, Pattern::Sync][..])
+    }
+
+    fn start(&self, task: Task) -> TaskFuture {
+        self.starts.fetch_add(1, Ordering::SeqCst);
+        let steps = task.invocation.parameters["steps"].as_u64().unwrap_or(1);
+        let name = task.ctx.idempotency_key.clone();
+        if task.resource.action() == "signal" {
+            return Box::pin(async move {
+                task.ctx.started();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                task.ctx.heartbeat();
+                task.ctx.cancelled().await;
+                Outcome::Failed(StateError::new("Never", "cancelled tasks never end"))
+            });
+        }
+        Box::pin(std::future::ready(Outcome::Poll {
+            after_ms: 60_000,
+            state: json!({"job": name, "left": steps}),
+        }))
+    }
+
+    fn poll(&self, _task: Task, state: Value) -> TaskFuture {
+        self.polls.lock().unwrap().push(state.clone());
+        let left = state["left"].as_u64().unwrap_or(0).saturating_sub(1);
+        Box::pin(std::future::ready(if left == 0 {
+            Outcome::Succeeded(json!({"job": state["job"], "status": "Complete"}))
+        } else {
+            Outcome::Poll {
+                after_ms: 60_000,
+                state: json!({"job": state["job"], "left": left}),
+            }
+        }))
+    }
+
+    fn cancel(&self, task: Task, state: Option<Value>) -> CancelFuture {
+        self.cancelled.lock().unwrap().push((task.ctx.idempotency_key, state));
+        Box::pin(std::future::ready(()))
+    }
+}
+
+fn open(dir: &std::path::Path, clock: Arc<ManualClock>, jobs: Arc<Jobs>) -> (Store, Executor, aslan::exec::durable::RecoveryReport) {
+    let store = Store::open(dir).unwrap();
+    let mut r = Registry::new();
+    r.register(jobs);
+    let cfg = ExecutorConfig {
+        clock,
+        tasks: Arc::new(r),
+        region: "us-east-1".into(),
+        account: "123456789012".into(),
+        fsync: true,
+    };
+    let (ex, report) = Executor::start(store.clone(), cfg).unwrap();
+    (store, ex, report)
+}
+
+async fn machine(store: &Store, name: &str, def: Value) -> StateMachineRecord {
+    let rec = StateMachineRecord {
+        name: name.into(),
+        arn: format!("arn:aws:states:us-east-1:123456789012:stateMachine:{name}"),
+        definition: def.to_string(),
+        role_arn: "arn:aws:iam::123456789012:role/R".into(),
+        sm_type: "STANDARD".into(),
+        created_ms: T0,
+        updated_ms: T0,
+        revision: 1,
+    };
+    store.put_machine(&rec).await.unwrap();
+    rec
+}
+
+fn start(sm: &StateMachineRecord, name: &str, input: Value) -> StartRequest {
+    StartRequest {
+        machine: sm.clone(),
+        name: name.into(),
+        input: input.to_string(),
+        test_case: None,
+    }
+}
+
+async fn until(mut f: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("condition not reached");
+}
+
+async fn settle(store: &Store, arn: &str) -> ExecutionRecord {
+    for _ in 0..1000 {
+        let rec = store.execution_by_arn(arn).unwrap().unwrap();
+        if rec.status != "RUNNING" {
+            return rec;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("{arn} did not finish");
+}
+
+fn history_types(store: &Store, id: u64) -> Vec<String> {
+    store
+        .history(id)
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("aslan-seam-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_resumes_from_its_stored_state_after_a_restart_without_starting_again() {
+    let dir = tempdir("poll");
+    let clock = Arc::new(ManualClock::new(T0));
+    let jobs = Arc::new(Jobs::default());
+    let (store, ex, _) = open(&dir, clock.clone(), jobs.clone());
+    let sm = machine(
+        &store,
+        "jobs",
+        json!({"StartAt": "J", "States": {"J": {"Type": "Task", "Resource": "arn:aws:states:::job:run.sync", "End": true}}}),
+    )
+    .await;
+    let rec = ex.start_execution(start(&sm, "e1", json!({"steps": 3}))).await.unwrap();
+    until(|| jobs.starts.load(Ordering::SeqCst) == 1).await;
+    // The first poll is 60 s away; let it run once, then restart.
+    until(|| store.tasks().unwrap().iter().any(|(_, _, b)| String::from_utf8_lossy(b).contains("Polling"))).await;
+    clock.advance(60_000);
+    until(|| jobs.polls.lock().unwrap().len() == 1).await;
+    until(|| store.tasks().unwrap().iter().any(|(_, _, b)| String::from_utf8_lossy(b).contains("\"left\":2"))).await;
+    ex.shutdown().await;
+    drop(store);
+
+    let (store, ex, report) = open(&dir, clock.clone(), jobs.clone());
+    assert_eq!((report.tasks, report.polls), (0, 1), "{report:?}");
+    clock.advance(60_000);
+    until(|| jobs.polls.lock().unwrap().len() == 2).await;
+    clock.advance(60_000);
+    let done = settle(&store, &rec.arn).await;
+    assert_eq!(done.status, "SUCCEEDED");
+    assert_eq!(jobs.starts.load(Ordering::SeqCst), 1, "the job was created once");
+    let polls = jobs.polls.lock().unwrap().clone();
+    assert_eq!(polls.iter().map(|p| p["left"].as_u64().unwrap()).collect::<Vec<_>>(), [3, 2, 1]);
+    let job = polls[0]["job"].as_str().unwrap().to_string();
+    assert!(job.starts_with("aslan-jobs-") && job.len() <= 63, "{job}");
+    assert_eq!(done.output.as_deref(), Some(&*json!({"job": job, "status": "Complete"}).to_string()));
+    let types = history_types(&store, rec.id);
+    assert_eq!(
+        types[1..types.len() - 1],
+        ["TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSucceeded", "TaskStateExited"],
+        "TaskStarted once, when the job started"
+    );
+    ex.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_runs_the_integrations_cancel_and_history_records_it() {
+    let dir = tempdir("cancel");
+    let clock = Arc::new(ManualClock::new(T0));
+    let jobs = Arc::new(Jobs::default());
+    let (store, ex, _) = open(&dir, clock.clone(), jobs.clone());
+    let sm = machine(
+        &store,
+        "c",
+        json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
+            {"StartAt": "J", "States": {"J": {"Type": "Task", "Resource": "arn:aws:states:::job:run.sync", "End": true}}},
+            {"StartAt": "F", "States": {"F": {"Type": "Wait", "Seconds": 120, "Next": "X"}, "X": {"Type": "Fail", "Error": "Sibling"}}}]}}}),
+    )
+    .await;
+    // A failing sibling branch cancels the job.
+    let a = ex.start_execution(start(&sm, "sibling", json!({"steps": 9}))).await.unwrap();
+    until(|| store.tasks().unwrap().iter().any(|(_, _, b)| String::from_utf8_lossy(b).contains("Polling"))).await;
+    clock.advance(120_000);
+    let done = settle(&store, &a.arn).await;
+    assert_eq!(done.error.as_deref(), Some("Sibling"));
+    until(|| jobs.cancelled.lock().unwrap().len() == 1).await;
+    let (key, state) = jobs.cancelled.lock().unwrap()[0].clone();
+    assert!(key.starts_with("aslan-c-"));
+    assert_eq!(state.unwrap()["job"], json!(key), "cancel gets the last poll state");
+    assert!(history_types(&store, a.id).contains(&"TaskStateAborted".to_string()));
+
+    // StopExecution cancels it too.
+    let b = ex.start_execution(start(&sm, "stopped", json!({"steps": 9}))).await.unwrap();
+    until(|| jobs.starts.load(Ordering::SeqCst) == 2).await;
+    ex.stop_execution(&b.arn, Some("Halt".into()), None).await.unwrap();
+    until(|| jobs.cancelled.lock().unwrap().len() == 2).await;
+    let types = history_types(&store, b.id);
+    assert_eq!(types[types.len() - 2..], ["TaskStateAborted", "ExecutionAborted"]);
+    // Nothing is left in flight: no task records, no pending cancels.
+    until(|| store.tasks().unwrap().is_empty() && store.cancels().unwrap().is_empty()).await;
+    ex.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_and_heartbeat_signals_are_recorded_and_keep_the_task() {
+    let dir = tempdir("signal");
+    let clock = Arc::new(ManualClock::new(T0));
+    let jobs = Arc::new(Jobs::default());
+    let (store, ex, _) = open(&dir, clock.clone(), jobs.clone());
+    let sm = machine(
+        &store,
+        "s",
+        json!({"StartAt": "J", "States": {"J": {"Type": "Task", "Resource": "arn:aws:states:::job:signal", "HeartbeatSeconds": 5, "End": true}}}),
+    )
+    .await;
+    let rec = ex.start_execution(start(&sm, "e", json!({}))).await.unwrap();
+    until(|| history_types(&store, rec.id).contains(&"TaskStarted".to_string())).await;
+    // The heartbeat re-armed the 5 s timer: 4 s later it has not fired.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    clock.advance(4_000);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(store.execution_by_arn(&rec.arn).unwrap().unwrap().status, "RUNNING");
+    assert_eq!(store.tasks().unwrap().len(), 1, "a heartbeat keeps the task's record");
+    ex.shutdown().await;
+    drop(store);
+    // After a restart the task is dispatched again, and its start is not
+    // recorded twice.
+    let (store, ex, report) = open(&dir, clock.clone(), jobs.clone());
+    assert_eq!(report.tasks, 1);
+    clock.advance(60_000);
+    let done = settle(&store, &rec.arn).await;
+    assert_eq!(done.error.as_deref(), Some("States.HeartbeatTimeout"));
+    let started = history_types(&store, rec.id).iter().filter(|t| *t == "TaskStarted").count();
+    assert_eq!(started, 1);
+    ex.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_task_is_not_dispatched_again_and_its_token_completes_it_after_a_restart() {
+    let dir = tempdir("park");
+    let clock = Arc::new(ManualClock::new(T0));
+    let jobs = Arc::new(Jobs::default());
+    let (store, ex, _) = open(&dir, clock.clone(), jobs.clone());
+    let sm = machine(
+        &store,
+        "p",
+        json!({"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"t.$": "$$.Task.Token"}, "End": true}}}),
+    )
+    .await;
+    let rec = ex.start_execution(start(&sm, "e", json!({}))).await.unwrap();
+    until(|| store.tasks().unwrap().iter().any(|(_, _, b)| String::from_utf8_lossy(b).contains("Parked"))).await;
+    let history = store.history(rec.id).unwrap();
+    let params = history.iter().find(|e| e["type"] == "TaskScheduled").unwrap()["taskScheduledEventDetails"]["parameters"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = serde_json::from_str::<Value>(&params).unwrap()["t"].as_str().unwrap().to_string();
+    ex.shutdown().await;
+    drop(store);
+
+    let (store, ex, report) = open(&dir, clock, jobs);
+    assert_eq!((report.tasks, report.parked), (0, 1));
+    ex.answer_task(&token, TaskAnswer::Success(r#"{"ok":1}"#.into())).await.unwrap();
+    let done = settle(&store, &rec.arn).await;
+    assert_eq!(done.output.as_deref(), Some(r#"{"ok":1}"#));
+    let again = ex.answer_task(&token, TaskAnswer::Heartbeat).await.unwrap_err();
+    assert_eq!(again.to_string(), "Task does not exist anymore");
+    ex.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_starts_with_one_name_in_one_group_make_one_execution() {
+    let dir = tempdir("dup");
+    let clock = Arc::new(ManualClock::new(T0));
+    let (store, ex, _) = open(&dir, clock, Arc::new(Jobs::default()));
+    let sm = machine(&store, "d", json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}})).await;
+    for round in 0..20 {
+        let name = format!("same-{round}");
+        let (a, b) = tokio::join!(
+            ex.start_execution(start(&sm, &name, json!({"a": 1}))),
+            ex.start_execution(start(&sm, &name, json!({"a": 1})))
+        );
+        // The first ran to its end at once; the second must see it.
+        let ok = [a.is_ok(), b.is_ok()].iter().filter(|x| **x).count();
+        assert_eq!(ok, 1, "round {round}: one start wins, the other is ExecutionAlreadyExists");
+        let arn = format!("{}:{name}", sm.arn.replace(":stateMachine:", ":execution:"));
+        let (a, b) = tokio::join!(ex.stop_execution(&arn, None, None), ex.redrive_execution(&arn));
+        assert_eq!(a.unwrap().status, "SUCCEEDED", "stop sees the ended execution");
+        assert!(b.is_err(), "a succeeded execution is not redriven");
+    }
+    let listed = store.executions_of("d").count();
+    assert_eq!(listed, 20);
+    ex.shutdown().await;
+}
