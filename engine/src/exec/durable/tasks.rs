@@ -189,7 +189,7 @@ impl Actor {
         // The execution may have ended: its identity is in the record.
         let (exec, sm, role) = rec.owner.clone().unwrap_or_default();
         let inv = rec.invocation.clone();
-        let mut ctx = TaskContext::new(&exec, &sm, &role, &inv);
+        let ctx = TaskContext::new(&exec, &sm, &role, &inv);
         ctx.cancel.cancel();
         let task = Task {
             resource: Resource::parse(&inv.resource),
