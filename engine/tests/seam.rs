@@ -68,7 +68,11 @@ impl Integration for Jobs {
     }
 }
 
-fn open(dir: &std::path::Path, clock: Arc<ManualClock>, jobs: Arc<Jobs>) -> (Store, Executor, aslan::exec::durable::RecoveryReport) {
+fn open(
+    dir: &std::path::Path,
+    clock: Arc<ManualClock>,
+    jobs: Arc<Jobs>,
+) -> (Store, Executor, aslan::exec::durable::RecoveryReport) {
     let store = Store::open(dir).unwrap();
     let mut r = Registry::new();
     r.register(jobs);
@@ -158,10 +162,24 @@ async fn a_poll_resumes_from_its_stored_state_after_a_restart_without_starting_a
     let rec = ex.start_execution(start(&sm, "e1", json!({"steps": 3}))).await.unwrap();
     until(|| jobs.starts.load(Ordering::SeqCst) == 1).await;
     // The first poll is 60 s away; let it run once, then restart.
-    until(|| store.tasks().unwrap().iter().any(|(_, _, b)| String::from_utf8_lossy(b).contains("Polling"))).await;
+    until(|| {
+        store
+            .tasks()
+            .unwrap()
+            .iter()
+            .any(|(_, _, b)| String::from_utf8_lossy(b).contains("Polling"))
+    })
+    .await;
     clock.advance(60_000);
     until(|| jobs.polls.lock().unwrap().len() == 1).await;
-    until(|| store.tasks().unwrap().iter().any(|(_, _, b)| String::from_utf8_lossy(b).contains("\"left\":2"))).await;
+    until(|| {
+        store
+            .tasks()
+            .unwrap()
+            .iter()
+            .any(|(_, _, b)| String::from_utf8_lossy(b).contains("\"left\":2"))
+    })
+    .await;
     ex.shutdown().await;
     drop(store);
 
@@ -174,14 +192,26 @@ async fn a_poll_resumes_from_its_stored_state_after_a_restart_without_starting_a
     assert_eq!(done.status, "SUCCEEDED");
     assert_eq!(jobs.starts.load(Ordering::SeqCst), 1, "the job was created once");
     let polls = jobs.polls.lock().unwrap().clone();
-    assert_eq!(polls.iter().map(|p| p["left"].as_u64().unwrap()).collect::<Vec<_>>(), [3, 2, 1]);
+    assert_eq!(
+        polls.iter().map(|p| p["left"].as_u64().unwrap()).collect::<Vec<_>>(),
+        [3, 2, 1]
+    );
     let job = polls[0]["job"].as_str().unwrap().to_string();
     assert!(job.starts_with("aslan-jobs-") && job.len() <= 63, "{job}");
-    assert_eq!(done.output.as_deref(), Some(&*json!({"job": job, "status": "Complete"}).to_string()));
+    assert_eq!(
+        done.output.as_deref(),
+        Some(&*json!({"job": job, "status": "Complete"}).to_string())
+    );
     let types = history_types(&store, rec.id);
     assert_eq!(
         types[1..types.len() - 1],
-        ["TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSucceeded", "TaskStateExited"],
+        [
+            "TaskStateEntered",
+            "TaskScheduled",
+            "TaskStarted",
+            "TaskSucceeded",
+            "TaskStateExited"
+        ],
         "TaskStarted once, when the job started"
     );
     ex.shutdown().await;
@@ -202,8 +232,18 @@ async fn stop_runs_the_integrations_cancel_and_history_records_it() {
     )
     .await;
     // A failing sibling branch cancels the job.
-    let a = ex.start_execution(start(&sm, "sibling", json!({"steps": 9}))).await.unwrap();
-    until(|| store.tasks().unwrap().iter().any(|(_, _, b)| String::from_utf8_lossy(b).contains("Polling"))).await;
+    let a = ex
+        .start_execution(start(&sm, "sibling", json!({"steps": 9})))
+        .await
+        .unwrap();
+    until(|| {
+        store
+            .tasks()
+            .unwrap()
+            .iter()
+            .any(|(_, _, b)| String::from_utf8_lossy(b).contains("Polling"))
+    })
+    .await;
     clock.advance(120_000);
     let done = settle(&store, &a.arn).await;
     assert_eq!(done.error.as_deref(), Some("Sibling"));
@@ -214,7 +254,10 @@ async fn stop_runs_the_integrations_cancel_and_history_records_it() {
     assert!(history_types(&store, a.id).contains(&"TaskStateAborted".to_string()));
 
     // StopExecution cancels it too.
-    let b = ex.start_execution(start(&sm, "stopped", json!({"steps": 9}))).await.unwrap();
+    let b = ex
+        .start_execution(start(&sm, "stopped", json!({"steps": 9})))
+        .await
+        .unwrap();
     until(|| jobs.starts.load(Ordering::SeqCst) == 2).await;
     ex.stop_execution(&b.arn, Some("Halt".into()), None).await.unwrap();
     until(|| jobs.cancelled.lock().unwrap().len() == 2).await;
@@ -254,7 +297,10 @@ async fn started_and_heartbeat_signals_are_recorded_and_keep_the_task() {
     clock.advance(60_000);
     let done = settle(&store, &rec.arn).await;
     assert_eq!(done.error.as_deref(), Some("States.HeartbeatTimeout"));
-    let started = history_types(&store, rec.id).iter().filter(|t| *t == "TaskStarted").count();
+    let started = history_types(&store, rec.id)
+        .iter()
+        .filter(|t| *t == "TaskStarted")
+        .count();
     assert_eq!(started, 1);
     ex.shutdown().await;
 }
@@ -273,19 +319,32 @@ async fn a_parked_task_is_not_dispatched_again_and_its_token_completes_it_after_
     )
     .await;
     let rec = ex.start_execution(start(&sm, "e", json!({}))).await.unwrap();
-    until(|| store.tasks().unwrap().iter().any(|(_, _, b)| String::from_utf8_lossy(b).contains("Parked"))).await;
+    until(|| {
+        store
+            .tasks()
+            .unwrap()
+            .iter()
+            .any(|(_, _, b)| String::from_utf8_lossy(b).contains("Parked"))
+    })
+    .await;
     let history = store.history(rec.id).unwrap();
-    let params = history.iter().find(|e| e["type"] == "TaskScheduled").unwrap()["taskScheduledEventDetails"]["parameters"]
+    let params = history.iter().find(|e| e["type"] == "TaskScheduled").unwrap()["taskScheduledEventDetails"]
+        ["parameters"]
         .as_str()
         .unwrap()
         .to_string();
-    let token = serde_json::from_str::<Value>(&params).unwrap()["t"].as_str().unwrap().to_string();
+    let token = serde_json::from_str::<Value>(&params).unwrap()["t"]
+        .as_str()
+        .unwrap()
+        .to_string();
     ex.shutdown().await;
     drop(store);
 
     let (store, ex, report) = open(&dir, clock, jobs);
     assert_eq!((report.tasks, report.parked), (0, 1));
-    ex.answer_task(&token, TaskAnswer::Success(r#"{"ok":1}"#.into())).await.unwrap();
+    ex.answer_task(&token, TaskAnswer::Success(r#"{"ok":1}"#.into()))
+        .await
+        .unwrap();
     let done = settle(&store, &rec.arn).await;
     assert_eq!(done.output.as_deref(), Some(r#"{"ok":1}"#));
     let again = ex.answer_task(&token, TaskAnswer::Heartbeat).await.unwrap_err();
@@ -298,7 +357,12 @@ async fn two_starts_with_one_name_in_one_group_make_one_execution() {
     let dir = tempdir("dup");
     let clock = Arc::new(ManualClock::new(T0));
     let (store, ex, _) = open(&dir, clock, Arc::new(Jobs::default()));
-    let sm = machine(&store, "d", json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}})).await;
+    let sm = machine(
+        &store,
+        "d",
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
+    )
+    .await;
     for round in 0..20 {
         let name = format!("same-{round}");
         let (a, b) = tokio::join!(
@@ -307,7 +371,10 @@ async fn two_starts_with_one_name_in_one_group_make_one_execution() {
         );
         // The first ran to its end at once; the second must see it.
         let ok = [a.is_ok(), b.is_ok()].iter().filter(|x| **x).count();
-        assert_eq!(ok, 1, "round {round}: one start wins, the other is ExecutionAlreadyExists");
+        assert_eq!(
+            ok, 1,
+            "round {round}: one start wins, the other is ExecutionAlreadyExists"
+        );
         let arn = format!("{}:{name}", sm.arn.replace(":stateMachine:", ":execution:"));
         let (a, b) = tokio::join!(ex.stop_execution(&arn, None, None), ex.redrive_execution(&arn));
         assert_eq!(a.unwrap().status, "SUCCEEDED", "stop sees the ended execution");

@@ -546,3 +546,183 @@ fn redrive_restarts_from_the_failed_state() {
         assert_eq!(e.id, i as u64 + 1);
     }
 }
+
+// ---- the task seam, randomness, the Context object, AWS wording ----
+
+fn start_seeded(def: Value, input: Value, seed: Option<[u8; 32]>) -> (Execution, Vec<Command>) {
+    Execution::start(
+        machine(def),
+        ExecutionInfo::local("SM", "ex", T0),
+        input,
+        Options { history: true, seed },
+        T0,
+    )
+}
+
+#[test]
+fn task_started_is_recorded_when_the_integration_says_so() {
+    let def = json!({"StartAt": "T", "States": {"T": task(json!({}))}});
+    let (mut ex, cmds) = start(def, json!({}));
+    let inv = invocations(&cmds)[0].clone();
+    assert_eq!(
+        *types(&ex).last().unwrap(),
+        "TaskScheduled",
+        "not started at schedule time"
+    );
+    ex.handle(
+        Event::TaskStarted {
+            token: inv.token,
+            worker: None,
+        },
+        T0 + 5,
+    );
+    assert_eq!(*types(&ex).last().unwrap(), "TaskStarted");
+    ex.handle(
+        Event::TaskStarted {
+            token: inv.token,
+            worker: None,
+        },
+        T0 + 6,
+    );
+    ex.handle(
+        Event::TaskSucceeded {
+            token: inv.token,
+            output: json!(1),
+        },
+        T0 + 7,
+    );
+    let t = types(&ex);
+    assert_eq!(t.iter().filter(|x| **x == "TaskStarted").count(), 1, "{t:?}");
+    // A task that ends without saying it started is recorded as started first.
+    let def = json!({"StartAt": "T", "States": {"T": task(json!({}))}});
+    let (mut ex, cmds) = start(def, json!({}));
+    let inv = invocations(&cmds)[0].clone();
+    ex.handle(
+        Event::TaskSucceeded {
+            token: inv.token,
+            output: json!(1),
+        },
+        T0 + 7,
+    );
+    assert_eq!(types(&ex)[3..5], ["TaskStarted", "TaskSucceeded"]);
+}
+
+#[test]
+fn activities_record_activity_events_with_the_worker() {
+    let arn = "arn:aws:states:us-east-1:123456789012:activity:resize";
+    let def =
+        json!({"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": arn, "TimeoutSeconds": 9, "End": true}}});
+    let (mut ex, cmds) = start(def, json!({"x": 1}));
+    let inv = invocations(&cmds)[0].clone();
+    assert_eq!(inv.task_token.len(), 64);
+    ex.handle(
+        Event::TaskStarted {
+            token: inv.token,
+            worker: Some("w1".into()),
+        },
+        T0 + 1,
+    );
+    ex.handle(
+        Event::TaskSucceeded {
+            token: inv.token,
+            output: json!({"ok": true}),
+        },
+        T0 + 2,
+    );
+    assert_eq!(
+        types(&ex)[2..5],
+        ["ActivityScheduled", "ActivityStarted", "ActivitySucceeded"]
+    );
+    let h = ex.history();
+    let sched = &h[2].details.as_ref().unwrap().1;
+    assert_eq!(sched["resource"], arn);
+    assert_eq!(sched["input"], "{\"x\":1}");
+    assert_eq!(sched["timeoutInSeconds"], 9);
+    assert_eq!(h[3].details.as_ref().unwrap().1, json!({"workerName": "w1"}));
+}
+
+#[test]
+fn randomness_and_tokens_come_from_the_seed_not_the_arn() {
+    let def = json!({"StartAt": "T", "States": {"T": task(json!({"Parameters": {"u.$": "States.UUID()", "t.$": "$$.Task.Token"}}))}});
+    let run = |seed| {
+        let (_, cmds) = start_seeded(def.clone(), json!({}), seed);
+        invocations(&cmds)[0].parameters.clone()
+    };
+    let a = run(Some([1; 32]));
+    assert_eq!(a, run(Some([1; 32])), "the same seed replays the same numbers");
+    let b = run(Some([2; 32]));
+    assert_ne!(a["u"], b["u"], "same ARN, other seed: other UUID");
+    assert_ne!(a["t"], b["t"]);
+    let u = a["u"].as_str().unwrap();
+    assert_eq!(u.len(), 36);
+    assert_eq!(&u[14..15], "4", "a version-4 UUID: {u}");
+    assert_eq!(a["t"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn context_reads_the_execution_input_in_place_and_whole_when_asked() {
+    let def = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items",
+        "ItemSelector": {"v.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index", "k.$": "$$.Execution.Input.k",
+                         "n.$": "$$.State.Name", "e.$": "$$.Execution"},
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}, "End": true}}});
+    let (ex, _) = start(def, json!({"items": ["a", "b"], "k": 7}));
+    let Status::Succeeded(out) = ex.status() else {
+        panic!("{:?}", ex.status())
+    };
+    assert_eq!(out[1]["v"], "b");
+    assert_eq!(out[1]["i"], 1);
+    assert_eq!(out[1]["k"], 7);
+    assert_eq!(out[1]["n"], "M");
+    // `$$.Execution` is the whole object, its Input included.
+    assert_eq!(out[0]["e"]["Input"], json!({"items": ["a", "b"], "k": 7}));
+    assert_eq!(out[0]["e"]["Name"], "ex");
+    assert!(out[0]["e"].get("RedriveTime").is_none(), "only after a redrive");
+}
+
+#[test]
+fn a_fail_state_without_error_or_cause_records_neither() {
+    let (ex, _) = start(json!({"StartAt": "F", "States": {"F": {"Type": "Fail"}}}), json!({}));
+    let last = ex.history().last().unwrap();
+    assert_eq!(last.event_type, "ExecutionFailed");
+    assert_eq!(last.details.as_ref().unwrap().1, json!({}));
+}
+
+#[test]
+fn runtime_causes_name_the_state_and_the_event_it_entered_at() {
+    let def = json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"},
+        "B": {"Type": "Pass", "InputPath": "$.missing", "End": true}}});
+    let (ex, _) = start(def, json!({}));
+    let Status::Failed(e) = ex.status() else { panic!() };
+    assert_eq!(e.error, "States.Runtime");
+    assert!(
+        e.cause
+            .starts_with("An error occurred while executing the state 'B' (entered at the event id #4). "),
+        "{}",
+        e.cause
+    );
+    let def = json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"},
+        "B": {"Type": "Pass", "Parameters": {"a.$": "$.big", "b.$": "$.big"}, "End": true}}});
+    let (ex, _) = start(def, json!({"big": "x".repeat(150_000)}));
+    let Status::Failed(e) = ex.status() else {
+        panic!("{:?}", ex.status())
+    };
+    assert_eq!(e.error, "States.DataLimitExceeded");
+    assert!(
+        e.cause
+            .starts_with("The state/task 'B' returned a result with a size exceeding"),
+        "{}",
+        e.cause
+    );
+}
+
+#[test]
+fn redrive_time_appears_in_the_context_after_a_redrive() {
+    let def =
+        json!({"StartAt": "T", "States": {"T": task(json!({"Parameters": {"r.$": "$$.Execution.RedriveTime"}}))}});
+    let (mut ex, cmds) = start(def, json!({}));
+    // Before a redrive the field does not exist: the path fails.
+    assert!(invocations(&cmds).is_empty());
+    assert!(matches!(ex.status(), Status::Failed(e) if e.error == "States.Runtime"));
+    let cmds = ex.redrive(T0 + 1000).unwrap();
+    assert_eq!(invocations(&cmds)[0].parameters["r"], iso_millis(T0 + 1000));
+}
