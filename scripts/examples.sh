@@ -38,4 +38,13 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && brea
 $aslan executions --endpoint "http://127.0.0.1:$port" list order-pipeline || fail "aslan executions list"
 kill -TERM $pid; wait $pid || fail "aslan serve did not stop cleanly"
 trap - EXIT; rm -rf "$data" "$data.log"
-echo "examples: 5 passed, 0 failed"
+# The Activity worker example: a boto3 worker and a callback approver.
+data=$(mktemp -d)
+$aslan serve --data "$data" --listen "127.0.0.1:$port" 2>"$data.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; rm -rf "$data" "$data.log"' EXIT
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+timeout 60 .venv/bin/python examples/activity-worker/worker.py "http://127.0.0.1:$port" || fail activity-worker/worker.py
+kill -TERM $pid; wait $pid || fail "aslan serve did not stop cleanly"
+trap - EXIT; rm -rf "$data" "$data.log"
+echo "examples: 6 passed, 0 failed"
