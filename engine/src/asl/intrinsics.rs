@@ -118,6 +118,11 @@ pub struct Call {
     pub args: Vec<Arg>,
 }
 
+/// How deeply intrinsic calls may nest in one field: "You can nest up to 10
+/// intrinsic functions within a field" (Step Functions documentation). The
+/// bound also keeps a hostile definition from exhausting the parser's stack.
+pub const MAX_CALL_NESTING: usize = 10;
+
 /// Why an intrinsic expression could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntrinsicSyntaxError(pub String);
@@ -131,7 +136,7 @@ impl fmt::Display for IntrinsicSyntaxError {
 impl Call {
     /// Parses `States.Name(args...)`; the whole string must be one call.
     pub fn parse(text: &str) -> Result<Call, IntrinsicSyntaxError> {
-        let mut p = P { s: text, i: 0 };
+        let mut p = P { s: text, i: 0, depth: 0 };
         let c = p
             .call()
             .map_err(|e| IntrinsicSyntaxError(format!("invalid intrinsic function '{text}': {e}")))?;
@@ -183,6 +188,8 @@ impl Call {
 struct P<'a> {
     s: &'a str,
     i: usize,
+    /// How many calls enclose the current position.
+    depth: usize,
 }
 
 impl P<'_> {
@@ -196,6 +203,18 @@ impl P<'_> {
     }
 
     fn call(&mut self) -> Result<Call, String> {
+        self.depth += 1;
+        if self.depth > MAX_CALL_NESTING {
+            return Err(format!(
+                "intrinsic functions nested deeper than {MAX_CALL_NESTING} levels"
+            ));
+        }
+        let call = self.call_body();
+        self.depth -= 1;
+        call
+    }
+
+    fn call_body(&mut self) -> Result<Call, String> {
         self.ws();
         let Some(r) = self.rest().strip_prefix("States.") else {
             return Err("expected 'States.<Function>('".into());
@@ -703,6 +722,24 @@ mod tests {
             ev("States.ArrayLength($.missing)", i).unwrap_err().error,
             "States.Runtime"
         );
+    }
+
+    #[test]
+    fn nesting_is_capped_at_aws_limit() {
+        let nest = |n: usize| format!("{}$.a{}", "States.Array(".repeat(n), ")".repeat(n));
+        assert!(Call::parse(&nest(MAX_CALL_NESTING)).is_ok());
+        let e = Call::parse(&nest(MAX_CALL_NESTING + 1)).unwrap_err();
+        assert!(e.0.contains("nested deeper than 10 levels"), "{e}");
+        // 5,000 nested calls (a 10 KB request) on a small stack: an error,
+        // not a stack overflow.
+        let hostile = format!("{}'x'{}", "States.Format(".repeat(5000), ")".repeat(5000));
+        let e = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || Call::parse(&hostile).unwrap_err())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(e.0.contains("nested deeper than 10 levels"), "{e}");
     }
 
     #[test]
