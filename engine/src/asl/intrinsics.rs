@@ -1,5 +1,11 @@
 //! The 18 intrinsic functions (`States.Format`, `States.Array`, ...):
 //! parsed once into a call tree, evaluated against a [`Scope`].
+//!
+//! Behaviour follows the Step Functions documentation ("Intrinsic functions
+//! for JSONPath states"); where it is silent, executions recorded on AWS
+//! decide (LocalStack's parity snapshots, `tests/aws/services/stepfunctions/
+//! v2/intrinsic_functions/*.snapshot.json` in localstack/localstack), and
+//! where neither says, a comment says so.
 
 use super::error::StateError;
 use super::path::Path;
@@ -118,6 +124,11 @@ pub struct Call {
     pub args: Vec<Arg>,
 }
 
+/// How deeply intrinsic calls may nest in one field: "You can nest up to 10
+/// intrinsic functions within a field" (Step Functions documentation). The
+/// bound also keeps a hostile definition from exhausting the parser's stack.
+pub const MAX_CALL_NESTING: usize = 10;
+
 /// Why an intrinsic expression could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntrinsicSyntaxError(pub String);
@@ -131,7 +142,11 @@ impl fmt::Display for IntrinsicSyntaxError {
 impl Call {
     /// Parses `States.Name(args...)`; the whole string must be one call.
     pub fn parse(text: &str) -> Result<Call, IntrinsicSyntaxError> {
-        let mut p = P { s: text, i: 0 };
+        let mut p = P {
+            s: text,
+            i: 0,
+            depth: 0,
+        };
         let c = p
             .call()
             .map_err(|e| IntrinsicSyntaxError(format!("invalid intrinsic function '{text}': {e}")))?;
@@ -183,6 +198,8 @@ impl Call {
 struct P<'a> {
     s: &'a str,
     i: usize,
+    /// How many calls enclose the current position.
+    depth: usize,
 }
 
 impl P<'_> {
@@ -196,6 +213,18 @@ impl P<'_> {
     }
 
     fn call(&mut self) -> Result<Call, String> {
+        self.depth += 1;
+        if self.depth > MAX_CALL_NESTING {
+            return Err(format!(
+                "intrinsic functions nested deeper than {MAX_CALL_NESTING} levels"
+            ));
+        }
+        let call = self.call_body();
+        self.depth -= 1;
+        call
+    }
+
+    fn call_body(&mut self) -> Result<Call, String> {
         self.ws();
         let Some(r) = self.rest().strip_prefix("States.") else {
             return Err("expected 'States.<Function>('".into());
@@ -314,6 +343,82 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, StateError> {
     Err(StateError::intrinsic(msg))
 }
 
+/// Java's `Math.round`: the nearest integer, ties towards positive infinity
+/// (0.5 -> 1, -0.5 -> 0, -1.5 -> -1).
+fn java_round(x: f64) -> f64 {
+    let f = x.floor();
+    if x - f >= 0.5 {
+        f + 1.0
+    } else {
+        f
+    }
+}
+
+/// A number argument rounded to the nearest integer. The documentation of
+/// States.MathAdd and States.MathRandom: "If you specify a non-integer value
+/// ..., Step Functions will round it off to the nearest integer". Executions
+/// recorded on AWS show Java's rounding of each argument: MathAdd(1.5, 1.51)
+/// is 4, MathAdd(-1.5, -1.51) is -3, MathAdd(-0.5, 0.5) is 1.
+fn rounded_int(v: &Value, what: &str) -> Result<i64, StateError> {
+    if let Some(i) = v.as_i64() {
+        return Ok(i);
+    }
+    match v.as_f64() {
+        Some(f) if java_round(f).abs() < 9.0e15 => Ok(java_round(f) as i64),
+        Some(_) => fail(format!("{what} is out of range, got {v}")),
+        None => fail(format!("{what} must be a number, got {v}")),
+    }
+}
+
+/// How States.Format writes a value in place of `{}`. Strings go in as they
+/// are, numbers, booleans and null as JSON; objects and arrays, which the
+/// documentation does not cover, as AWS was recorded writing them (Java's
+/// `Map` and `List` `toString`): `{"Arg1": 1, "Arg2": []}` becomes
+/// `{Arg1=1, Arg2=[]}`, with strings inside unquoted.
+fn format_arg(v: &Value, out: &mut String) {
+    enum Tok<'a> {
+        Val(&'a Value),
+        Text(&'static str),
+        Key(&'a str),
+    }
+    // An explicit stack: a deep argument needs no deep recursion.
+    let mut stack = vec![Tok::Val(v)];
+    while let Some(t) = stack.pop() {
+        match t {
+            Tok::Text(s) => out.push_str(s),
+            Tok::Key(k) => {
+                out.push_str(k);
+                out.push('=');
+            }
+            Tok::Val(Value::String(s)) => out.push_str(s),
+            Tok::Val(Value::Array(a)) => {
+                stack.push(Tok::Text("]"));
+                for (i, x) in a.iter().enumerate().rev() {
+                    stack.push(Tok::Val(x));
+                    if i > 0 {
+                        stack.push(Tok::Text(", "));
+                    }
+                }
+                stack.push(Tok::Text("["));
+            }
+            Tok::Val(Value::Object(o)) => {
+                stack.push(Tok::Text("}"));
+                for (i, (k, x)) in o.iter().enumerate().rev() {
+                    stack.push(Tok::Val(x));
+                    stack.push(Tok::Key(k));
+                    if i > 0 {
+                        stack.push(Tok::Text(", "));
+                    }
+                }
+                stack.push(Tok::Text("{"));
+            }
+            // Numbers keep their JSON text (AWS was recorded writing 1 and
+            // 1.1; the documentation says nothing of exponents).
+            Tok::Val(v) => out.push_str(&v.to_string()),
+        }
+    }
+}
+
 fn as_int(v: &Value, what: &str) -> Result<i64, StateError> {
     match v.as_i64() {
         Some(i) => Ok(i),
@@ -364,8 +469,7 @@ fn apply(f: Func, mut a: Vec<Value>, scope: &dyn Scope) -> Result<Value, StateEr
                         };
                         match v {
                             Value::String(s) => out.push_str(&unescape_braces(s)),
-                            Value::Number(_) | Value::Bool(_) | Value::Null => out.push_str(&v.to_string()),
-                            _ => return fail("States.Format arguments must be strings, numbers, booleans or null"),
+                            v => format_arg(v, &mut out),
                         }
                         next += 1;
                     }
@@ -383,6 +487,11 @@ fn apply(f: Func, mut a: Vec<Value>, scope: &dyn Scope) -> Result<Value, StateEr
         }
         Func::StringToJson => {
             let s = as_str(&a[0], "The argument of States.StringToJson")?;
+            // Not in the documentation: AWS was recorded returning null for
+            // "" and " " (JSON whitespace only), where a JSON parser fails.
+            if s.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
+                return Ok(Value::Null);
+            }
             serde_json::from_str(s).or_else(|e| fail(format!("States.StringToJson could not parse '{s}': {e}")))
         }
         Func::JsonToString => Ok(Value::String(a[0].to_string())),
@@ -504,8 +613,10 @@ fn apply(f: Func, mut a: Vec<Value>, scope: &dyn Scope) -> Result<Value, StateEr
             Ok(Value::Object(x))
         }
         Func::MathRandom => {
-            let s = as_int(&a[0], "The start of States.MathRandom")?;
-            let e = as_int(&a[1], "The end of States.MathRandom")?;
+            let s = rounded_int(&a[0], "The start of States.MathRandom")?;
+            let e = rounded_int(&a[1], "The end of States.MathRandom")?;
+            // The documentation says neither whether the range may be empty
+            // nor what a seed that is not an integer does: both stay errors.
             if e <= s {
                 return fail("The end of States.MathRandom must be greater than its start");
             }
@@ -513,11 +624,15 @@ fn apply(f: Func, mut a: Vec<Value>, scope: &dyn Scope) -> Result<Value, StateEr
                 Some(seed) => splitmix(as_int(seed, "The seed of States.MathRandom")? as u64),
                 None => scope.random(),
             };
-            Ok(Value::from(s + (r % (e - s) as u64) as i64))
+            // "a random number between the specified start and end number":
+            // both ends included, as in AWS's example (1 to 999) and in
+            // LocalStack's AWS-validated implementation (Python's randint).
+            let span = e.abs_diff(s).saturating_add(1);
+            Ok(Value::from(s.wrapping_add((r % span) as i64)))
         }
         Func::MathAdd => {
-            let x = as_int(&a[0], "The first argument of States.MathAdd")?;
-            let y = as_int(&a[1], "The second argument of States.MathAdd")?;
+            let x = rounded_int(&a[0], "The first argument of States.MathAdd")?;
+            let y = rounded_int(&a[1], "The second argument of States.MathAdd")?;
             let range = -2_147_483_648..=2_147_483_647;
             if !range.contains(&x) || !range.contains(&y) {
                 return fail("The arguments of States.MathAdd must be between -2147483648 and 2147483647");
@@ -687,11 +802,12 @@ mod tests {
             "States.ArrayPartition($.a, 0)",
             "States.ArrayRange(1, 5000, 1)",
             "States.ArrayRange(1, 5, 0)",
-            "States.MathAdd(1.5, 1)",
+            "States.MathAdd('1', 1)",
+            "States.MathAdd(1.0e300, 1)",
+            "States.MathRandom(5, 4.6)",
             "States.MathAdd(3000000000, 1)",
             "States.StringToJson('{')",
             "States.Format('{} {}', 1)",
-            "States.Format('{}', $.o)",
             "States.Hash('x', 'SHA-3')",
             "States.ArrayLength($.o)",
             "States.Base64Decode('%%%')",
@@ -703,6 +819,102 @@ mod tests {
             ev("States.ArrayLength($.missing)", i).unwrap_err().error,
             "States.Runtime"
         );
+    }
+
+    /// Recorded on AWS (LocalStack's test_math_operations snapshot): each
+    /// argument is rounded as Java's Math.round does, then added.
+    #[test]
+    fn math_add_rounds_each_argument_half_up() {
+        for (x, y, sum) in [
+            ("1.49", "1.5", 3),
+            ("1.5", "1.51", 4),
+            ("-1.49", "-1.5", -2),
+            ("-1.5", "-1.51", -3),
+            ("0.5", "0", 1),
+            ("2.5", "0", 3),
+            ("-0.5", "0.5", 1),
+            ("-0.5", "0", 0),
+            ("-2.5", "0", -2),
+            ("-9", "3", -6),
+        ] {
+            let i = json!({"x": serde_json::from_str::<Value>(x).unwrap()});
+            assert_eq!(
+                ev(&format!("States.MathAdd($.x, {y})"), i).unwrap(),
+                json!(sum),
+                "MathAdd({x}, {y})"
+            );
+        }
+    }
+
+    #[test]
+    fn math_random_includes_both_ends_and_rounds() {
+        let scope = S(json!({"s": 4.5, "e": 5.5}), json!({}), Cell::new(0));
+        let mut seen = std::collections::BTreeSet::new();
+        for call in ["States.MathRandom(5, 6)", "States.MathRandom($.s, $.e)"] {
+            let c = Call::parse(call).unwrap();
+            for _ in 0..200 {
+                seen.insert(c.eval(&scope).unwrap().as_i64().unwrap());
+            }
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), [5, 6]);
+        let extreme = Call::parse("States.MathRandom(-9223372036854775808, 9223372036854775807, 1)").unwrap();
+        assert!(extreme.eval(&scope).unwrap().is_i64());
+    }
+
+    /// Recorded on AWS (LocalStack's test_string_to_json snapshot): "" and
+    /// " " give null.
+    #[test]
+    fn string_to_json_of_blank_is_null() {
+        let i = json!({"blank": " \t\r\n", "empty": ""});
+        assert_eq!(ev("States.StringToJson($.blank)", i.clone()).unwrap(), Value::Null);
+        assert_eq!(ev("States.StringToJson($.empty)", i.clone()).unwrap(), Value::Null);
+        assert_eq!(ev("States.StringToJson('')", i).unwrap(), Value::Null);
+    }
+
+    /// Recorded on AWS (LocalStack's test_generic snapshot): objects and
+    /// arrays are written as Java writes maps and lists.
+    #[test]
+    fn format_writes_objects_and_arrays_as_java_does() {
+        let i = json!({
+            "o": {"Arg1": 1, "Arg2": []},
+            "sm": {"Id": "arn:aws:states:us-east-1:1:stateMachine:m", "Name": "m"},
+            "a": [1, "x", null, true, 1.5, {"k": ["v"]}],
+            "e": {}
+        });
+        assert_eq!(
+            ev("States.Format('fst={} and snd={}.', $.o, $.o)", i.clone()).unwrap(),
+            json!("fst={Arg1=1, Arg2=[]} and snd={Arg1=1, Arg2=[]}.")
+        );
+        assert_eq!(
+            ev("States.Format('{}', $.sm)", i.clone()).unwrap(),
+            json!("{Id=arn:aws:states:us-east-1:1:stateMachine:m, Name=m}")
+        );
+        assert_eq!(
+            ev("States.Format('{}', $.a)", i.clone()).unwrap(),
+            json!("[1, x, null, true, 1.5, {k=[v]}]")
+        );
+        assert_eq!(
+            ev("States.Format('{}{}', $.e, States.Array())", i).unwrap(),
+            json!("{}[]")
+        );
+    }
+
+    #[test]
+    fn nesting_is_capped_at_aws_limit() {
+        let nest = |n: usize| format!("{}$.a{}", "States.Array(".repeat(n), ")".repeat(n));
+        assert!(Call::parse(&nest(MAX_CALL_NESTING)).is_ok());
+        let e = Call::parse(&nest(MAX_CALL_NESTING + 1)).unwrap_err();
+        assert!(e.0.contains("nested deeper than 10 levels"), "{e}");
+        // 5,000 nested calls (a 10 KB request) on a small stack: an error,
+        // not a stack overflow.
+        let hostile = format!("{}'x'{}", "States.Format(".repeat(5000), ")".repeat(5000));
+        let e = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || Call::parse(&hostile).unwrap_err())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(e.0.contains("nested deeper than 10 levels"), "{e}");
     }
 
     #[test]

@@ -183,7 +183,7 @@ impl Execution {
             PathSpec::Root => Ok(v),
             PathSpec::Null => Ok(Value::Object(Map::new())),
             PathSpec::Path(p) if p.root() == Root::Input => {
-                if p.is_definite() && p.select(&v).is_none() {
+                if p.select(&v).is_none() {
                     return Err(StateError::runtime(format!(
                         "Invalid path '{p}' : No results for path: {p} (applying OutputPath to {v})"
                     )));

@@ -332,28 +332,70 @@ pub fn iso_millis(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The serialized size of a JSON value, in bytes.
-pub fn json_size(v: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0 += b.len();
-            Ok(b.len())
+/// Deepest nesting of arrays and objects a state may produce. Parsed
+/// documents stop at 128 levels (serde_json's limit), but a loop whose
+/// `Parameters` wraps `$` into itself could otherwise grow one without end,
+/// and cloning, dropping or serializing it recurses once per level.
+pub const MAX_DEPTH: usize = 512;
+
+struct Count(usize);
+
+impl std::io::Write for Count {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len();
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The serialized (compact) size of a JSON value in bytes, or `None` when it
+/// nests deeper than [`MAX_DEPTH`]. Recursion is bounded by that depth.
+pub fn json_size(v: &Value) -> Option<usize> {
+    fn walk(v: &Value, depth: usize, c: &mut Count) -> Option<()> {
+        match v {
+            Value::Array(a) => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                c.0 += 2 + a.len().saturating_sub(1);
+                for x in a {
+                    walk(x, depth + 1, c)?;
+                }
+            }
+            Value::Object(o) => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                c.0 += 2 + o.len().saturating_sub(1) + o.len();
+                for (k, x) in o {
+                    let _ = serde_json::to_writer(&mut *c, k);
+                    walk(x, depth + 1, c)?;
+                }
+            }
+            scalar => {
+                let _ = serde_json::to_writer(&mut *c, scalar);
+            }
         }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+        Some(())
     }
     let mut c = Count(0);
-    let _ = serde_json::to_writer(&mut c, v);
-    c.0
+    walk(v, 0, &mut c)?;
+    Some(c.0)
 }
 
 /// `States.DataLimitExceeded` when `v` is larger than 256 KiB. `what`
 /// completes AWS's sentence: "The state/task 'X' returned a result with a
 /// size exceeding the maximum number of bytes service limit."
 fn check_size(v: &Value, what: impl FnOnce() -> String) -> Result<(), StateError> {
-    let n = json_size(v);
+    let Some(n) = json_size(v) else {
+        let what = what();
+        return Err(StateError::new(
+            error::DATA_LIMIT_EXCEEDED,
+            format!("{what} nested deeper than {MAX_DEPTH} levels."),
+        ));
+    };
     if n > PAYLOAD_LIMIT {
         let what = what();
         return Err(StateError::new(

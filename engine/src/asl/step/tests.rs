@@ -726,3 +726,46 @@ fn redrive_time_appears_in_the_context_after_a_redrive() {
     let cmds = ex.redrive(T0 + 1000).unwrap();
     assert_eq!(invocations(&cmds)[0].parameters["r"], iso_millis(T0 + 1000));
 }
+
+#[test]
+fn json_size_matches_serde_and_bounds_depth() {
+    for v in [
+        json!(null),
+        json!([]),
+        json!({}),
+        json!({"a": [1, 2.5, "x\"y\n", {"b": null}], "c": true, "é": "ü"}),
+        json!([[[]], {"k": {}}]),
+    ] {
+        assert_eq!(json_size(&v), Some(v.to_string().len()), "{v}");
+    }
+    let mut deep = json!(1);
+    for _ in 0..MAX_DEPTH + 1 {
+        deep = json!([deep]);
+    }
+    assert_eq!(json_size(&deep), None);
+}
+
+#[test]
+fn a_loop_that_nests_its_input_fails_instead_of_growing_without_end() {
+    let def = json!({"StartAt": "Wrap", "States": {
+        "Wrap": {"Type": "Pass", "Parameters": {"inner.$": "$"}, "Next": "Again"},
+        "Again": {"Type": "Choice", "Choices": [{"Variable": "$.inner", "IsPresent": true, "Next": "Wrap"}], "Default": "End"},
+        "End": {"Type": "Succeed"}}});
+    let (ex, _) = start(def, json!({}));
+    let Status::Failed(e) = ex.status() else {
+        panic!("{:?}", ex.status())
+    };
+    assert_eq!(e.error, "States.DataLimitExceeded");
+    assert!(e.cause.contains("nested deeper than 512 levels"), "{}", e.cause);
+}
+
+#[test]
+fn an_indefinite_output_path_that_finds_nothing_fails() {
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "OutputPath": "$.missing[*]", "End": true}}});
+    let (ex, _) = start(def, json!({"a": 1}));
+    assert!(
+        matches!(ex.status(), Status::Failed(e) if e.error == "States.Runtime"),
+        "{:?}",
+        ex.status()
+    );
+}
