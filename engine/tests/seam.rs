@@ -384,3 +384,68 @@ async fn two_starts_with_one_name_in_one_group_make_one_execution() {
     assert_eq!(listed, 20);
     ex.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_task_record_fails_its_task_and_recovery_goes_on() {
+    let dir = tempdir("corrupt");
+    let clock = Arc::new(ManualClock::new(T0));
+    let jobs = Arc::new(Jobs::default());
+    let (store, ex, _) = open(&dir, clock.clone(), jobs.clone());
+    let sm = machine(
+        &store,
+        "k",
+        json!({"StartAt": "J", "States": {"J": {"Type": "Task", "Resource": "arn:aws:states:::job:run.sync",
+            "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.err", "Next": "Caught"}], "End": true},
+            "Caught": {"Type": "Pass", "End": true}}}),
+    )
+    .await;
+    let bad = ex.start_execution(start(&sm, "bad", json!({"steps": 5}))).await.unwrap();
+    let good = ex.start_execution(start(&sm, "good", json!({"steps": 1}))).await.unwrap();
+    until(|| store.tasks().unwrap().len() == 2 && store.tasks().unwrap().iter().all(|(_, _, b)| String::from_utf8_lossy(b).contains("Polling"))).await;
+    ex.shutdown().await;
+    let (id, token, _) = store.tasks().unwrap().into_iter().find(|(id, _, _)| *id == bad.id).unwrap();
+    let mut b = sled::Batch::default();
+    b.insert(aslan::store::key::task(id, token), b"{not json".to_vec());
+    store.apply(b).unwrap();
+    drop(store);
+
+    let (store, ex, report) = open(&dir, clock.clone(), jobs.clone());
+    assert_eq!((report.executions, report.failed, report.polls), (2, 1, 1), "{report:?}");
+    let done = settle(&store, &bad.arn).await;
+    assert_eq!(done.status, "SUCCEEDED", "Catch handled the unreadable task");
+    let out: Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
+    assert_eq!(out["err"]["Error"], "States.TaskFailed");
+    clock.advance(60_000);
+    assert_eq!(settle(&store, &good.arn).await.status, "SUCCEEDED");
+    ex.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_and_task_context_use_the_servers_region() {
+    let dir = tempdir("region");
+    let store = Store::open(&dir).unwrap();
+    let seen = Arc::new(Mutex::new(None));
+    let s2 = seen.clone();
+    let mut r = Registry::new();
+    r.register(Arc::new(aslan::tasks::FnIntegration::new("arn:aws:states:::x:", move |t: Task| {
+        *s2.lock().unwrap() = Some((t.ctx.region.clone(), t.ctx.account.clone()));
+        async { Ok(json!(1)) }
+    })));
+    let cfg = ExecutorConfig {
+        clock: Arc::new(ManualClock::new(T0)),
+        tasks: Arc::new(r),
+        region: "eu-west-1".into(),
+        account: "111122223333".into(),
+        fsync: false,
+    };
+    let (ex, _) = Executor::start(store.clone(), cfg).unwrap();
+    let sm = machine(&store, "r", json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::x:y", "End": true}}})).await;
+    let rec = ex.start_execution(start(&sm, "e", json!({}))).await.unwrap();
+    assert!(rec.arn.starts_with("arn:aws:states:eu-west-1:111122223333:execution:r:"));
+    settle(&store, &rec.arn).await;
+    let h = store.history(rec.id).unwrap();
+    let sched = h.iter().find(|e| e["type"] == "TaskScheduled").unwrap();
+    assert_eq!(sched["taskScheduledEventDetails"]["region"], "eu-west-1");
+    assert_eq!(*seen.lock().unwrap(), Some(("eu-west-1".into(), "111122223333".into())));
+    ex.shutdown().await;
+}

@@ -457,11 +457,7 @@ impl Actor {
                 }
                 self.drain_deferred(&mut group);
             }
-            for id in std::mem::take(&mut group.dirty) {
-                if let Some(l) = self.live.get(&id) {
-                    group.batch.insert(crate::store::key::snapshot(id), to_vec(&l.ex));
-                }
-            }
+            self.snapshot_dirty(&mut group);
             let committed = self.commit(std::mem::take(&mut group.batch)).await;
             self.stats.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Err(e) = committed {
@@ -502,6 +498,29 @@ impl Actor {
             for (reply, task, key) in group.handed {
                 if reply.send(task).is_err() {
                     self.requeue.push_back(key);
+                }
+            }
+        }
+    }
+
+    /// Snapshots every running execution stepped in the group. One that
+    /// cannot be serialized fails alone (`States.Runtime`) rather than being
+    /// stored as something recovery could not read.
+    fn snapshot_dirty(&mut self, g: &mut Group) {
+        let now = self.cfg.clock.now_ms();
+        while !g.dirty.is_empty() {
+            for id in std::mem::take(&mut g.dirty) {
+                let Some(l) = self.live.get(&id) else { continue };
+                match serde_json::to_vec(&l.ex) {
+                    Ok(bytes) => g.batch.insert(crate::store::key::snapshot(id), bytes),
+                    Err(e) => {
+                        tracing::error!(execution = %l.rec.arn, "cannot snapshot: {e}");
+                        let stop = Event::Stop {
+                            error: Some(crate::asl::error::RUNTIME.into()),
+                            cause: Some(format!("The execution's state could not be saved: {e}")),
+                        };
+                        self.feed(id, stop, now, g);
+                    }
                 }
             }
         }

@@ -65,11 +65,7 @@ impl Actor {
             }
         }
         self.drain_deferred(&mut g);
-        for id in std::mem::take(&mut g.dirty) {
-            if let Some(l) = self.live.get(&id) {
-                g.batch.insert(key::snapshot(id), to_vec(&l.ex));
-            }
-        }
+        self.snapshot_dirty(&mut g);
         self.store.apply(std::mem::take(&mut g.batch))?;
         self.apply_effects(std::mem::take(&mut g.effects));
         report.elapsed_ms = t0.elapsed().as_millis();

@@ -253,14 +253,16 @@ impl Actor {
         for t in &live.timed_out_tokens {
             g.batch.remove(key::token(t));
         }
-        let snapshot = if matches!(live.ex.status(), Status::Succeeded(_)) {
-            g.batch.remove(key::snapshot(id));
-            None
-        } else {
-            let bytes = to_vec(&live.ex);
-            g.batch.insert(key::snapshot(id), bytes.clone());
-            Some(bytes)
+        // An ended execution's snapshot is kept for a redrive; one that
+        // cannot be serialized is dropped (the execution cannot be redriven).
+        let snapshot = match live.ex.status() {
+            Status::Succeeded(_) => None,
+            _ => serde_json::to_vec(&live.ex).ok(),
         };
+        match &snapshot {
+            Some(bytes) => g.batch.insert(key::snapshot(id), bytes.clone()),
+            None => g.batch.remove(key::snapshot(id)),
+        }
         g.ended.insert(out.arn.clone(), (out.clone(), snapshot));
         out
     }
