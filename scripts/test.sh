@@ -25,6 +25,11 @@ if [ ! -d tests/peer/node_modules/aws-local-stepfunctions ]; then
   log "installing the peer, aws-local-stepfunctions (npm)"
   (cd tests/peer && npm ci --no-audit --no-fund --loglevel=error)
 fi
+if ! command -v strace >/dev/null; then
+  log "installing strace (apt): the fsync test traces the server's system calls"
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq strace
+fi
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
 if [ ! -x .venv/bin/python ]; then
   log "creating the Python environment for the API tests (.venv)"
