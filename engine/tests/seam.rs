@@ -399,18 +399,41 @@ async fn an_unreadable_task_record_fails_its_task_and_recovery_goes_on() {
             "Caught": {"Type": "Pass", "End": true}}}),
     )
     .await;
-    let bad = ex.start_execution(start(&sm, "bad", json!({"steps": 5}))).await.unwrap();
-    let good = ex.start_execution(start(&sm, "good", json!({"steps": 1}))).await.unwrap();
-    until(|| store.tasks().unwrap().len() == 2 && store.tasks().unwrap().iter().all(|(_, _, b)| String::from_utf8_lossy(b).contains("Polling"))).await;
+    let bad = ex
+        .start_execution(start(&sm, "bad", json!({"steps": 5})))
+        .await
+        .unwrap();
+    let good = ex
+        .start_execution(start(&sm, "good", json!({"steps": 1})))
+        .await
+        .unwrap();
+    until(|| {
+        store.tasks().unwrap().len() == 2
+            && store
+                .tasks()
+                .unwrap()
+                .iter()
+                .all(|(_, _, b)| String::from_utf8_lossy(b).contains("Polling"))
+    })
+    .await;
     ex.shutdown().await;
-    let (id, token, _) = store.tasks().unwrap().into_iter().find(|(id, _, _)| *id == bad.id).unwrap();
+    let (id, token, _) = store
+        .tasks()
+        .unwrap()
+        .into_iter()
+        .find(|(id, _, _)| *id == bad.id)
+        .unwrap();
     let mut b = sled::Batch::default();
     b.insert(aslan::store::key::task(id, token), b"{not json".to_vec());
     store.apply(b).unwrap();
     drop(store);
 
     let (store, ex, report) = open(&dir, clock.clone(), jobs.clone());
-    assert_eq!((report.executions, report.failed, report.polls), (2, 1, 1), "{report:?}");
+    assert_eq!(
+        (report.executions, report.failed, report.polls),
+        (2, 1, 1),
+        "{report:?}"
+    );
     let done = settle(&store, &bad.arn).await;
     assert_eq!(done.status, "SUCCEEDED", "Catch handled the unreadable task");
     let out: Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
@@ -427,10 +450,13 @@ async fn history_and_task_context_use_the_servers_region() {
     let seen = Arc::new(Mutex::new(None));
     let s2 = seen.clone();
     let mut r = Registry::new();
-    r.register(Arc::new(aslan::tasks::FnIntegration::new("arn:aws:states:::x:", move |t: Task| {
-        *s2.lock().unwrap() = Some((t.ctx.region.clone(), t.ctx.account.clone()));
-        async { Ok(json!(1)) }
-    })));
+    r.register(Arc::new(aslan::tasks::FnIntegration::new(
+        "arn:aws:states:::x:",
+        move |t: Task| {
+            *s2.lock().unwrap() = Some((t.ctx.region.clone(), t.ctx.account.clone()));
+            async { Ok(json!(1)) }
+        },
+    )));
     let cfg = ExecutorConfig {
         clock: Arc::new(ManualClock::new(T0)),
         tasks: Arc::new(r),
@@ -439,9 +465,16 @@ async fn history_and_task_context_use_the_servers_region() {
         fsync: false,
     };
     let (ex, _) = Executor::start(store.clone(), cfg).unwrap();
-    let sm = machine(&store, "r", json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::x:y", "End": true}}})).await;
+    let sm = machine(
+        &store,
+        "r",
+        json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::x:y", "End": true}}}),
+    )
+    .await;
     let rec = ex.start_execution(start(&sm, "e", json!({}))).await.unwrap();
-    assert!(rec.arn.starts_with("arn:aws:states:eu-west-1:111122223333:execution:r:"));
+    assert!(rec
+        .arn
+        .starts_with("arn:aws:states:eu-west-1:111122223333:execution:r:"));
     settle(&store, &rec.arn).await;
     let h = store.history(rec.id).unwrap();
     let sched = h.iter().find(|e| e["type"] == "TaskScheduled").unwrap();

@@ -2,6 +2,7 @@
 //! ListActivities, DeleteActivity, GetActivityTask (a long poll), and
 //! SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat.
 
+use super::error::ErrorKind as Kind;
 use super::{opt_str, page, secs, str_field, token, valid_name, Api, ApiError, ApiResult};
 use crate::exec::durable::{CallbackError, TaskAnswer};
 use crate::store::ActivityRecord;
@@ -10,11 +11,11 @@ use serde_json::{json, Value};
 impl From<CallbackError> for ApiError {
     fn from(e: CallbackError) -> Self {
         let kind = match e {
-            CallbackError::InvalidToken => "InvalidToken",
-            CallbackError::TaskDoesNotExist => "TaskDoesNotExist",
-            CallbackError::TaskTimedOut => "TaskTimedOut",
-            CallbackError::InvalidOutput(_) => "InvalidOutput",
-            CallbackError::Shutdown => "ServiceUnavailable",
+            CallbackError::InvalidToken => Kind::InvalidToken,
+            CallbackError::TaskDoesNotExist => Kind::TaskDoesNotExist,
+            CallbackError::TaskTimedOut => Kind::TaskTimedOut,
+            CallbackError::InvalidOutput(_) => Kind::InvalidOutput,
+            CallbackError::Shutdown => Kind::ServiceUnavailable,
         };
         ApiError::new(kind, e.to_string())
     }
@@ -33,11 +34,11 @@ impl Api {
         let parts: Vec<&str> = arn.split(':').collect();
         if parts.len() != 7 || parts[0] != "arn" || parts[2] != "states" || parts[5] != "activity" {
             return Err(ApiError::new(
-                "InvalidArn",
+                Kind::InvalidArn,
                 format!("Invalid Arn: 'Resource type not valid in this context: {arn}'"),
             ));
         }
-        let missing = || ApiError::new("ActivityDoesNotExist", format!("Activity Does Not Exist: '{arn}'"));
+        let missing = || ApiError::new(Kind::ActivityDoesNotExist, format!("Activity Does Not Exist: '{arn}'"));
         if parts[3] != self.cfg.region || parts[4] != self.cfg.account {
             return Err(missing());
         }
@@ -47,7 +48,7 @@ impl Api {
     pub(super) async fn create_activity(&self, req: &Value) -> ApiResult {
         let name = str_field(req, "name")?;
         if !valid_name(name) {
-            return Err(ApiError::new("InvalidName", format!("Invalid Name: '{name}'")));
+            return Err(ApiError::new(Kind::InvalidName, format!("Invalid Name: '{name}'")));
         }
         let _serial = self.admin.lock().await;
         // As AWS: creating an existing Activity returns it.
@@ -155,7 +156,7 @@ impl Api {
 fn task_token(req: &Value) -> Result<&str, ApiError> {
     let t = str_field(req, "taskToken")?;
     if t.is_empty() || t.len() > 2048 {
-        return Err(ApiError::new("InvalidToken", "Invalid token"));
+        return Err(ApiError::new(Kind::InvalidToken, "Invalid token"));
     }
     Ok(t)
 }

@@ -7,6 +7,7 @@
 
 mod activities;
 pub mod client;
+pub mod error;
 pub mod sigv4;
 mod testing;
 
@@ -20,8 +21,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+pub use error::{ApiError, ErrorKind};
 use serde_json::{json, Value};
 use std::sync::Arc;
+use ErrorKind as Kind;
 
 /// Largest execution input: 256 KiB.
 pub const MAX_INPUT: usize = 256 * 1024;
@@ -61,69 +64,25 @@ pub const SYNC_EXECUTION_LIMIT: std::time::Duration = std::time::Duration::from_
 /// How long TestState may run (its Task calls included).
 pub const TEST_STATE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// An error in AWS's JSON shape.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    kind: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn new(kind: &'static str, message: impl Into<String>) -> Self {
-        let status = match kind {
-            "MissingAuthenticationToken"
-            | "InvalidSignatureException"
-            | "IncompleteSignatureException"
-            | "AccessDeniedException" => StatusCode::FORBIDDEN,
-            "InternalServerError" | "ServiceUnavailable" => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError {
-            status,
-            kind,
-            message: message.into(),
-        }
-    }
-    fn validation(m: impl Into<String>) -> Self {
-        Self::new("ValidationException", m)
-    }
-}
-
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!("store error: {e}");
-        ApiError::new("InternalServerError", e.to_string())
+        ApiError::new(Kind::InternalServerError, e.to_string())
     }
 }
 
 impl From<ExecError> for ApiError {
     fn from(e: ExecError) -> Self {
         let kind = match &e {
-            ExecError::AlreadyExists(_) => "ExecutionAlreadyExists",
-            ExecError::DoesNotExist(_) => "ExecutionDoesNotExist",
-            ExecError::InvalidInput(_) => "InvalidExecutionInput",
-            ExecError::InvalidDefinition(_) => "InvalidDefinition",
-            ExecError::NotRedrivable(_) => "ExecutionNotRedrivable",
-            ExecError::Store(_) | ExecError::Commit(_) => "InternalServerError",
-            ExecError::Shutdown => "ServiceUnavailable",
+            ExecError::AlreadyExists(_) => Kind::ExecutionAlreadyExists,
+            ExecError::DoesNotExist(_) => Kind::ExecutionDoesNotExist,
+            ExecError::InvalidInput(_) => Kind::InvalidExecutionInput,
+            ExecError::InvalidDefinition(_) => Kind::InvalidDefinition,
+            ExecError::NotRedrivable(_) => Kind::ExecutionNotRedrivable,
+            ExecError::Store(_) | ExecError::Commit(_) => Kind::InternalServerError,
+            ExecError::Shutdown => Kind::ServiceUnavailable,
         };
         ApiError::new(kind, e.to_string())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({"__type": self.kind, "message": self.message}).to_string();
-        (
-            self.status,
-            [
-                ("content-type", "application/x-amz-json-1.0"),
-                ("x-amzn-errortype", self.kind),
-            ],
-            body,
-        )
-            .into_response()
     }
 }
 
@@ -160,7 +119,7 @@ async fn handle(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: 
     }
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let Some(op) = target.strip_prefix("AWSStepFunctions.") else {
-        return ApiError::new("UnknownOperationException", format!("unknown target '{target}'")).into_response();
+        return ApiError::new(Kind::UnknownOperationException, format!("unknown target '{target}'")).into_response();
     };
     let req: Value = if body.is_empty() {
         json!({})
@@ -168,10 +127,12 @@ async fn handle(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: 
         match serde_json::from_slice(&body) {
             Ok(v @ Value::Object(_)) => v,
             Ok(_) => {
-                return ApiError::new("SerializationException", "the request body must be a JSON object")
+                return ApiError::new(Kind::SerializationException, "the request body must be a JSON object")
                     .into_response()
             }
-            Err(e) => return ApiError::new("SerializationException", format!("malformed JSON: {e}")).into_response(),
+            Err(e) => {
+                return ApiError::new(Kind::SerializationException, format!("malformed JSON: {e}")).into_response()
+            }
         }
     };
     let r = match op {
@@ -199,7 +160,7 @@ async fn handle(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: 
         "ValidateStateMachineDefinition" => api.validate_definition(&req),
         "TestState" => api.test_state(&req).await,
         _ => Err(ApiError::new(
-            "UnknownOperationException",
+            Kind::UnknownOperationException,
             format!("operation '{op}' is not supported"),
         )),
     };
@@ -222,7 +183,7 @@ fn str_field<'a>(req: &'a Value, name: &str) -> Result<&'a str, ApiError> {
     match req.get(name) {
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err(ApiError::new(
-            "SerializationException",
+            Kind::SerializationException,
             format!("'{name}' must be a string"),
         )),
         None => Err(ApiError::validation(format!(
@@ -236,7 +197,7 @@ fn opt_str<'a>(req: &'a Value, name: &str) -> Result<Option<&'a str>, ApiError> 
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(ApiError::new(
-            "SerializationException",
+            Kind::SerializationException,
             format!("'{name}' must be a string"),
         )),
     }
@@ -270,7 +231,7 @@ fn page(req: &Value) -> Result<(usize, Option<String>), ApiError> {
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| {
                     ApiError::new(
-                        "InvalidToken",
+                        Kind::InvalidToken,
                         "Invalid Token: the nextToken is not one this server issued",
                     )
                 })?,
@@ -309,13 +270,13 @@ impl Api {
             || !valid_name(parts[6])
         {
             return Err(ApiError::new(
-                "InvalidArn",
+                Kind::InvalidArn,
                 format!("Invalid Arn: 'Resource type not valid in this context: {arn}'"),
             ));
         }
         if parts[3] != self.cfg.region || parts[4] != self.cfg.account {
             return Err(ApiError::new(
-                "StateMachineDoesNotExist",
+                Kind::StateMachineDoesNotExist,
                 format!("State Machine Does Not Exist: '{arn}'"),
             ));
         }
@@ -326,7 +287,7 @@ impl Api {
         let parts: Vec<&str> = arn.split(':').collect();
         if parts.len() != 8 || parts[0] != "arn" || parts[2] != "states" || parts[5] != "execution" {
             return Err(ApiError::new(
-                "InvalidArn",
+                Kind::InvalidArn,
                 format!("Invalid Arn: 'Resource type not valid in this context: {arn}'"),
             ));
         }
@@ -337,7 +298,7 @@ impl Api {
         let (name, case) = self.parse_sm_arn(arn)?;
         let rec = self.store.machine(name)?.ok_or_else(|| {
             ApiError::new(
-                "StateMachineDoesNotExist",
+                Kind::StateMachineDoesNotExist,
                 format!("State Machine Does Not Exist: '{}'", self.sm_arn(name)),
             )
         })?;
@@ -346,9 +307,12 @@ impl Api {
 
     fn execution_by_arn(&self, req: &Value) -> Result<ExecutionRecord, ApiError> {
         let arn = self.parse_exec_arn(str_field(req, "executionArn")?)?;
-        self.store
-            .execution_by_arn(arn)?
-            .ok_or_else(|| ApiError::new("ExecutionDoesNotExist", format!("Execution Does Not Exist: '{arn}'")))
+        self.store.execution_by_arn(arn)?.ok_or_else(|| {
+            ApiError::new(
+                Kind::ExecutionDoesNotExist,
+                format!("Execution Does Not Exist: '{arn}'"),
+            )
+        })
     }
 
     /// Every problem of a definition: the language's, then the Task
@@ -370,7 +334,7 @@ impl Api {
         }
         let lines: Vec<String> = d.iter().map(|d| d.to_string()).collect();
         Err(ApiError::new(
-            "InvalidDefinition",
+            Kind::InvalidDefinition,
             format!("Invalid State Machine Definition: '{}'", lines.join("; ")),
         ))
     }
@@ -381,7 +345,7 @@ impl Api {
             Ok(())
         } else {
             Err(ApiError::new(
-                "InvalidArn",
+                Kind::InvalidArn,
                 format!("Invalid Arn: 'Invalid role ARN: {role}'"),
             ))
         }
@@ -393,7 +357,7 @@ impl Api {
         let role = str_field(req, "roleArn")?;
         let sm_type = opt_str(req, "type")?.unwrap_or("STANDARD");
         if !valid_name(name) {
-            return Err(ApiError::new("InvalidName", format!("Invalid Name: '{name}'")));
+            return Err(ApiError::new(Kind::InvalidName, format!("Invalid Name: '{name}'")));
         }
         if !matches!(sm_type, "STANDARD" | "EXPRESS") {
             return Err(ApiError::validation(format!(
@@ -409,7 +373,7 @@ impl Api {
                 return Ok(json!({"stateMachineArn": old.arn, "creationDate": secs(old.created_ms)}));
             }
             return Err(ApiError::new(
-                "StateMachineAlreadyExists",
+                Kind::StateMachineAlreadyExists,
                 format!("State Machine Already Exists: '{}'", old.arn),
             ));
         }
@@ -458,7 +422,7 @@ impl Api {
             && req.get("loggingConfiguration").is_none()
             && req.get("tracingConfiguration").is_none()
         {
-            return Err(ApiError::new("MissingRequiredParameter", "Either the definition, the roleArn, the loggingConfiguration or the tracingConfiguration must be specified"));
+            return Err(ApiError::new(Kind::MissingRequiredParameter, "Either the definition, the roleArn, the loggingConfiguration or the tracingConfiguration must be specified"));
         }
         if let Some(d) = definition {
             self.check_definition(d)?;
@@ -507,7 +471,7 @@ impl Api {
         let (rec, case) = self.machine_by_arn(str_field(req, "stateMachineArn")?)?;
         let name = match opt_str(req, "name")? {
             Some(n) if valid_name(n) => n.to_string(),
-            Some(n) => return Err(ApiError::new("InvalidName", format!("Invalid Name: '{n}'"))),
+            Some(n) => return Err(ApiError::new(Kind::InvalidName, format!("Invalid Name: '{n}'"))),
             None => new_uuid(),
         };
         let input = opt_str(req, "input")?.unwrap_or("{}");
@@ -518,7 +482,7 @@ impl Api {
         }
         if let Err(e) = serde_json::from_str::<Value>(input) {
             return Err(ApiError::new(
-                "InvalidExecutionInput",
+                Kind::InvalidExecutionInput,
                 format!("Invalid State Machine Execution Input: '{e}'"),
             ));
         }
@@ -540,14 +504,14 @@ impl Api {
         let start = self.start_request(req)?;
         if start.machine.sm_type != "EXPRESS" {
             return Err(ApiError::new(
-                "StateMachineTypeNotSupported",
+                Kind::StateMachineTypeNotSupported,
                 "StartSyncExecution is only supported for EXPRESS state machines",
             ));
         }
         self.check_definition(&start.machine.definition)?;
         let machine = Arc::new(
             Machine::from_json(&start.machine.definition)
-                .map_err(|e| ApiError::new("InvalidDefinition", e.to_string()))?,
+                .map_err(|e| ApiError::new(Kind::InvalidDefinition, e.to_string()))?,
         );
         let now = self.now();
         let arn = format!(
@@ -677,7 +641,7 @@ impl Api {
         let (name, _) = self.parse_sm_arn(arn)?;
         if self.store.machine(name)?.is_none() {
             return Err(ApiError::new(
-                "StateMachineDoesNotExist",
+                Kind::StateMachineDoesNotExist,
                 format!("State Machine Does Not Exist: '{arn}'"),
             ));
         }
@@ -696,7 +660,7 @@ impl Api {
         let after = after
             .map(|t| hex_decode(&t))
             .transpose()
-            .map_err(|_| ApiError::new("InvalidToken", "Invalid Token"))?;
+            .map_err(|_| ApiError::new(Kind::InvalidToken, "Invalid Token"))?;
         let mut items = Vec::new();
         let mut next = None;
         let mut last_key = Vec::new();
@@ -827,7 +791,7 @@ fn history_token(t: &str, len: usize) -> Result<usize, ApiError> {
     t.parse()
         .ok()
         .filter(|&i| i <= len)
-        .ok_or_else(|| ApiError::new("InvalidToken", "Invalid Token"))
+        .ok_or_else(|| ApiError::new(Kind::InvalidToken, "Invalid Token"))
 }
 
 /// Removes input and output payloads from an event's details
@@ -862,7 +826,7 @@ mod token_tests {
 
     /// What ListExecutions does with a nextToken: `page`, then `hex_decode`.
     fn executions_position(token: &str) -> Result<Vec<u8>, &'static str> {
-        let (_, t) = page(&json!({ "nextToken": token })).map_err(|e| e.kind)?;
+        let (_, t) = page(&json!({ "nextToken": token })).map_err(|e| e.kind.as_str())?;
         hex_decode(&t.expect("a token")).map_err(|_| "InvalidToken")
     }
 
@@ -890,7 +854,7 @@ mod token_tests {
             assert_eq!(executions_position(&bad), Err("InvalidToken"), "{bad:?}");
         }
         let e = page(&json!({"nextToken": "\u{e9}"})).unwrap_err();
-        assert_eq!((e.kind, e.status), ("InvalidToken", StatusCode::BAD_REQUEST));
+        assert_eq!((e.kind, e.kind.status()), (Kind::InvalidToken, StatusCode::BAD_REQUEST));
     }
 
     #[test]
@@ -907,7 +871,11 @@ mod token_tests {
             "",
         ] {
             let e = history_token(bad, 10).unwrap_err();
-            assert_eq!((e.kind, e.status), ("InvalidToken", StatusCode::BAD_REQUEST), "{bad:?}");
+            assert_eq!(
+                (e.kind, e.kind.status()),
+                (Kind::InvalidToken, StatusCode::BAD_REQUEST),
+                "{bad:?}"
+            );
         }
     }
 }

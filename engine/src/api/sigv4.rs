@@ -1,6 +1,7 @@
 //! AWS Signature Version 4: verifying requests to the server and signing
 //! the CLI's requests to it.
 
+use super::error::ErrorKind;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -28,7 +29,7 @@ impl std::fmt::Debug for Credentials {
 pub struct AuthError {
     /// `MissingAuthenticationToken`, `UnrecognizedClientException`,
     /// `InvalidSignatureException` or `IncompleteSignatureException`.
-    pub kind: &'static str,
+    pub kind: ErrorKind,
     /// Explanation.
     pub message: String,
 }
@@ -166,16 +167,16 @@ fn verify_for(
     let header = |n: &str| req.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     let Some(auth) = header("authorization") else {
         return Err(AuthError {
-            kind: "MissingAuthenticationToken",
+            kind: ErrorKind::MissingAuthenticationToken,
             message: "Missing Authentication Token".into(),
         });
     };
     let incomplete = |m: &str| AuthError {
-        kind: "IncompleteSignatureException",
+        kind: ErrorKind::IncompleteSignatureException,
         message: m.to_string(),
     };
     let invalid = |m: String| AuthError {
-        kind: "InvalidSignatureException",
+        kind: ErrorKind::InvalidSignatureException,
         message: m,
     };
     let rest = auth
@@ -258,7 +259,7 @@ fn verify_for(
     }
     if akid != creds.access_key_id {
         return Err(AuthError {
-            kind: "UnrecognizedClientException",
+            kind: ErrorKind::UnrecognizedClientException,
             message: "The security token included in the request is invalid.".into(),
         });
     }
@@ -576,7 +577,7 @@ mod tests {
         assert_eq!(
             check(&old, "us-east-1", today),
             Err(AuthError {
-                kind: "InvalidSignatureException",
+                kind: ErrorKind::InvalidSignatureException,
                 message: "Signature expired: 20150830T123600Z is now earlier than 20240601T115500Z \
                           (20240601T121000Z - 15 min.)"
                     .into(),
@@ -586,7 +587,7 @@ mod tests {
         assert_eq!(
             check(&old, "us-east-1", suite_time()),
             Err(AuthError {
-                kind: "InvalidSignatureException",
+                kind: ErrorKind::InvalidSignatureException,
                 message: "Credential should be scoped to a valid region, not 'mars-north-9'. \
                           Credential should be scoped to correct service: 'states'."
                     .into(),
@@ -655,7 +656,7 @@ mod tests {
         assert_eq!(
             e,
             AuthError {
-                kind: "InvalidSignatureException",
+                kind: ErrorKind::InvalidSignatureException,
                 message: "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: \
                           '20150831' != '20150830', from '20150830T123600Z'."
                     .into(),
@@ -723,7 +724,7 @@ mod tests {
         assert_eq!(
             check(&unsigned_host, "us-east-1", t),
             Err(AuthError {
-                kind: "InvalidSignatureException",
+                kind: ErrorKind::InvalidSignatureException,
                 message: "'Host' must be a 'SignedHeader' in the AWS Authorization.".into(),
             })
         );

@@ -7,6 +7,7 @@
 //! `CAUGHT_ERROR` (with the catcher's ResultPath applied), otherwise `FAILED`.
 //! Wait states do not wait.
 
+use super::error::ErrorKind as Kind;
 use super::{opt_str, str_field, Api, ApiError, ApiResult};
 use crate::asl::model::errors_match;
 use crate::asl::path::Path;
@@ -21,10 +22,10 @@ pub(super) async fn test_state(api: &Api, req: &Value) -> ApiResult {
     let text = str_field(req, "definition")?;
     Api::check_role(str_field(req, "roleArn")?)?;
     let input: Value = serde_json::from_str(opt_str(req, "input")?.unwrap_or("{}"))
-        .map_err(|e| ApiError::new("InvalidExecutionInput", format!("Invalid input: {e}")))?;
+        .map_err(|e| ApiError::new(Kind::InvalidExecutionInput, format!("Invalid input: {e}")))?;
     let Ok(Value::Object(mut state)) = serde_json::from_str::<Value>(text) else {
         return Err(ApiError::new(
-            "InvalidDefinition",
+            Kind::InvalidDefinition,
             "Invalid State Definition: the definition must be a JSON object describing one state",
         ));
     };
@@ -61,7 +62,7 @@ pub(super) async fn test_state(api: &Api, req: &Value) -> ApiResult {
     let machine = Arc::new(Machine::compile(&def).map_err(|e| {
         let lines: Vec<String> = e.0.iter().map(|d| d.to_string()).collect();
         ApiError::new(
-            "InvalidDefinition",
+            Kind::InvalidDefinition,
             format!("Invalid State Definition: '{}'", lines.join("; ")),
         )
     })?);
@@ -135,6 +136,6 @@ pub(super) async fn test_state(api: &Api, req: &Value) -> ApiResult {
             }
             Ok(json!({"status": "FAILED", "error": e.error, "cause": e.cause}))
         }
-        Status::Running => Err(ApiError::new("InternalServerError", "the test did not finish")),
+        Status::Running => Err(ApiError::new(Kind::InternalServerError, "the test did not finish")),
     }
 }

@@ -28,7 +28,7 @@ pub struct RunResult {
 }
 
 enum Wake {
-    Outcome(u64, Task, Outcome),
+    Outcome(u64, Box<Task>, Outcome),
     Signal(u64, Signal),
 }
 
@@ -63,7 +63,7 @@ pub async fn run(
                 Some(s) => tasks.poll(t2, s),
             })
             .await;
-            Wake::Outcome(token, task, o)
+            Wake::Outcome(token, Box::new(task), o)
         })
     };
     loop {
@@ -178,7 +178,7 @@ pub async fn run(
                         let at = clock.now_ms().saturating_add(after_ms.min(i64::MAX as u64 / 2) as i64);
                         timers.insert((at, token, true));
                         timer_at.insert(token, at);
-                        poll_state.insert(token, (task, state));
+                        poll_state.insert(token, (*task, state));
                         Event::TaskStarted { token, worker: None }
                     }
                     Outcome::Parked => {

@@ -126,6 +126,9 @@ pub struct StartRequest {
 }
 
 type Reply = oneshot::Sender<Result<ExecutionRecord, ExecError>>;
+type AnswerReply = oneshot::Sender<Result<(), CallbackError>>;
+/// A worker in GetActivityTask: its name and where its task goes.
+type Waiter = (Option<String>, oneshot::Sender<ActivityTask>);
 
 enum Msg {
     Start(Box<StartRequest>, Reply),
@@ -342,7 +345,7 @@ struct Group {
     batch: sled::Batch,
     effects: Vec<Effect>,
     replies: Vec<(Reply, Result<ExecutionRecord, ExecError>)>,
-    answers: Vec<(oneshot::Sender<Result<(), CallbackError>>, Result<(), CallbackError>)>,
+    answers: Vec<(AnswerReply, Result<(), CallbackError>)>,
     /// Activity tasks handed to workers, sent after the commit.
     handed: Vec<(oneshot::Sender<ActivityTask>, ActivityTask, (u64, u64))>,
     /// Running executions stepped in this group: snapshotted once, at commit.
@@ -373,7 +376,7 @@ struct Actor {
     /// Activity ARN → tasks waiting for a worker, oldest first.
     queues: HashMap<String, VecDeque<(u64, u64)>>,
     /// Activity ARN → workers waiting in GetActivityTask.
-    waiters: HashMap<String, VecDeque<(Option<String>, oneshot::Sender<ActivityTask>)>>,
+    waiters: HashMap<String, VecDeque<Waiter>>,
     /// Activity tasks whose worker left before the answer: back to the queue.
     requeue: VecDeque<(u64, u64)>,
     stats: Arc<Stats>,
