@@ -230,3 +230,34 @@ fn waits_really_wait_on_the_real_clock() {
         t.elapsed()
     );
 }
+
+#[test]
+fn run_explains_callbacks_it_cannot_serve_and_validate_checks_patterns() {
+    let def = write_temp(
+        "callback.json",
+        &json!({"StartAt": "A", "States": {"A": {"Type": "Task",
+            "Resource": "arn:aws:states:us-east-1:123456789012:activity:work", "End": true}}}),
+    );
+    let o = aslan(&["run", &def, "--clock", "simulated"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v = stdout_json(&o);
+    assert_eq!(v["Error"], "States.Runtime");
+    assert!(v["Cause"].as_str().unwrap().contains("aslan serve"), "{v}");
+    // A TimeoutSeconds still ends the wait, with the usual error.
+    let def = write_temp(
+        "callback-timeout.json",
+        &json!({"StartAt": "A", "States": {"A": {"Type": "Task",
+            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "TimeoutSeconds": 30, "End": true}}}),
+    );
+    let o = aslan(&["run", &def, "--clock", "simulated"]);
+    assert_eq!(stdout_json(&o)["Error"], "States.Timeout");
+    // A pattern the integration does not support is a validation error.
+    let bad = write_temp(
+        "bad-pattern.json",
+        &json!({"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.sync", "End": true}}}),
+    );
+    let o = aslan(&["validate", &bad]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/States/A/Resource") && err.contains(".sync"), "{err}");
+}

@@ -268,3 +268,17 @@ def test_concurrent_state_machine_updates_are_serialized_and_durable(tmp_path):
     assert sfn.describe_state_machine(stateMachineArn=sm)["definition"] == final["definition"]
     assert sfn.describe_state_machine(stateMachineArn=sm)["revisionId"] == "21"
     assert s.stop() == 0
+
+
+def test_a_missing_activity_fails_to_schedule(fast):
+    sfn = client(fast.endpoint)
+    act = sfn.create_activity(name="gone")["activityArn"]
+    sm = activity_machine(sfn, "gone", act)
+    sfn.delete_activity(activityArn=act)
+    ex = sfn.start_execution(stateMachineArn=sm, input="{}")["executionArn"]
+    d = wait_done(sfn, ex)
+    assert (d["status"], d["error"]) == ("FAILED", "States.TaskFailed")
+    events = sfn.get_execution_history(executionArn=ex)["events"]
+    types = [e["type"] for e in events]
+    assert types[2:4] == ["ActivityScheduled", "ActivityScheduleFailed"], types
+    assert "does not exist" in events[3]["activityScheduleFailedEventDetails"]["cause"]

@@ -177,14 +177,19 @@ impl Execution {
             self.put_frame(fid, f);
             return;
         }
-        self.record_started(&mut f, None);
+        let resource = self.resource_of(&f);
+        let activity = is_activity(&resource);
+        // An Activity starts when a worker takes it; failing before that is
+        // a failure to schedule it (the Activity does not exist).
+        let schedule_failed = activity && r.is_err() && matches!(f.phase, Phase::Task { started: false, .. });
+        if !schedule_failed {
+            self.record_started(&mut f, None);
+        }
         let Phase::Task { timeout, heartbeat, .. } = std::mem::replace(&mut f.phase, Phase::Ready) else {
             unreachable!("checked above")
         };
         self.cancel_timer(timeout);
         self.cancel_timer(heartbeat.map(|h| h.0));
-        let resource = self.resource_of(&f);
-        let activity = is_activity(&resource);
         let name = self.machine.state(f.state).name.clone();
         let r = r.and_then(|v| check_size(&v, || format!("The state/task '{name}' returned a result")).map(|_| v));
         let flow = match r {
@@ -208,7 +213,9 @@ impl Execution {
             Err(e) => {
                 if self.opts.history {
                     let d = failure_details(&resource, &e);
-                    let ty = if activity {
+                    let ty = if schedule_failed {
+                        ("ActivityScheduleFailed", "activityScheduleFailedEventDetails")
+                    } else if activity {
                         ("ActivityFailed", "activityFailedEventDetails")
                     } else {
                         ("TaskFailed", "taskFailedEventDetails")

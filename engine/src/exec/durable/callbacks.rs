@@ -118,10 +118,10 @@ impl Actor {
         now: i64,
         g: &mut Group,
     ) {
-        self.waiters
-            .entry(activity_arn.clone())
-            .or_default()
-            .push_back((worker, reply));
+        let waiting = self.waiters.entry(activity_arn.clone()).or_default();
+        // Workers whose long poll ended are gone: the list holds live ones.
+        waiting.retain(|(_, r)| !r.is_closed());
+        waiting.push_back((worker, reply));
         self.match_activity(&activity_arn, now, g);
     }
 
