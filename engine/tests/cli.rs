@@ -261,3 +261,16 @@ fn run_explains_callbacks_it_cannot_serve_and_validate_checks_patterns() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("/States/A/Resource") && err.contains(".sync"), "{err}");
 }
+
+#[test]
+fn two_runs_with_the_same_execution_name_draw_different_random_numbers() {
+    let def = write_temp(
+        "uuid.json",
+        &json!({"StartAt": "U", "States": {"U": {"Type": "Pass",
+            "Parameters": {"u.$": "States.UUID()", "r.$": "States.MathRandom(0, 1000000000)"}, "End": true}}}),
+    );
+    let run = || stdout_json(&aslan(&["run", &def, "--execution-name", "same"]));
+    let (a, b) = (run(), run());
+    assert_ne!(a["u"], b["u"], "{a} {b}");
+    assert_ne!(a["r"], b["r"], "{a} {b}");
+}

@@ -118,6 +118,8 @@ impl Execution {
             execution["RedriveTime"] = json!(iso_millis(t));
         }
         if with_input {
+            #[cfg(test)]
+            self.full_contexts.fetch_add(1, Ordering::Relaxed);
             execution["Input"] = self.input.clone();
         }
         let mut c = json!({

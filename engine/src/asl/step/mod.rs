@@ -322,6 +322,11 @@ pub struct Execution {
     redrive_ms: Option<i64>,
     #[serde(skip)]
     out: Vec<Command>,
+    /// Context objects built whole (with the execution input): tests check
+    /// that the hot paths never do.
+    #[cfg(test)]
+    #[serde(skip)]
+    full_contexts: AtomicU64,
 }
 
 /// ISO 8601 with milliseconds and `Z`, as the Context object shows times.
@@ -483,6 +488,8 @@ impl Execution {
             redrive_count: 0,
             redrive_ms: None,
             out: Vec::new(),
+            #[cfg(test)]
+            full_contexts: AtomicU64::new(0),
         };
         if ex.opts.history {
             let d = json!({"input": input.to_string(), "inputDetails": not_truncated(), "roleArn": ex.info.role_arn});

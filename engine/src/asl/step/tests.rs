@@ -769,3 +769,24 @@ fn an_indefinite_output_path_that_finds_nothing_fails() {
         ex.status()
     );
 }
+
+#[test]
+fn context_reads_never_copy_the_execution_input_unless_asked() {
+    use std::sync::atomic::Ordering;
+    // The common Map shape: ItemSelector reading $$.Map.Item, a Choice on
+    // $$.State, and an execution-input path; none copies the input.
+    let def = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items",
+        "ItemSelector": {"v.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index", "k.$": "$$.Execution.Input.k"},
+        "ItemProcessor": {"StartAt": "C", "States": {
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$$.State.Name", "StringEquals": "C", "Next": "P"}], "Default": "P"},
+            "P": {"Type": "Pass", "InputPath": "$$.Execution.Input.k", "End": true}}}, "End": true}}});
+    let items: Vec<Value> = (0..1000).map(|i| json!({"id": i})).collect();
+    let (ex, _) = start(def, json!({"items": items, "k": 7}));
+    assert!(matches!(ex.status(), Status::Succeeded(_)), "{:?}", ex.status());
+    assert_eq!(ex.full_contexts.load(Ordering::Relaxed), 0);
+    // Reading `$$.Execution` whole does build it, once per read.
+    let def =
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"e.$": "$$.Execution"}, "End": true}}});
+    let (ex, _) = start(def, json!({"k": 1}));
+    assert_eq!(ex.full_contexts.load(Ordering::Relaxed), 1);
+}
