@@ -435,23 +435,11 @@ impl Actor {
             }
             let now = self.cfg.clock.now_ms();
             let mut group = Group::default();
-            while let Some(&(at, id, token)) = self.timers.first() {
-                if at > now {
-                    break;
-                }
-                self.timers.pop_first();
-                self.fire_timer(at, id, token, &mut group);
-            }
-            while let Some(&(at, id, token)) = self.polls.first() {
-                if at > now {
-                    break;
-                }
-                self.polls.pop_first();
-                self.poll_now(id, token);
-            }
             while let Some((id, token)) = self.requeue.pop_front() {
                 self.requeue_activity(id, token, &mut group);
             }
+            // Messages first (a task result that arrived before its timeout
+            // fired wins), then the timers and polls that are due.
             let mut shutdown = None;
             for m in msgs {
                 match m {
@@ -459,6 +447,21 @@ impl Actor {
                     m => self.process(m, &mut group),
                 }
                 self.drain_deferred(&mut group);
+            }
+            while let Some(&(at, id, token)) = self.timers.first() {
+                if at > now {
+                    break;
+                }
+                self.timers.pop_first();
+                self.fire_timer(at, id, token, &mut group);
+                self.drain_deferred(&mut group);
+            }
+            while let Some(&(at, id, token)) = self.polls.first() {
+                if at > now {
+                    break;
+                }
+                self.polls.pop_first();
+                self.poll_now(id, token);
             }
             self.snapshot_dirty(&mut group);
             let committed = self.commit(std::mem::take(&mut group.batch)).await;
