@@ -1,16 +1,15 @@
 //! The durable executor: restarts resume executions, timers and tasks.
 
 use aslan::asl::StateError;
-use aslan::exec::durable::{ExecError, Executor, ExecutorConfig, StartRequest};
+use aslan::exec::durable::ExecError;
 use aslan::exec::ManualClock;
-use aslan::store::{ExecutionRecord, StateMachineRecord, Store};
-use aslan::tasks::{Integration, Outcome, Pattern, Registry, Resource, Task, TaskFuture};
+use aslan::tasks::{Integration, Outcome, Pattern, Resource, Task, TaskFuture};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const T0: i64 = 1_750_000_000_000;
+mod common;
+use common::*;
 const YEAR_MS: i64 = 365 * 24 * 3600 * 1000;
 
 /// Records every invocation; answers only once `release` is set.
@@ -40,64 +39,6 @@ impl Integration for Gate {
         } else {
             Box::pin(std::future::pending())
         }
-    }
-}
-
-fn registry(i: Arc<dyn Integration>) -> Arc<Registry> {
-    let mut r = Registry::new();
-    r.register(i);
-    Arc::new(r)
-}
-
-async fn machine(store: &Store, name: &str, def: Value) -> StateMachineRecord {
-    let rec = StateMachineRecord {
-        name: name.into(),
-        arn: format!("arn:aws:states:us-east-1:123456789012:stateMachine:{name}"),
-        definition: def.to_string(),
-        role_arn: "arn:aws:iam::123456789012:role/R".into(),
-        sm_type: "STANDARD".into(),
-        created_ms: T0,
-        updated_ms: T0,
-        revision: 1,
-    };
-    store.put_machine(&rec).await.unwrap();
-    rec
-}
-
-fn executor(
-    dir: &Path,
-    clock: Arc<ManualClock>,
-    tasks: Arc<dyn Integration>,
-) -> (Store, Executor, aslan::exec::durable::RecoveryReport) {
-    let store = Store::open(dir).unwrap();
-    let cfg = ExecutorConfig {
-        clock,
-        tasks: registry(tasks),
-        region: "us-east-1".into(),
-        account: "123456789012".into(),
-        fsync: true,
-    };
-    let (ex, report) = Executor::start(store.clone(), cfg).unwrap();
-    (store, ex, report)
-}
-
-async fn settle(store: &Store, arn: &str) -> ExecutionRecord {
-    for _ in 0..500 {
-        let rec = store.execution_by_arn(arn).unwrap().unwrap();
-        if rec.status != "RUNNING" {
-            return rec;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{arn} did not finish");
-}
-
-fn start(sm: &StateMachineRecord, name: &str, input: Value) -> StartRequest {
-    StartRequest {
-        machine: sm.clone(),
-        name: name.into(),
-        input: input.to_string(),
-        test_case: None,
     }
 }
 
@@ -324,10 +265,4 @@ async fn many_executions_share_group_commits() {
         "{commits} commits for {steps} steps: steps should share commits"
     );
     ex.shutdown().await;
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("aslan-durable-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
 }

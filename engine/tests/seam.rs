@@ -3,16 +3,17 @@
 //! inside one group commit.
 
 use aslan::asl::StateError;
-use aslan::exec::durable::{Executor, ExecutorConfig, StartRequest, TaskAnswer};
+use aslan::exec::durable::{Executor, ExecutorConfig, TaskAnswer};
 use aslan::exec::ManualClock;
-use aslan::store::{ExecutionRecord, StateMachineRecord, Store};
+use aslan::store::Store;
 use aslan::tasks::{CancelFuture, Integration, Outcome, Pattern, Registry, Resource, Task, TaskFuture};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const T0: i64 = 1_750_000_000_000;
+mod common;
+use common::*;
 
 /// A fake long-running job: `start` creates it (counted), every poll
 /// advances it by one step, and it is done after `steps` polls. `cancel`
@@ -73,63 +74,7 @@ fn open(
     clock: Arc<ManualClock>,
     jobs: Arc<Jobs>,
 ) -> (Store, Executor, aslan::exec::durable::RecoveryReport) {
-    let store = Store::open(dir).unwrap();
-    let mut r = Registry::new();
-    r.register(jobs);
-    let cfg = ExecutorConfig {
-        clock,
-        tasks: Arc::new(r),
-        region: "us-east-1".into(),
-        account: "123456789012".into(),
-        fsync: true,
-    };
-    let (ex, report) = Executor::start(store.clone(), cfg).unwrap();
-    (store, ex, report)
-}
-
-async fn machine(store: &Store, name: &str, def: Value) -> StateMachineRecord {
-    let rec = StateMachineRecord {
-        name: name.into(),
-        arn: format!("arn:aws:states:us-east-1:123456789012:stateMachine:{name}"),
-        definition: def.to_string(),
-        role_arn: "arn:aws:iam::123456789012:role/R".into(),
-        sm_type: "STANDARD".into(),
-        created_ms: T0,
-        updated_ms: T0,
-        revision: 1,
-    };
-    store.put_machine(&rec).await.unwrap();
-    rec
-}
-
-fn start(sm: &StateMachineRecord, name: &str, input: Value) -> StartRequest {
-    StartRequest {
-        machine: sm.clone(),
-        name: name.into(),
-        input: input.to_string(),
-        test_case: None,
-    }
-}
-
-async fn until(mut f: impl FnMut() -> bool) {
-    for _ in 0..1000 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("condition not reached");
-}
-
-async fn settle(store: &Store, arn: &str) -> ExecutionRecord {
-    for _ in 0..1000 {
-        let rec = store.execution_by_arn(arn).unwrap().unwrap();
-        if rec.status != "RUNNING" {
-            return rec;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("{arn} did not finish");
+    executor(dir, clock, jobs)
 }
 
 fn history_types(store: &Store, id: u64) -> Vec<String> {
@@ -139,12 +84,6 @@ fn history_types(store: &Store, id: u64) -> Vec<String> {
         .iter()
         .map(|e| e["type"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("aslan-seam-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -330,6 +330,17 @@ struct Inflight {
     epoch: u64,
 }
 
+impl Inflight {
+    fn new(rec: TaskRecord) -> Inflight {
+        Inflight {
+            rec,
+            cancel: CancellationToken::new(),
+            running: None,
+            epoch: 0,
+        }
+    }
+}
+
 enum Effect {
     /// Run the task's start (epoch).
     Start(u64, u64),

@@ -4,7 +4,7 @@
 use super::{to_vec, Actor, ExecError, Group, Inflight, Live, RecoveryReport};
 use crate::asl::{Event, Execution, StateError};
 use crate::store::{key, ExecutionRecord, ExecutionStatus, StoreError, TaskPhase, TaskRecord};
-use crate::tasks::{CancellationToken, Resource};
+use crate::tasks::Resource;
 
 impl Actor {
     pub(super) fn recover(&mut self) -> Result<RecoveryReport, ExecError> {
@@ -96,15 +96,7 @@ impl Actor {
             };
             let phase = rec.phase.clone();
             let resource = rec.invocation.resource.to_string();
-            self.tasks.insert(
-                (id, token),
-                Inflight {
-                    rec,
-                    cancel: CancellationToken::new(),
-                    running: None,
-                    epoch: 0,
-                },
-            );
+            self.tasks.insert((id, token), Inflight::new(rec));
             match phase {
                 TaskPhase::Dispatched => {
                     self.spawn_start(id, token);

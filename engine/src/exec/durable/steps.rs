@@ -82,17 +82,21 @@ impl Actor {
         };
         g.batch.insert(key::arn(&arn), &id.to_be_bytes());
         g.batch.insert(key::listing(&sm.name, now, id), b"");
-        self.by_arn.insert(arn, id);
-        self.live.insert(
-            id,
-            Live {
-                ex,
-                rec,
-                dirty: true,
-                timed_out_tokens: Vec::new(),
-            },
-        );
+        self.go_live(id, ex, rec);
         Ok(self.step(id, cmds, now, g))
+    }
+
+    /// Makes an execution running in memory; its record is written with its
+    /// next step.
+    fn go_live(&mut self, id: u64, ex: Execution, rec: ExecutionRecord) {
+        self.by_arn.insert(rec.arn.clone(), id);
+        let live = Live {
+            ex,
+            rec,
+            dirty: true,
+            timed_out_tokens: Vec::new(),
+        };
+        self.live.insert(id, live);
     }
 
     pub(super) fn stop(
@@ -150,16 +154,7 @@ impl Actor {
         let mut rec = rec;
         rec.redrive_count = ex.redrive_count();
         rec.redrive_ms = Some(now);
-        self.by_arn.insert(rec.arn.clone(), id);
-        self.live.insert(
-            id,
-            Live {
-                ex,
-                rec,
-                dirty: true,
-                timed_out_tokens: Vec::new(),
-            },
-        );
+        self.go_live(id, ex, rec);
         Ok(self.step(id, cmds, now, g))
     }
 

@@ -53,15 +53,7 @@ impl Actor {
         };
         g.batch.insert(key::task(id, token), to_vec(&rec));
         let queued = rec.phase == TaskPhase::Queued;
-        self.tasks.insert(
-            (id, token),
-            Inflight {
-                rec,
-                cancel: CancellationToken::new(),
-                running: None,
-                epoch: 0,
-            },
-        );
+        self.tasks.insert((id, token), Inflight::new(rec));
         if queued {
             self.enqueue(resource.arn(), id, token, false, g);
         } else {
