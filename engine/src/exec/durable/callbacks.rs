@@ -164,6 +164,7 @@ impl Actor {
             };
             if q.is_empty() {
                 self.queues.remove(arn);
+                self.stale.remove(arn);
             }
             let Some((id, token)) = next else { return };
             let Some((worker, reply)) = self.waiters.get_mut(arn).and_then(|w| w.pop_front()) else {
@@ -179,6 +180,23 @@ impl Actor {
             g.batch.insert(key::task(id, token), to_vec(&t.rec));
             self.feed(id, Event::TaskStarted { token, worker }, now, g);
             g.handed.push((reply, task, (id, token)));
+        }
+    }
+
+    /// A queued Activity task was cancelled. Its queue entry is skipped when
+    /// reached; when such entries are half the queue, the queue is compacted,
+    /// so cancelled tasks cost amortized O(1) and never pile up.
+    pub(super) fn forget_queued(&mut self, activity_arn: &str) {
+        let Some(q) = self.queues.get_mut(activity_arn) else {
+            return;
+        };
+        let tasks = &self.tasks;
+        let live = |k: &(u64, u64)| tasks.get(k).is_some_and(|t| t.rec.phase == TaskPhase::Queued);
+        let stale = self.stale.entry(activity_arn.to_string()).or_default();
+        *stale += 1;
+        if *stale * 2 > q.len() {
+            q.retain(live);
+            *stale = 0;
         }
     }
 

@@ -209,6 +209,7 @@ impl Executor {
             polls: BTreeSet::new(),
             tasks: HashMap::new(),
             queues: HashMap::new(),
+            stale: HashMap::new(),
             waiters: HashMap::new(),
             requeue: VecDeque::new(),
             stats: Arc::new(Stats::default()),
@@ -386,6 +387,8 @@ struct Actor {
     tasks: HashMap<(u64, u64), Inflight>,
     /// Activity ARN → tasks waiting for a worker, oldest first.
     queues: HashMap<String, VecDeque<(u64, u64)>>,
+    /// Activity ARN → cancelled tasks still in its queue.
+    stale: HashMap<String, usize>,
     /// Activity ARN → workers waiting in GetActivityTask.
     waiters: HashMap<String, VecDeque<Waiter>>,
     /// Activity tasks whose worker left before the answer: back to the queue.

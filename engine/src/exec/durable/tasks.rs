@@ -89,7 +89,9 @@ impl Actor {
             }
         }
         let is_activity = Resource::parse(&inv.resource).pattern() == Pattern::Activity;
-        if !is_activity {
+        if is_activity {
+            self.forget_queued(&inv.resource);
+        } else {
             let mut rec = t.rec;
             rec.owner = self
                 .live
