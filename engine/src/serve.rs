@@ -75,6 +75,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
             "off"
         }
     );
+    let stopping = aslan::tasks::CancellationToken::new();
     let api = Arc::new(Api {
         cfg: ApiConfig {
             region: o.region,
@@ -87,9 +88,15 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         clock,
         tasks,
         admin: tokio::sync::Mutex::new(()),
+        stopping: stopping.clone(),
     });
     axum::serve(listener, api::router(api))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Workers in GetActivityTask get their empty answer now rather
+            // than holding the shutdown for up to a minute.
+            stopping.cancel();
+        })
         .await?;
     eprintln!("aslan: shutting down: finishing the current commit");
     executor.shutdown().await;

@@ -282,3 +282,22 @@ def test_a_missing_activity_fails_to_schedule(fast):
     types = [e["type"] for e in events]
     assert types[2:4] == ["ActivityScheduled", "ActivityScheduleFailed"], types
     assert "does not exist" in events[3]["activityScheduleFailedEventDetails"]["cause"]
+
+
+def test_sigterm_ends_waiting_long_polls_at_once(tmp_path):
+    s = Server(tmp_path / "data").start()  # the default 60 s long poll
+    sfn = client(s.endpoint)
+    act = sfn.create_activity(name="idle")["activityArn"]
+    got = {}
+
+    def worker():
+        got["task"] = sfn.get_activity_task(activityArn=act)
+
+    th = threading.Thread(target=worker)
+    th.start()
+    time.sleep(0.5)
+    t0 = time.time()
+    assert s.stop() == 0
+    th.join(timeout=30)
+    assert time.time() - t0 < 10, "shutdown waited for the long poll"
+    assert "taskToken" not in got.get("task", {})

@@ -104,7 +104,7 @@ impl Api {
 
     /// Waits up to [`super::ApiConfig::activity_wait`] (60 s by default, as
     /// AWS) for a task; answers at once when one is queued, and with no
-    /// `taskToken` when none came.
+    /// `taskToken` when none came or the server is shutting down.
     pub(super) async fn get_activity_task(&self, req: &Value) -> ApiResult {
         let rec = self.activity_by_arn(str_field(req, "activityArn")?)?;
         let worker = opt_str(req, "workerName")?.map(String::from);
@@ -113,7 +113,7 @@ impl Api {
         }
         match self
             .executor
-            .get_activity_task(&rec.arn, worker, self.cfg.activity_wait)
+            .get_activity_task(&rec.arn, worker, self.cfg.activity_wait, &self.stopping)
             .await?
         {
             Some(t) => Ok(json!({"taskToken": t.task_token, "input": t.input})),

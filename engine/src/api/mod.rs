@@ -56,6 +56,8 @@ pub struct Api {
     /// Serializes state machine and Activity changes, so that concurrent
     /// updates cannot lose one another.
     pub admin: tokio::sync::Mutex<()>,
+    /// Fired when the server shuts down: long polls answer at once.
+    pub stopping: crate::tasks::CancellationToken,
 }
 
 /// How long StartSyncExecution may run: AWS's limit for EXPRESS executions.

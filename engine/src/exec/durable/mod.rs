@@ -267,14 +267,16 @@ impl Executor {
         rx.await.map_err(|_| CallbackError::Shutdown)?
     }
 
-    /// GetActivityTask: waits up to `wait` for a task of the Activity, and
-    /// returns `None` when none came. A task handed out is durably recorded
-    /// as started (`ActivityStarted`) before it is returned.
+    /// GetActivityTask: waits up to `wait` for a task of the Activity (or
+    /// until `stop` fires, when the server shuts down), and returns `None`
+    /// when none came. A task handed out is durably recorded as started
+    /// (`ActivityStarted`) before it is returned.
     pub async fn get_activity_task(
         &self,
         activity_arn: &str,
         worker: Option<String>,
         wait: std::time::Duration,
+        stop: &CancellationToken,
     ) -> Result<Option<ActivityTask>, ExecError> {
         let (reply, mut rx) = oneshot::channel();
         let msg = Msg::Fetch {
@@ -283,10 +285,15 @@ impl Executor {
             reply,
         };
         self.tx.send(msg).await.map_err(|_| ExecError::Shutdown)?;
-        match tokio::time::timeout(wait, &mut rx).await {
-            Ok(Ok(t)) => Ok(Some(t)),
-            Ok(Err(_)) => Err(ExecError::Shutdown),
-            Err(_) => {
+        let got = tokio::select! {
+            r = &mut rx => Some(r),
+            _ = tokio::time::sleep(wait) => None,
+            _ = stop.cancelled() => None,
+        };
+        match got {
+            Some(Ok(t)) => Ok(Some(t)),
+            Some(Err(_)) => Err(ExecError::Shutdown),
+            None => {
                 // Closing first makes the executor's later send fail, so it
                 // re-queues the task; a task sent just before is kept.
                 rx.close();
