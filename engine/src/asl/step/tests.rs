@@ -546,3 +546,73 @@ fn redrive_restarts_from_the_failed_state() {
         assert_eq!(e.id, i as u64 + 1);
     }
 }
+
+/// Serialized payloads are shared between events (a state's output and the
+/// next state's input, the last output and the execution's): each event
+/// still carries exactly the JSON of its own value, and serializes (with
+/// serde) to exactly what `to_json` gives.
+#[test]
+fn history_payloads_are_shared_and_serialize_as_their_json() {
+    let def = json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)", "s": "q\"é\n"}, "Next": "C"},
+        "C": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericEquals": 2, "Next": "M"}], "Default": "F"},
+        "F": {"Type": "Fail", "Error": "E"},
+        "M": {"Type": "Map", "ItemsPath": "$$.Execution.Input.items", "ResultPath": "$.r", "Next": "P",
+              "ItemSelector": {"v.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"},
+              "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "OutputPath": "$.v", "End": true}}}},
+        "P": {"Type": "Parallel", "ResultPath": "$.p", "Next": "T",
+              "Branches": [{"StartAt": "B", "States": {"B": {"Type": "Fail", "Error": "X", "Cause": "c"}}}],
+              "Catch": [{"ErrorEquals": ["X"], "ResultPath": "$.err", "Next": "T"}]},
+        "T": task(json!({"ResultPath": "$.t"}))}});
+    let (mut ex, cmds) = start(def, json!({"n": 1, "items": [{"a": 1}, [2], "3"]}));
+    let inv = invocations(&cmds)[0].clone();
+    ex.handle(
+        Event::TaskSucceeded {
+            token: inv.token,
+            output: json!({"ok": true}),
+        },
+        T0 + 5,
+    );
+    let out = match ex.status() {
+        Status::Succeeded(v) => v.clone(),
+        s => panic!("{s:?}"),
+    };
+    let events: Vec<Value> = ex.history().iter().map(|e| e.to_json()).collect();
+    for (e, j) in ex.history().iter().zip(&events) {
+        assert_eq!(serde_json::to_string(e).unwrap(), j.to_string());
+        if let Some((k, d)) = &e.details {
+            assert_eq!(&d.to_value(), &j[*k]);
+            assert_eq!(&d["name"], &j[*k]["name"]);
+        }
+    }
+    // Each StateEntered input is the JSON of the value the state received.
+    let detail = |e: &Value, k: &str, f: &str| -> Value {
+        serde_json::from_str(e[k][f].as_str().expect("a serialized payload")).unwrap()
+    };
+    let entered = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["stateEnteredEventDetails"]["name"] == name)
+            .map(|e| detail(e, "stateEnteredEventDetails", "input"))
+            .unwrap()
+    };
+    assert_eq!(entered("A"), json!({"n": 1, "items": [{"a": 1}, [2], "3"]}));
+    assert_eq!(entered("C"), json!({"n": 2, "s": "q\"é\n"}));
+    assert_eq!(entered("M"), json!({"n": 2, "s": "q\"é\n"}));
+    assert_eq!(entered("I"), json!({"v": {"a": 1}, "i": 0}));
+    let r = json!([{"a": 1}, [2], "3"]);
+    assert_eq!(entered("P"), json!({"n": 2, "s": "q\"é\n", "r": r}));
+    assert_eq!(
+        entered("T"),
+        json!({"n": 2, "s": "q\"é\n", "r": r, "err": {"Error": "X", "Cause": "c"}})
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "ExecutionSucceeded");
+    assert_eq!(detail(last, "executionSucceededEventDetails", "output"), out);
+    let exited_t = events
+        .iter()
+        .find(|e| e["type"] == "TaskStateExited")
+        .map(|e| detail(e, "stateExitedEventDetails", "output"))
+        .unwrap();
+    assert_eq!(exited_t, out);
+}
