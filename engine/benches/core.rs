@@ -1,15 +1,37 @@
 //! Core benchmarks, measured against aws-local-stepfunctions in the same run.
 //!
-//! `cargo bench -p aslan --bench core` prints a Markdown table; the figures in
-//! BENCHMARKS.md come from it. Set `ASLAN_BENCH_NO_PEER=1` to skip the peer.
+//! `cargo bench -p aslan --bench core` prints two Markdown tables; the
+//! figures in BENCHMARKS.md come from them. Set `ASLAN_BENCH_NO_PEER=1` to
+//! skip the peer. Without `--bench` (as `cargo test --benches` runs it) the
+//! workloads are small, the peer and the process rows are skipped, and it
+//! only checks that everything runs.
 //!
-//! - `loop`: a Choice + Pass counting loop of 100,000 state transitions.
-//! - `map`: an inline Map over 10,000 items, each through a Pass state.
+//! Workloads:
+//! - `loop`: a Choice + Pass counting loop of 100,003 state transitions;
+//! - `inline Map`: an inline Map over 10,000 items, each through a Pass
+//!   state with `Parameters` and `States.MathAdd`;
+//! - `inline Map, Context ItemSelector`: an inline Map over 10,000 small
+//!   objects whose `ItemSelector` reads `$$.Map.Item.Value` and
+//!   `$$.Map.Item.Index`, each item through a Pass state.
+//!
+//! In-process table: Aslan's pure core (`Execution::start` until the run
+//! ends, then freeing the execution and its history, all timed), best of
+//! 10 runs, with history recording on (every event with its serialized
+//! input or output, as `aslan run --history` and the durable executor
+//! record it) and off; the peer's `StateMachine.run(input).result` in one
+//! Node.js process (which always records its state events), best of 5
+//! runs. Both outputs are compared.
+//!
+//! Process table: each run a fresh process, the same definition and input
+//! file, stdout and stderr to /dev/null, best of 5 (the peer: 3): the
+//! release `aslan run DEF --input-file F [--history]` (the binary cargo
+//! builds for this bench, `target/release/aslan`) against the peer's CLI,
+//! `local-sfn -f DEF < F` (`tests/peer/node_modules/.bin/local-sfn`).
 
 use aslan::asl::{Execution, ExecutionInfo, Machine, Options, Status};
 use serde_json::{json, Value};
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -41,32 +63,68 @@ fn map_def() -> Value {
     })
 }
 
+/// The most common Map shape: the `ItemSelector` reads the Context object.
+fn map_context_def() -> Value {
+    json!({
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemSelector": {"v.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"},
+                "ItemProcessor": {"StartAt": "Item", "States": {
+                    "Item": {"Type": "Pass", "End": true}
+                }},
+                "End": true
+            }
+        }
+    })
+}
+
+struct Case {
+    name: &'static str,
+    def: Value,
+    input: Value,
+}
+
 struct Measured {
     best_ms: f64,
     transitions: u64,
+    events: usize,
+    output: Value,
 }
 
+/// Best of `runs` runs of the core, from `Execution::start` until the
+/// execution and its history are freed.
 fn ours(def: &Value, input: &Value, history: bool, runs: usize) -> Measured {
     let machine = Arc::new(Machine::compile(def).expect("valid benchmark definition"));
     let mut best = f64::MAX;
-    let mut transitions = 0;
+    let (mut transitions, mut events, mut output) = (0, 0, Value::Null);
     for i in 0..runs {
         let info = ExecutionInfo::local("Bench", &format!("run-{i}"), 0);
+        let input = input.clone();
         let t = Instant::now();
-        let (ex, cmds) = Execution::start(machine.clone(), info, input.clone(), Options { history, seed: None }, 0);
+        let (ex, cmds) = Execution::start(machine.clone(), info, input, Options { history, seed: None }, 0);
+        let status = ex.status().clone();
+        let (n, e) = (ex.transitions(), ex.history().len());
+        drop(ex);
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         assert!(cmds.is_empty());
-        assert!(matches!(ex.status(), Status::Succeeded(_)), "{:?}", ex.status());
-        transitions = ex.transitions();
+        let Status::Succeeded(out) = status else {
+            panic!("benchmark run did not succeed: {status:?}")
+        };
+        (transitions, events, output) = (n, e, out);
         best = best.min(ms);
     }
     Measured {
         best_ms: best,
         transitions,
+        events,
+        output,
     }
 }
 
-fn peer(def: &Value, input: &Value, runs: usize) -> Option<f64> {
+fn peer_dir() -> Option<PathBuf> {
     if std::env::var_os("ASLAN_BENCH_NO_PEER").is_some() {
         return None;
     }
@@ -75,24 +133,50 @@ fn peer(def: &Value, input: &Value, runs: usize) -> Option<f64> {
         eprintln!("peer not installed (npm ci in tests/peer); skipping it");
         return None;
     }
-    let file = std::env::temp_dir().join(format!("aslan-bench-{}.json", std::process::id()));
-    std::fs::write(&file, def.to_string()).ok()?;
+    Some(dir)
+}
+
+/// Best of `runs` runs of the peer in one Node.js process, and its output.
+fn peer(dir: &Path, def: &Path, input: &Path, runs: usize) -> Option<(f64, Value)> {
     let out = Command::new("node")
         .arg("run-peer.mjs")
         .arg("--bench")
-        .arg(&file)
-        .arg(input.to_string())
+        .arg(def)
+        .arg(input)
         .arg(runs.to_string())
-        .current_dir(&dir)
+        .current_dir(dir)
         .output()
         .ok()?;
-    let _ = std::fs::remove_file(&file);
     if !out.status.success() {
         eprintln!("peer failed: {}", String::from_utf8_lossy(&out.stderr));
         return None;
     }
     let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["ms"].as_array()?.iter().filter_map(Value::as_f64).reduce(f64::min)
+    let best = v["ms"].as_array()?.iter().filter_map(Value::as_f64).reduce(f64::min)?;
+    Some((best, v["output"].clone()))
+}
+
+/// Best wall time of `runs` fresh processes, stdout and stderr discarded.
+fn process(runs: usize, mut cmd: impl FnMut() -> Command) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..runs {
+        let mut c = cmd();
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        let t = Instant::now();
+        let status = c.status().expect("spawn");
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        assert!(status.success(), "{c:?} failed: {status}");
+        best = best.min(ms);
+    }
+    best
+}
+
+fn ratio(peer: Option<f64>, ours: f64) -> String {
+    peer.map_or("n/a".into(), |p| format!("{:.0}x", p / ours))
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |p| format!("{p:.1}"))
 }
 
 fn main() {
@@ -102,33 +186,106 @@ fn main() {
     let (iters, items, runs, peer_runs) = if quick {
         (500, 100, 1, 0)
     } else {
-        (50_000, 10_000, 10, 3)
+        (50_000, 10_000, 10, 5)
     };
-    let loop_input = json!({});
-    let map_input = json!({"items": (0..items).map(|i| json!({"id": i})).collect::<Vec<_>>()});
     let cases = [
-        ("loop (Choice+Pass)", loop_def(iters), loop_input),
-        ("inline Map", map_def(), map_input),
+        Case {
+            name: "loop (Choice+Pass)",
+            def: loop_def(iters),
+            input: json!({}),
+        },
+        Case {
+            name: "inline Map",
+            def: map_def(),
+            input: json!({"items": (0..items).map(|i| json!({"id": i})).collect::<Vec<_>>()}),
+        },
+        Case {
+            name: "inline Map, Context ItemSelector",
+            def: map_context_def(),
+            input: json!({"items": (0..items).map(|i| json!({"n": i})).collect::<Vec<_>>()}),
+        },
     ];
-    println!("| benchmark | transitions | Aslan (ms) | Aslan transitions/s | Aslan with history (ms) | aws-local-stepfunctions (ms) | speed-up |");
-    println!("|---|---|---|---|---|---|---|");
-    for (name, def, input) in cases {
-        let fast = ours(&def, &input, false, runs);
-        let hist = ours(&def, &input, true, runs.min(3));
-        let p = if peer_runs > 0 {
-            peer(&def, &input, peer_runs)
-        } else {
-            None
-        };
-        let tps = fast.transitions as f64 / (fast.best_ms / 1000.0);
+    let peer_dir = if quick { None } else { peer_dir() };
+    let tmp = std::env::temp_dir().join(format!("aslan-bench-core-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+    let files: Vec<(PathBuf, PathBuf)> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (d, f) = (tmp.join(format!("def-{i}.json")), tmp.join(format!("input-{i}.json")));
+            std::fs::write(&d, c.def.to_string()).expect("write definition");
+            std::fs::write(&f, c.input.to_string()).expect("write input");
+            (d, f)
+        })
+        .collect();
+
+    println!("In process: Aslan's core (best of {runs}) vs aws-local-stepfunctions (best of {peer_runs}, same run)");
+    println!();
+    println!("| benchmark | transitions | history events | Aslan, history on (ms) | aws-local-stepfunctions (ms) | speed-up, history on | Aslan, history off (ms) | speed-up, history off | Aslan transitions/s, history on |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (c, (def_file, input_file)) in cases.iter().zip(&files) {
+        let hist = ours(&c.def, &c.input, true, runs);
+        let fast = ours(&c.def, &c.input, false, runs);
+        assert_eq!(hist.output, fast.output);
+        let p = peer_dir
+            .as_deref()
+            .and_then(|d| peer(d, def_file, input_file, peer_runs));
+        if let Some((_, out)) = &p {
+            if *out != hist.output {
+                eprintln!("{}: the peer's output differs from Aslan's", c.name);
+            }
+        }
+        let p = p.map(|p| p.0);
         println!(
-            "| {name} | {} | {:.2} | {:.0} | {:.2} | {} | {} |",
-            fast.transitions,
-            fast.best_ms,
-            tps,
+            "| {} | {} | {} | {:.2} | {} | **{}** | {:.2} | {} | {:.0} |",
+            c.name,
+            hist.transitions,
+            hist.events,
             hist.best_ms,
-            p.map_or("n/a".into(), |p| format!("{p:.1}")),
-            p.map_or("n/a".into(), |p| format!("{:.0}x", p / fast.best_ms)),
+            ms(p),
+            ratio(p, hist.best_ms),
+            fast.best_ms,
+            ratio(p, fast.best_ms),
+            hist.transitions as f64 / (hist.best_ms / 1000.0),
         );
     }
+
+    if !quick {
+        let aslan = env!("CARGO_BIN_EXE_aslan");
+        let (runs, peer_runs) = (5, 3);
+        println!();
+        println!("Whole process: `{aslan} run DEF --input-file F [--history]` (best of {runs}) vs the peer's CLI `local-sfn -f DEF < F` (best of {peer_runs}); each run a fresh process, stdout and stderr to /dev/null");
+        println!();
+        println!("| benchmark | `aslan run --history` (ms) | `local-sfn` (ms) | speed-up, history on | `aslan run` (ms) | speed-up, history off |");
+        println!("|---|---|---|---|---|---|");
+        for (c, (def_file, input_file)) in cases.iter().zip(&files) {
+            let run = |history: bool| {
+                process(runs, || {
+                    let mut cmd = Command::new(aslan);
+                    cmd.arg("run").arg(def_file).arg("--input-file").arg(input_file);
+                    if history {
+                        cmd.arg("--history");
+                    }
+                    cmd
+                })
+            };
+            let (hist, fast) = (run(true), run(false));
+            let p = peer_dir.as_deref().map(|dir| {
+                process(peer_runs, || {
+                    let mut cmd = Command::new(dir.join("node_modules/.bin/local-sfn"));
+                    cmd.arg("-f").arg(def_file);
+                    cmd.stdin(std::fs::File::open(input_file).expect("input file"));
+                    cmd
+                })
+            });
+            println!(
+                "| {} | {hist:.1} | {} | **{}** | {fast:.1} | {} |",
+                c.name,
+                ms(p),
+                ratio(p, hist),
+                ratio(p, fast)
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
 }

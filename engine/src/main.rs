@@ -330,10 +330,14 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 tasks,
             ));
             if history {
-                let mut err = std::io::stderr().lock();
+                // Buffered, and each event written as the JSON `to_json`
+                // gives without building it.
+                let mut err = std::io::BufWriter::new(std::io::stderr().lock());
                 for ev in &result.history {
-                    writeln!(err, "{}", ev.to_json())?;
+                    serde_json::to_writer(&mut err, ev)?;
+                    err.write_all(b"\n")?;
                 }
+                err.flush()?;
             }
             let mut out = std::io::stdout().lock();
             match result.status {

@@ -4,8 +4,9 @@
 //   node run-peer.mjs < cases.jsonl > results.jsonl
 //     each input line: {"name", "definition", "input", "context"?, "tasks"?: {State: [{"Return": v} | {"Throw": {"Error", "Cause"}}]}}
 //     each output line: {"name", "status": "SUCCEEDED"|"FAILED"|"INVALID", "output"? , "error"?, "cause"?}
-//   node run-peer.mjs --bench FILE INPUT_JSON ITERATIONS
-//     prints {"ms": [..per run..]} for one definition.
+//   node run-peer.mjs --bench DEFINITION_FILE INPUT_FILE ITERATIONS
+//     runs one definition ITERATIONS times in this process and prints
+//     {"ms": [..per run..], "output": ...}.
 import { StateMachine } from 'aws-local-stepfunctions';
 
 // aws-local-stepfunctions 3 uses Promise.withResolvers (Node 22); this machine's Node is 20.
@@ -71,7 +72,7 @@ async function runCase(c) {
 
 if (process.argv[2] === '--bench') {
   const def = JSON.parse(readFileSync(process.argv[3], 'utf8'));
-  const input = JSON.parse(process.argv[4]);
+  const input = JSON.parse(readFileSync(process.argv[4], 'utf8'));
   const iters = Number(process.argv[5] ?? 3);
   const sm = new StateMachine(def, { validationOptions: { checkArn: false } });
   const ms = [];

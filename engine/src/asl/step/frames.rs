@@ -2,11 +2,11 @@
 //! states, ending frames (into their Parallel/Map parent or the execution)
 //! and cancelling them.
 
-use super::{check_size, type_name, Children, Execution, Flow, Frame, FrameId, Parent, Pending, Phase, Status};
+use super::{check_size, state_events, Children, Execution, Flow, Frame, FrameId, Parent, Pending, Phase, Status};
 use crate::asl::error::StateError;
-use crate::asl::history::{self, not_truncated};
+use crate::asl::history::Details;
 use crate::asl::model::{Kind, StateId};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 impl Execution {
     pub(super) fn new_frame(&mut self, state: StateId, input: Value, parent: Parent, last_event: u64) -> FrameId {
@@ -21,6 +21,7 @@ impl Execution {
             entered_event: 0,
             last_event,
             retrying: false,
+            input_payload: None,
         };
         match self.free.pop() {
             Some(id) => {
@@ -90,6 +91,7 @@ impl Execution {
     fn enter(&mut self, f: &mut Frame) {
         self.transitions += 1;
         f.entered_ms = self.now;
+        let input_payload = f.input_payload.take();
         if f.retrying {
             f.retrying = false;
             return;
@@ -98,8 +100,13 @@ impl Execution {
         f.retry_count = 0;
         if self.opts.history {
             let st = self.machine.state(f.state);
-            let ty = history::state_event_types(type_name(&st.kind)).0;
-            let d = json!({"name": &*st.name, "input": f.input.to_string(), "inputDetails": not_truncated()});
+            let ty = state_events(&st.kind).0;
+            let name = st.name.clone();
+            let input = match input_payload {
+                Some(p) => p,
+                None => self.payload(&f.input),
+            };
+            let d = Details::state_entered(name, input);
             f.last_event = self.record(ty, f.last_event, Some(("stateEnteredEventDetails", d)));
         }
         f.entered_event = f.last_event;
@@ -109,20 +116,34 @@ impl Execution {
     pub(super) fn exit(&mut self, f: &mut Frame, output: Value, next: Option<StateId>) -> Result<Flow, StateError> {
         let machine = self.machine.clone();
         let st = machine.state(f.state);
-        check_size(&output, || format!("The state/task '{}' returned a result", st.name))?;
-        if self.opts.history {
-            let ty = history::state_event_types(type_name(&st.kind)).1;
-            let d = json!({"name": &*st.name, "output": output.to_string(), "outputDetails": not_truncated()});
+        let what = || format!("The state/task '{}' returned a result", st.name);
+        // With history, the output is serialized once: for the size check,
+        // StateExited, and the next state's StateEntered (or
+        // ExecutionSucceeded).
+        let mut payload = None;
+        if !self.opts.history {
+            check_size(&output, what)?;
+        } else {
+            let p = self.checked_payload(&output, what)?;
+            let ty = state_events(&st.kind).1;
+            let d = Details::state_exited(st.name.clone(), p.clone());
             f.last_event = self.record(ty, f.last_event, Some(("stateExitedEventDetails", d)));
+            payload = Some(p);
         }
         match next {
             Some(n) => {
                 f.state = n;
                 f.input = output;
+                f.input_payload = payload;
                 f.phase = Phase::Ready;
                 Ok(Flow::Continue)
             }
-            None => Ok(Flow::Ended(Ok(output))),
+            None => {
+                if let Parent::Top = f.parent {
+                    self.final_output = payload;
+                }
+                Ok(Flow::Ended(Ok(output)))
+            }
         }
     }
 
@@ -185,7 +206,7 @@ impl Execution {
                     let d = self.opts.history.then(|| {
                         (
                             "mapIterationSucceededEventDetails",
-                            json!({"name": &*name, "index": slot}),
+                            Details::map_iteration(name.clone(), slot),
                         )
                     });
                     p.last_event = self.record("MapIterationSucceeded", last_event, d);
@@ -206,10 +227,12 @@ impl Execution {
             }
             Err(e) => {
                 if ch.is_map {
-                    let d = self
-                        .opts
-                        .history
-                        .then(|| ("mapIterationFailedEventDetails", json!({"name": &*name, "index": slot})));
+                    let d = self.opts.history.then(|| {
+                        (
+                            "mapIterationFailedEventDetails",
+                            Details::map_iteration(name.clone(), slot),
+                        )
+                    });
                     p.last_event = self.record("MapIterationFailed", last_event, d);
                 }
                 self.cancel_children(pid, ch.is_map.then_some(&*name));
@@ -304,10 +327,12 @@ impl Execution {
             _ => {}
         }
         if let (Some(name), Parent::Child { slot, .. }) = (map_name, f.parent) {
-            let d = self
-                .opts
-                .history
-                .then(|| ("mapIterationAbortedEventDetails", json!({"name": name, "index": slot})));
+            let d = self.opts.history.then(|| {
+                (
+                    "mapIterationAbortedEventDetails",
+                    Details::map_iteration(name.into(), slot),
+                )
+            });
             self.record("MapIterationAborted", f.last_event, d);
         }
     }

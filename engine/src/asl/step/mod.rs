@@ -33,7 +33,7 @@ mod states;
 mod task;
 
 use super::error::{self, StateError, PAYLOAD_LIMIT};
-use super::history::{not_truncated, HistoryEvent};
+use super::history::{self, Details, HistoryEvent, Payload};
 use super::model::{Kind, Machine, StateId};
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -268,6 +268,10 @@ struct Frame {
     last_event: u64,
     /// Set when the state is re-run by a retrier: no new StateEntered event.
     retrying: bool,
+    /// `input`, serialized for history when it was already serialized as
+    /// the previous state's output (or the execution's input).
+    #[serde(skip)]
+    input_payload: Option<Payload>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -308,6 +312,13 @@ pub struct Execution {
     now: i64,
     #[serde(skip)]
     history: Vec<HistoryEvent>,
+    /// Scratch space for serializing history payloads.
+    #[serde(skip)]
+    history_buf: Vec<u8>,
+    /// The serialized output of the top-level state that ended the
+    /// execution, for `ExecutionSucceeded`.
+    #[serde(skip)]
+    final_output: Option<Payload>,
     event_count: u64,
     transitions: u64,
     /// Invocations so far per Task state.
@@ -395,12 +406,31 @@ pub fn json_size(v: &Value) -> Option<usize> {
 /// size exceeding the maximum number of bytes service limit."
 fn check_size(v: &Value, what: impl FnOnce() -> String) -> Result<(), StateError> {
     let Some(n) = json_size(v) else {
-        let what = what();
-        return Err(StateError::new(
-            error::DATA_LIMIT_EXCEEDED,
-            format!("{what} nested deeper than {MAX_DEPTH} levels."),
-        ));
+        return Err(too_deep(what));
     };
+    check_len(n, what)
+}
+
+/// Whether `v` nests at most [`MAX_DEPTH`] levels (recursion bounded by it).
+fn within_depth(v: &Value, depth: usize) -> bool {
+    match v {
+        Value::Array(a) => depth < MAX_DEPTH && a.iter().all(|x| within_depth(x, depth + 1)),
+        Value::Object(o) => depth < MAX_DEPTH && o.values().all(|x| within_depth(x, depth + 1)),
+        _ => true,
+    }
+}
+
+/// `States.DataLimitExceeded` for a document nested deeper than [`MAX_DEPTH`].
+fn too_deep(what: impl FnOnce() -> String) -> StateError {
+    let what = what();
+    StateError::new(
+        error::DATA_LIMIT_EXCEEDED,
+        format!("{what} nested deeper than {MAX_DEPTH} levels."),
+    )
+}
+
+/// [`check_size`] for a value already serialized to `n` bytes.
+fn check_len(n: usize, what: impl FnOnce() -> String) -> Result<(), StateError> {
     if n > PAYLOAD_LIMIT {
         let what = what();
         return Err(StateError::new(
@@ -413,16 +443,18 @@ fn check_size(v: &Value, what: impl FnOnce() -> String) -> Result<(), StateError
     Ok(())
 }
 
-fn type_name(k: &Kind) -> &'static str {
+/// `{Type}StateEntered` and `{Type}StateExited` for a state (what
+/// [`history::state_event_types`] gives for its type name).
+fn state_events(k: &Kind) -> (&'static str, &'static str) {
     match k {
-        Kind::Pass { .. } => "Pass",
-        Kind::Task(_) => "Task",
-        Kind::Choice { .. } => "Choice",
-        Kind::Wait(_) => "Wait",
-        Kind::Succeed => "Succeed",
-        Kind::Fail { .. } => "Fail",
-        Kind::Parallel { .. } => "Parallel",
-        Kind::Map(_) => "Map",
+        Kind::Pass { .. } => ("PassStateEntered", "PassStateExited"),
+        Kind::Task(_) => ("TaskStateEntered", "TaskStateExited"),
+        Kind::Choice { .. } => ("ChoiceStateEntered", "ChoiceStateExited"),
+        Kind::Wait(_) => ("WaitStateEntered", "WaitStateExited"),
+        Kind::Succeed => ("SucceedStateEntered", "SucceedStateExited"),
+        Kind::Fail { .. } => ("FailStateEntered", "FailStateExited"),
+        Kind::Parallel { .. } => ("ParallelStateEntered", "ParallelStateExited"),
+        Kind::Map(_) => ("MapStateEntered", "MapStateExited"),
     }
 }
 
@@ -481,6 +513,8 @@ impl Execution {
             rng: AtomicU64::new(0),
             now: now_ms,
             history: Vec::new(),
+            history_buf: Vec::new(),
+            final_output: None,
             event_count: 0,
             transitions: 0,
             invocations: HashMap::new(),
@@ -491,13 +525,21 @@ impl Execution {
             #[cfg(test)]
             full_contexts: AtomicU64::new(0),
         };
+        let mut input_payload = None;
         if ex.opts.history {
-            let d = json!({"input": input.to_string(), "inputDetails": not_truncated(), "roleArn": ex.info.role_arn});
+            let p = ex.payload(&input);
+            let d = Details::execution_started(p.clone(), ex.info.role_arn.as_str().into());
             ex.record("ExecutionStarted", 0, Some(("executionStartedEventDetails", d)));
+            input_payload = Some(p);
         } else {
             ex.event_count = 1;
         }
-        if let Err(e) = check_size(&input, || "The execution input was provided".into()) {
+        let what = || "The execution input was provided".to_string();
+        let size = match &input_payload {
+            Some(p) => check_len(p.len(), what),
+            None => check_size(&input, what),
+        };
+        if let Err(e) = size {
             ex.finish(Status::Failed(e));
             return (ex, Vec::new());
         }
@@ -512,6 +554,9 @@ impl Execution {
         ex.input = input.clone();
         let start = ex.machine.start();
         let fid = ex.new_frame(start, input, Parent::Top, 1);
+        if let Some(f) = ex.frames[fid as usize].as_mut() {
+            f.input_payload = input_payload;
+        }
         ex.ready.push_back(fid);
         ex.drain();
         let cmds = std::mem::take(&mut ex.out);
@@ -583,7 +628,7 @@ impl Execution {
         let d = self.opts.history.then(|| {
             (
                 "executionRedrivenEventDetails",
-                json!({"redriveCount": self.redrive_count}),
+                json!({"redriveCount": self.redrive_count}).into(),
             )
         });
         let ev = self.record("ExecutionRedriven", self.event_count, d);
@@ -664,7 +709,24 @@ impl Execution {
         t
     }
 
-    fn record(&mut self, ty: &'static str, prev: u64, details: Option<(&'static str, Value)>) -> u64 {
+    /// `v` serialized for a history event.
+    fn payload(&mut self, v: &Value) -> Payload {
+        history::payload(&mut self.history_buf, v)
+    }
+
+    /// `v` serialized for a history event, after [`check_size`] (one
+    /// serialization serves both).
+    fn checked_payload(&mut self, v: &Value, what: impl FnOnce() -> String) -> Result<Payload, StateError> {
+        // Serializing recurses once per level: bound the depth first.
+        if !within_depth(v, 0) {
+            return Err(too_deep(what));
+        }
+        history::serialize(&mut self.history_buf, v);
+        check_len(self.history_buf.len(), what)?;
+        Ok(history::payload_of(&self.history_buf))
+    }
+
+    fn record(&mut self, ty: &'static str, prev: u64, details: Option<(&'static str, Details)>) -> u64 {
         self.event_count += 1;
         if self.opts.history {
             self.history.push(HistoryEvent {
@@ -682,6 +744,7 @@ impl Execution {
     /// (`TaskStateAborted`) when it is stopped or times out, and every
     /// task and timer is cancelled.
     fn finish(&mut self, status: Status) {
+        let final_output = self.final_output.take();
         if self.status != Status::Running {
             return;
         }
@@ -703,12 +766,15 @@ impl Execution {
         let last = self.event_count;
         match &status {
             Status::Succeeded(v) => {
-                let d = self.opts.history.then(|| {
-                    (
-                        "executionSucceededEventDetails",
-                        json!({"output": v.to_string(), "outputDetails": not_truncated()}),
-                    )
-                });
+                let d = if self.opts.history {
+                    let p = match final_output {
+                        Some(p) => p,
+                        None => self.payload(v),
+                    };
+                    Some(("executionSucceededEventDetails", Details::execution_succeeded(p)))
+                } else {
+                    None
+                };
                 self.record("ExecutionSucceeded", last, d);
             }
             Status::Failed(e) | Status::TimedOut(e) | Status::Aborted(e) => {
@@ -717,7 +783,7 @@ impl Execution {
                     Status::TimedOut(_) => ("ExecutionTimedOut", "executionTimedOutEventDetails"),
                     _ => ("ExecutionAborted", "executionAbortedEventDetails"),
                 };
-                let d = self.opts.history.then(|| (ty.1, error_details(e)));
+                let d = self.opts.history.then(|| (ty.1, error_details(e).into()));
                 self.record(ty.0, last, d);
             }
             Status::Running => {}

@@ -4,8 +4,9 @@
 use super::data::Extra;
 use super::{Children, Execution, Flow, Frame, FrameId, Parent, Phase};
 use crate::asl::error::StateError;
+use crate::asl::history::Details;
 use crate::asl::model::{ListId, MapSpec, PathSpec, Seconds, State};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
@@ -90,7 +91,7 @@ impl Execution {
         let d = self
             .opts
             .history
-            .then(|| ("mapStateStartedEventDetails", json!({"length": n})));
+            .then(|| ("mapStateStartedEventDetails", Details::map_state_started(n)));
         f.last_event = self.record("MapStateStarted", f.last_event, d);
         let mut ch = Children {
             is_map: true,
@@ -123,7 +124,7 @@ impl Execution {
             let d = self.opts.history.then(|| {
                 (
                     "mapIterationStartedEventDetails",
-                    json!({"name": &*st.name, "index": i}),
+                    Details::map_iteration(st.name.clone(), i),
                 )
             });
             let ev = self.record("MapIterationStarted", f.last_event, d);

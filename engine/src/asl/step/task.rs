@@ -69,7 +69,7 @@ impl Execution {
                 if let Some(h) = heartbeat {
                     d["heartbeatInSeconds"] = json!(h);
                 }
-                ("ActivityScheduled", ("activityScheduledEventDetails", d))
+                ("ActivityScheduled", ("activityScheduledEventDetails", d.into()))
             } else {
                 let (rt, r) = resource_parts(&spec.resource);
                 let mut d = json!({"resourceType": rt, "resource": r, "region": self.info.region(), "parameters": parameters.to_string()});
@@ -79,7 +79,7 @@ impl Execution {
                 if let Some(h) = heartbeat {
                     d["heartbeatInSeconds"] = json!(h);
                 }
-                ("TaskScheduled", ("taskScheduledEventDetails", d))
+                ("TaskScheduled", ("taskScheduledEventDetails", d.into()))
             };
             f.last_event = self.record(d.0, f.last_event, Some(d.1));
         }
@@ -150,12 +150,15 @@ impl Execution {
                 Some(w) => json!({"workerName": w}),
                 None => json!({}),
             };
-            ("ActivityStarted", ("activityStartedEventDetails", d))
+            ("ActivityStarted", ("activityStartedEventDetails", d.into()))
         } else {
             let (rt, r) = resource_parts(&resource);
             (
                 "TaskStarted",
-                ("taskStartedEventDetails", json!({"resourceType": rt, "resource": r})),
+                (
+                    "taskStartedEventDetails",
+                    json!({"resourceType": rt, "resource": r}).into(),
+                ),
             )
         };
         f.last_event = self.record(ty, f.last_event, self.opts.history.then_some(d));
@@ -197,11 +200,11 @@ impl Execution {
                 if self.opts.history {
                     let (ty, d) = if activity {
                         let d = json!({"output": v.to_string(), "outputDetails": not_truncated()});
-                        ("ActivitySucceeded", ("activitySucceededEventDetails", d))
+                        ("ActivitySucceeded", ("activitySucceededEventDetails", d.into()))
                     } else {
                         let (rt, res) = resource_parts(&resource);
                         let d = json!({"resourceType": rt, "resource": res, "output": v.to_string(), "outputDetails": not_truncated()});
-                        ("TaskSucceeded", ("taskSucceededEventDetails", d))
+                        ("TaskSucceeded", ("taskSucceededEventDetails", d.into()))
                     };
                     f.last_event = self.record(ty, f.last_event, Some(d));
                 }
@@ -220,7 +223,7 @@ impl Execution {
                     } else {
                         ("TaskFailed", "taskFailedEventDetails")
                     };
-                    f.last_event = self.record(ty.0, f.last_event, Some((ty.1, d)));
+                    f.last_event = self.record(ty.0, f.last_event, Some((ty.1, d.into())));
                 }
                 self.state_error(fid, &mut f, e)
             }
@@ -307,7 +310,7 @@ impl Execution {
                         ("TaskTimedOut", "taskTimedOutEventDetails")
                     };
                     let d = failure_details(&resource, &e);
-                    f.last_event = self.record(ty.0, f.last_event, Some((ty.1, d)));
+                    f.last_event = self.record(ty.0, f.last_event, Some((ty.1, d.into())));
                 }
                 self.state_error(fid, &mut f, e)
             }

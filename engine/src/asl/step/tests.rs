@@ -638,7 +638,7 @@ fn activities_record_activity_events_with_the_worker() {
     assert_eq!(sched["resource"], arn);
     assert_eq!(sched["input"], "{\"x\":1}");
     assert_eq!(sched["timeoutInSeconds"], 9);
-    assert_eq!(h[3].details.as_ref().unwrap().1, json!({"workerName": "w1"}));
+    assert_eq!(h[3].details.as_ref().unwrap().1.to_value(), json!({"workerName": "w1"}));
 }
 
 #[test]
@@ -684,7 +684,7 @@ fn a_fail_state_without_error_or_cause_records_neither() {
     let (ex, _) = start(json!({"StartAt": "F", "States": {"F": {"Type": "Fail"}}}), json!({}));
     let last = ex.history().last().unwrap();
     assert_eq!(last.event_type, "ExecutionFailed");
-    assert_eq!(last.details.as_ref().unwrap().1, json!({}));
+    assert_eq!(last.details.as_ref().unwrap().1.to_value(), json!({}));
 }
 
 #[test]
@@ -789,4 +789,74 @@ fn context_reads_never_copy_the_execution_input_unless_asked() {
         json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"e.$": "$$.Execution"}, "End": true}}});
     let (ex, _) = start(def, json!({"k": 1}));
     assert_eq!(ex.full_contexts.load(Ordering::Relaxed), 1);
+}
+
+/// Serialized payloads are shared between events (a state's output and the
+/// next state's input, the last output and the execution's): each event
+/// still carries exactly the JSON of its own value, and serializes (with
+/// serde) to exactly what `to_json` gives.
+#[test]
+fn history_payloads_are_shared_and_serialize_as_their_json() {
+    let def = json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)", "s": "q\"é\n"}, "Next": "C"},
+        "C": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericEquals": 2, "Next": "M"}], "Default": "F"},
+        "F": {"Type": "Fail", "Error": "E"},
+        "M": {"Type": "Map", "ItemsPath": "$$.Execution.Input.items", "ResultPath": "$.r", "Next": "P",
+              "ItemSelector": {"v.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"},
+              "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "OutputPath": "$.v", "End": true}}}},
+        "P": {"Type": "Parallel", "ResultPath": "$.p", "Next": "T",
+              "Branches": [{"StartAt": "B", "States": {"B": {"Type": "Fail", "Error": "X", "Cause": "c"}}}],
+              "Catch": [{"ErrorEquals": ["X"], "ResultPath": "$.err", "Next": "T"}]},
+        "T": task(json!({"ResultPath": "$.t"}))}});
+    let (mut ex, cmds) = start(def, json!({"n": 1, "items": [{"a": 1}, [2], "3"]}));
+    let inv = invocations(&cmds)[0].clone();
+    ex.handle(
+        Event::TaskSucceeded {
+            token: inv.token,
+            output: json!({"ok": true}),
+        },
+        T0 + 5,
+    );
+    let out = match ex.status() {
+        Status::Succeeded(v) => v.clone(),
+        s => panic!("{s:?}"),
+    };
+    let events: Vec<Value> = ex.history().iter().map(|e| e.to_json()).collect();
+    for (e, j) in ex.history().iter().zip(&events) {
+        assert_eq!(serde_json::to_string(e).unwrap(), j.to_string());
+        if let Some((k, d)) = &e.details {
+            assert_eq!(&d.to_value(), &j[*k]);
+            assert_eq!(&d["name"], &j[*k]["name"]);
+        }
+    }
+    // Each StateEntered input is the JSON of the value the state received.
+    let detail = |e: &Value, k: &str, f: &str| -> Value {
+        serde_json::from_str(e[k][f].as_str().expect("a serialized payload")).unwrap()
+    };
+    let entered = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["stateEnteredEventDetails"]["name"] == name)
+            .map(|e| detail(e, "stateEnteredEventDetails", "input"))
+            .unwrap()
+    };
+    assert_eq!(entered("A"), json!({"n": 1, "items": [{"a": 1}, [2], "3"]}));
+    assert_eq!(entered("C"), json!({"n": 2, "s": "q\"é\n"}));
+    assert_eq!(entered("M"), json!({"n": 2, "s": "q\"é\n"}));
+    assert_eq!(entered("I"), json!({"v": {"a": 1}, "i": 0}));
+    let r = json!([{"a": 1}, [2], "3"]);
+    assert_eq!(entered("P"), json!({"n": 2, "s": "q\"é\n", "r": r}));
+    assert_eq!(
+        entered("T"),
+        json!({"n": 2, "s": "q\"é\n", "r": r, "err": {"Error": "X", "Cause": "c"}})
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "ExecutionSucceeded");
+    assert_eq!(detail(last, "executionSucceededEventDetails", "output"), out);
+    let exited_t = events
+        .iter()
+        .find(|e| e["type"] == "TaskStateExited")
+        .map(|e| detail(e, "stateExitedEventDetails", "output"))
+        .unwrap();
+    assert_eq!(exited_t, out);
 }
