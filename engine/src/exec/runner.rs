@@ -138,7 +138,7 @@ pub async fn run(
                     };
                     return RunResult {
                         status: Status::Failed(e),
-                        history: ex.history().to_vec(),
+                        history: ex.drain_history(),
                         transitions: ex.transitions(),
                     };
                 }
@@ -194,7 +194,7 @@ pub async fn run(
     running.abort_all();
     RunResult {
         status: ex.status().clone(),
-        history: ex.history().to_vec(),
+        history: ex.drain_history(),
         transitions: ex.transitions(),
     }
 }

@@ -177,9 +177,10 @@ impl Actor {
         // A step's history events go under one key (the first event's id):
         // fewer, larger writes.
         let events = live.ex.drain_history();
+        // Events serialize to exactly the bytes of `to_json`, without
+        // building each one's JSON object first.
         if let Some(first) = events.first() {
-            let json: Vec<Value> = events.iter().map(|h| h.to_json()).collect();
-            g.batch.insert(key::history(id, first.id), to_vec(&json));
+            g.batch.insert(key::history(id, first.id), to_vec(&events));
         }
         for c in cmds {
             match c {
