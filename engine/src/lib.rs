@@ -6,12 +6,15 @@
 //! - [`api`] serves the AWS Step Functions API over HTTP.
 //! - [`exec`] drives executions: clocks, timers and task dispatch.
 //! - [`store`] keeps executions durable in sled.
-//! - [`tasks`] holds task integrations, starting with Step Functions Local's
-//!   mock configuration.
+//! - [`tasks`] holds the task seam and its integrations: Kubernetes
+//!   (`eks:call`, `eks:runJob`) and Step Functions Local's mock
+//!   configuration.
+//! - [`config`] reads the engine configuration file (cluster credentials).
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod asl;
+pub mod config;
 pub mod exec;
 pub mod store;
 pub mod tasks;

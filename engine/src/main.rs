@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use aslan::asl::{ExecutionInfo, Machine, Options, Status};
+use aslan::config::EngineConfig;
 use aslan::exec::{self, Clock, SimulatedClock, SystemClock};
 use aslan::tasks::mock::MockTasks;
 use aslan::tasks::Registry;
@@ -69,6 +70,9 @@ enum Cmd {
         /// Which clock drives Wait states, retries and timeouts.
         #[arg(long, value_enum, default_value = "real")]
         clock: ClockKind,
+        /// The engine configuration (TOML): credentials per cluster.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Serve the AWS Step Functions API (JSON 1.0 protocol) with durable
     /// executions stored in a local folder.
@@ -93,6 +97,9 @@ enum Cmd {
         /// ~200 ms and repeat their effects).
         #[arg(long)]
         no_fsync: bool,
+        /// The engine configuration (TOML): credentials per cluster.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// How long GetActivityTask waits for a task, in seconds (AWS: 60).
         #[arg(long, default_value_t = 60)]
         activity_wait_seconds: u64,
@@ -192,7 +199,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_machine(path: &Path) -> anyhow::Result<Result<Machine, Vec<aslan::asl::Diagnostic>>> {
+fn load_config(path: Option<&Path>) -> anyhow::Result<EngineConfig> {
+    Ok(match path {
+        Some(p) => EngineConfig::load(p)?,
+        None => EngineConfig::default(),
+    })
+}
+
+fn load_machine(path: &Path, tasks: &Registry) -> anyhow::Result<Result<Machine, Vec<aslan::asl::Diagnostic>>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let machine = match Machine::from_json(&text) {
         Ok(m) => m,
@@ -200,7 +214,7 @@ fn load_machine(path: &Path) -> anyhow::Result<Result<Machine, Vec<aslan::asl::D
     };
     // Task resources asking for a pattern their integration lacks.
     let def: Value = serde_json::from_str(&text)?;
-    let problems = Registry::new().validate(&def);
+    let problems = tasks.validate(&def);
     Ok(if problems.is_empty() {
         Ok(machine)
     } else {
@@ -217,6 +231,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             account,
             mock_config,
             no_fsync,
+            config,
             activity_wait_seconds,
             access_key_id,
             secret_access_key,
@@ -232,7 +247,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(f) => Some(std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?),
                 None => None,
             };
+            let config = load_config(config.as_deref())?;
             let opts = serve::ServeOptions {
+                config,
                 data,
                 listen,
                 region,
@@ -247,27 +264,29 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Executions { cmd, conn } => client_cmd(cmd, conn),
-        Cmd::Validate { definition, json } => match load_machine(&definition)? {
-            Ok(_) => {
-                if json {
-                    println!("{}", json!({"result": "OK", "diagnostics": []}));
-                } else {
-                    println!("{}: valid", definition.display());
-                }
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(diags) => {
-                if json {
-                    println!("{}", json!({"result": "FAIL", "diagnostics": diags}));
-                } else {
-                    for d in &diags {
-                        eprintln!("{}: {d}", definition.display());
+        Cmd::Validate { definition, json } => {
+            match load_machine(&definition, &Registry::builtin(&EngineConfig::default()))? {
+                Ok(_) => {
+                    if json {
+                        println!("{}", json!({"result": "OK", "diagnostics": []}));
+                    } else {
+                        println!("{}: valid", definition.display());
                     }
-                    eprintln!("{}: {} problem(s)", definition.display(), diags.len());
+                    Ok(ExitCode::SUCCESS)
                 }
-                Ok(ExitCode::from(2))
+                Err(diags) => {
+                    if json {
+                        println!("{}", json!({"result": "FAIL", "diagnostics": diags}));
+                    } else {
+                        for d in &diags {
+                            eprintln!("{}: {d}", definition.display());
+                        }
+                        eprintln!("{}: {} problem(s)", definition.display(), diags.len());
+                    }
+                    Ok(ExitCode::from(2))
+                }
             }
-        },
+        }
         Cmd::Run {
             definition,
             input,
@@ -278,8 +297,10 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             execution_name,
             history,
             clock,
+            config,
         } => {
-            let machine = match load_machine(&definition)? {
+            let config = load_config(config.as_deref())?;
+            let machine = match load_machine(&definition, &Registry::builtin(&config))? {
                 Ok(m) => Arc::new(m),
                 Err(diags) => {
                     for d in &diags {
@@ -306,9 +327,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let tasks = Arc::new(match (mock_config, test_case) {
                 (Some(f), Some(case)) => {
                     let text = std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?;
-                    Registry::new().with_mock_tasks(MockTasks::from_config(&text, &sm_name, &case)?)
+                    Registry::builtin(&config).with_mock_tasks(MockTasks::from_config(&text, &sm_name, &case)?)
                 }
-                _ => Registry::new(),
+                _ => Registry::builtin(&config),
             });
             let clock: Box<dyn Clock> = match clock {
                 ClockKind::Real => Box::new(SystemClock),
@@ -317,7 +338,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let start = clock.now_ms();
             let exec_name = execution_name.unwrap_or_else(|| format!("run-{start}"));
             let info = ExecutionInfo::local(&sm_name, &exec_name, start);
-            let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let result = rt.block_on(exec::run(
                 machine,
                 info,

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub struct ServeOptions {
+    pub config: aslan::config::EngineConfig,
     pub data: PathBuf,
     pub listen: SocketAddr,
     pub region: String,
@@ -32,8 +33,8 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
     let store = Store::open(&o.data).with_context(|| format!("cannot open the store in {}", o.data.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let tasks = Arc::new(match &o.mock {
-        Some(text) => Registry::new().with_mock_config(MockConfig::new(text)?),
-        None => Registry::new(),
+        Some(text) => Registry::builtin(&o.config).with_mock_config(MockConfig::new(text)?),
+        None => Registry::builtin(&o.config),
     });
     let (executor, report) = Executor::start(
         store.clone(),

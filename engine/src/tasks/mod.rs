@@ -24,6 +24,8 @@
 //! GetActivityTask), so no integration claims them.
 
 pub mod catalog;
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
 pub mod mock;
 mod registry;
 mod resource;
@@ -207,6 +209,14 @@ pub trait Integration: Send + Sync {
     /// The patterns this integration supports for `resource`, or `None` when
     /// it does not serve the resource at all.
     fn patterns(&self, resource: &Resource) -> Option<&'static [Pattern]>;
+
+    /// Problems with a Task's `Parameters` as the definition writes them
+    /// (unknown fields, say), reported at validation. `.$` fields are only
+    /// known at run time.
+    fn validate_parameters(&self, resource: &Resource, parameters: &Value) -> Vec<String> {
+        let _ = (resource, parameters);
+        Vec::new()
+    }
 
     /// Starts an invocation.
     fn start(&self, task: Task) -> TaskFuture;

@@ -39,6 +39,17 @@ impl Registry {
         }
     }
 
+    /// A registry with the integrations built into this build of the
+    /// engine (Kubernetes: `eks:call`, `eks:runJob`), configured by `cfg`.
+    pub fn builtin(cfg: &crate::config::EngineConfig) -> Registry {
+        let mut r = Registry::new();
+        #[cfg(feature = "kubernetes")]
+        r.register(Arc::new(super::kubernetes::Kubernetes::new(cfg)));
+        #[cfg(not(feature = "kubernetes"))]
+        let _ = cfg;
+        r
+    }
+
     /// Adds an integration; earlier ones win when two serve a resource.
     pub fn register(&mut self, i: Arc<dyn Integration>) -> &mut Self {
         self.integrations.push(i);
@@ -96,6 +107,9 @@ impl Registry {
                         if let Some(d) = self.check(res, &format!("{here}/Resource")) {
                             out.push(d);
                         }
+                        if let Some(params) = st.get("Parameters") {
+                            self.check_parameters(res, params, &format!("{here}/Parameters"), out);
+                        }
                     }
                 }
                 Some("Parallel") => {
@@ -144,6 +158,19 @@ impl Registry {
                 list.join(", ")
             ),
         })
+    }
+
+    fn check_parameters(&self, resource: &str, params: &Value, at: &str, out: &mut Vec<Diagnostic>) {
+        let r = Resource::parse(resource);
+        if let Some((i, _)) = self.route(&r) {
+            for message in i.validate_parameters(&r, params) {
+                out.push(Diagnostic {
+                    location: at.to_string(),
+                    code: "SCHEMA_VALIDATION_FAILED",
+                    message,
+                });
+            }
+        }
     }
 
     fn mocked(&self, task: &Task) -> Option<Result<Value, StateError>> {
