@@ -2,7 +2,7 @@
 # Runs every example the way the README shows and checks its result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q --release -p aslan
+cargo build -q --release --workspace --bins
 aslan=target/release/aslan
 fail() { echo "example failed: $*" >&2; exit 1; }
 
@@ -47,4 +47,12 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && brea
 timeout 60 .venv/bin/python examples/activity-worker/worker.py "http://127.0.0.1:$port" || fail activity-worker/worker.py
 kill -TERM $pid; wait $pid || fail "aslan serve did not stop cleanly"
 trap - EXIT; rm -rf "$data" "$data.log"
-echo "examples: 6 passed, 0 failed"
+# AWS's EKS integration examples against the Kubernetes API emulator.
+out=$(examples/kubernetes/run.sh) || fail "kubernetes/run.sh: $out"
+echo "$out"
+# The log parses as a JSON number, so (as AWS warns) only a double's digits remain.
+grep -q '"logs":\[{"log":3.14159265358979' <<<"$out" || fail "kubernetes run-job-pi: no digits of pi"
+grep -q '"pods":\["example-job-' <<<"$out" || fail "kubernetes list-pods"
+grep -q '"StatusCode":200' <<<"$out" || fail "kubernetes delete-job"
+grep -q '"name":"aws-auth"' <<<"$out" || fail "kubernetes aws-auth"
+echo "examples: 10 passed, 0 failed"

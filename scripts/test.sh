@@ -30,6 +30,13 @@ if ! command -v strace >/dev/null; then
   as_root apt-get update -qq
   as_root apt-get install -y -qq strace
 fi
+if ! perl -MMath::BigInt -e 'exit($Math::BigInt::VERSION >= 1.999818 ? 0 : 1)' 2>/dev/null; then
+  # Debian 12's bundled Math::BigInt fails on AWS's bpi(2000) example Job
+  # (examples/kubernetes, run as a local process by aslan-local-cloud).
+  log "installing a newer Math::BigInt for perl (apt: libmath-bigint-perl)"
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq libmath-bigint-perl
+fi
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
 if [ ! -x .venv/bin/python ]; then
   log "creating the Python environment for the API tests (.venv)"
@@ -49,8 +56,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 log "tests"
 cargo test --workspace --all-targets
 
-log "API tests against aslan serve (boto3, aws CLI, kill -9 crash test)"
-cargo build -q --release -p aslan
+log "API tests against aslan serve (boto3, aws CLI, kill -9 crash test, Kubernetes emulator)"
+cargo build -q --release --workspace --bins
 (cd tests/api && PATH="$PWD/../../.venv/bin:$PATH" ASLAN_BIN="$PWD/../../target/release/aslan" ../../.venv/bin/pytest -q -p no:cacheprovider)
 
 log "examples"
