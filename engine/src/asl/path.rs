@@ -58,6 +58,10 @@ use std::fmt;
 /// parsing and evaluating still fit in a 256 KiB stack in a debug build.
 pub const MAX_NESTING: usize = 16;
 
+/// The document of a root that is not there (`$$.Map.Item.Value` outside
+/// a Map's `ItemSelector`): every path selects nothing in it.
+pub static ABSENT: Value = Value::Null;
+
 /// Which document a path is evaluated against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Root {
@@ -69,6 +73,11 @@ pub enum Root {
     /// rather than through a copy inside the Context object (the path's
     /// segments are those after `Input`).
     ExecutionInput,
+    /// `$$.Map.Item.Value` and below: the Map's current item, read in place
+    /// (the path's segments are those after `Value`).
+    MapItemValue,
+    /// Exactly `$$.Map.Item.Index`: the Map's current index.
+    MapItemIndex,
 }
 
 /// One step of a compiled path.
@@ -302,6 +311,16 @@ impl Path {
             (Root::Context, [Seg::Name(e), Seg::Name(i), ..]) if e == "Execution" && i == "Input" => {
                 (Root::ExecutionInput, segs[2..].to_vec())
             }
+            (Root::Context, [Seg::Name(m), Seg::Name(i), Seg::Name(v), ..])
+                if m == "Map" && i == "Item" && v == "Value" =>
+            {
+                (Root::MapItemValue, segs[3..].to_vec())
+            }
+            (Root::Context, [Seg::Name(m), Seg::Name(i), Seg::Name(x)])
+                if m == "Map" && i == "Item" && x == "Index" =>
+            {
+                (Root::MapItemIndex, Vec::new())
+            }
             _ => (root, segs),
         };
         if segs.len() > MAX_STEPS {
@@ -364,6 +383,9 @@ impl Path {
     /// Evaluates the path. `None` means a definite path found nothing, or a
     /// step failed where Jayway JsonPath throws (see the module notes).
     pub fn select<'a>(&self, doc: &'a Value) -> Option<Selection<'a>> {
+        if std::ptr::eq(doc, &ABSENT) {
+            return None;
+        }
         match self.shape {
             Shape::Definite => {
                 let mut cur = doc;

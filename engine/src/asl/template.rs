@@ -35,12 +35,30 @@ pub trait Scope {
         self.context()
     }
 
+    /// `$$.Map.Item.Value` (null outside a Map's `ItemSelector`, where
+    /// [`Scope::doc_for`] then reads the Context object, which has no
+    /// `Map`). Executions override this to read the item in place.
+    fn map_item_value(&self) -> Option<&Value> {
+        self.context_without_input().pointer("/Map/Item/Value")
+    }
+
+    /// `$$.Map.Item.Index`, as [`Scope::map_item_value`].
+    fn map_item_index(&self) -> Option<&Value> {
+        self.context_without_input().pointer("/Map/Item/Index")
+    }
+
     /// The document a path reads: the input for `$`, the execution input for
-    /// `$$.Execution.Input...`, the Context object for other `$$` paths.
+    /// `$$.Execution.Input...`, the Map's item for `$$.Map.Item.Value...`,
+    /// the Context object for other `$$` paths.
     fn doc_for(&self, path: &Path) -> &Value {
+        use super::path::ABSENT;
         match path.root() {
             Root::Input => self.input(),
             Root::ExecutionInput => self.execution_input(),
+            // Outside a Map's ItemSelector there is no `$$.Map`: the path
+            // selects nothing, as it did in the Context object.
+            Root::MapItemValue => self.map_item_value().unwrap_or(&ABSENT),
+            Root::MapItemIndex => self.map_item_index().unwrap_or(&ABSENT),
             Root::Context if path.needs_execution_input() => self.context(),
             Root::Context => self.context_without_input(),
         }

@@ -35,6 +35,7 @@ pub(super) struct StateScope<'a> {
     input: &'a Value,
     full: OnceCell<Value>,
     light: OnceCell<Value>,
+    index: OnceCell<Value>,
 }
 
 impl Scope for StateScope<'_> {
@@ -51,6 +52,13 @@ impl Scope for StateScope<'_> {
     }
     fn execution_input(&self) -> &Value {
         &self.ex.input
+    }
+    fn map_item_value(&self) -> Option<&Value> {
+        self.extra.map_item.map(|(_, v)| v)
+    }
+    fn map_item_index(&self) -> Option<&Value> {
+        let (i, _) = self.extra.map_item?;
+        Some(self.index.get_or_init(|| Value::from(i)))
     }
     fn random(&self) -> u64 {
         self.ex.random()
@@ -100,6 +108,7 @@ impl Execution {
             input,
             full: OnceCell::new(),
             light: OnceCell::new(),
+            index: OnceCell::new(),
         }
     }
 
@@ -165,6 +174,8 @@ impl Execution {
         match p.root() {
             Root::Input => from(doc),
             Root::ExecutionInput => from(&self.input),
+            // A state field's path sees no Map item.
+            Root::MapItemValue | Root::MapItemIndex => Err(not_found(&self.context_object(f, Extra::default(), false))),
             Root::Context => {
                 let c = self.context_object(f, Extra::default(), p.needs_execution_input());
                 p.select_value(&c).map(Cow::Owned).ok_or_else(|| not_found(&c))
