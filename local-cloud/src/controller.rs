@@ -89,6 +89,17 @@ fn condition(ty: &str, reason: &str, message: &str, now: &str) -> Value {
     json!({"type": ty, "status": "True", "lastProbeTime": now, "lastTransitionTime": now, "reason": reason, "message": message})
 }
 
+/// `active` is omitted when 0, as the real (omitempty) field is.
+fn set_active(status: &mut Value, n: i64) {
+    if let Some(m) = status.as_object_mut() {
+        if n > 0 {
+            m.insert("active".into(), n.into());
+        } else {
+            m.remove("active");
+        }
+    }
+}
+
 fn is_ready(pod: &Value) -> bool {
     pod.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| {
         cs.iter().any(|c| c.get("type").and_then(Value::as_str) == Some("Ready") && c.get("status").and_then(Value::as_str) == Some("True"))
@@ -203,7 +214,7 @@ impl Controller {
         if status.get("startTime").is_none() {
             status["startTime"] = now.clone().into();
         }
-        status["active"] = (active.len() as i64).into();
+        set_active(&mut status, active.len() as i64);
         status["ready"] = ready.into();
         status["terminating"] = 0.into();
         if !new_succeeded.is_empty() || !new_failed.is_empty() {
@@ -272,7 +283,7 @@ impl Controller {
                 }
             }
             self.delete_pods(ns, &uid, &active);
-            status["active"] = 0.into();
+            set_active(&mut status, 0);
             status["ready"] = 0.into();
             let mut cs = status.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
             cs.push(condition("Failed", &reason, &message, &util::now_rfc3339()));
@@ -293,7 +304,7 @@ impl Controller {
                 }
             }
             self.delete_pods(ns, &uid, &active);
-            status["active"] = 0.into();
+            set_active(&mut status, 0);
             status["ready"] = 0.into();
             let end = util::now_rfc3339();
             let mut cs = status.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -337,7 +348,7 @@ impl Controller {
                 }
             }
         }
-        status["active"] = (active.len() as i64 + created).into();
+        set_active(&mut status, active.len() as i64 + created);
         self.write_status(ns, name, &uid, &status);
         if let (Some(d), Some(s)) = (deadline, started) {
             let due = s.as_second() + d - jiff::Timestamp::now().as_second();

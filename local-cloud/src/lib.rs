@@ -56,6 +56,9 @@ pub struct Options {
     /// The first back-off before a failed Job pod is replaced (doubling each time; a real
     /// cluster uses 10 s).
     pub pod_backoff: Duration,
+    /// The AWS credentials EKS tokens must be signed with (default: from `AWS_ACCESS_KEY_ID` /
+    /// `AWS_SECRET_ACCESS_KEY`; EKS tokens are refused without them).
+    pub aws_keys: Option<eks_token::AwsKeys>,
 }
 
 impl Default for Options {
@@ -69,6 +72,7 @@ impl Default for Options {
             max_objects: 100_000,
             max_body_bytes: 3 * 1024 * 1024,
             pod_backoff: Duration::from_millis(10),
+            aws_keys: eks_token::AwsKeys::from_env(),
         }
     }
 }
@@ -178,7 +182,7 @@ pub async fn start(opts: Options) -> Result<Handle, StartError> {
         logs: logstore::LogStore::default(),
         token: token.clone(),
         ca_pem: certs.ca_pem.clone(),
-        aws_keys: eks_token::AwsKeys::from_env(),
+        aws_keys: opts.aws_keys.clone(),
         eks_clusters: Mutex::new(opts.eks_clusters.clone()),
         run_processes: opts.run_processes,
         pod_backoff: opts.pod_backoff,
