@@ -9,7 +9,10 @@ use std::time::SystemTime;
 
 /// Checks the `Authorization` header; 401 Unauthorized if it is missing or wrong.
 pub fn authenticate(state: &State, headers: &HeaderMap) -> Result<(), ApiError> {
-    let h = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let h = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let (scheme, token) = h.split_once(' ').unwrap_or(("", ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(ApiError::unauthorized());

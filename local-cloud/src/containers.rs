@@ -24,8 +24,16 @@ use tokio::io::AsyncReadExt;
 /// What a container will do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
-    Simulated { exit_code: i32, duration: Duration, log: Vec<u8> },
-    Process { argv: Vec<String>, env: Vec<(String, String)>, workdir: Option<String> },
+    Simulated {
+        exit_code: i32,
+        duration: Duration,
+        log: Vec<u8>,
+    },
+    Process {
+        argv: Vec<String>,
+        env: Vec<(String, String)>,
+        workdir: Option<String>,
+    },
 }
 
 /// How a container ended.
@@ -40,11 +48,15 @@ pub struct Outcome {
 
 /// An annotation for one container (`key.<container>` first, then `key`).
 pub fn annotation<'a>(ann: &'a Map<String, Value>, key: &str, container: &str) -> Option<&'a str> {
-    ann.get(&format!("{key}.{container}")).or_else(|| ann.get(key)).and_then(Value::as_str)
+    ann.get(&format!("{key}.{container}"))
+        .or_else(|| ann.get(key))
+        .and_then(Value::as_str)
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .unwrap_or_default()
 }
 
 /// Decides what a container does.
@@ -63,7 +75,12 @@ pub fn plan(container: &Value, pod: &str, ann: &Map<String, Value>, attempt: u32
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
-                    .filter_map(|e| Some((e.get("name")?.as_str()?.to_string(), e.get("value").and_then(Value::as_str).unwrap_or("").to_string())))
+                    .filter_map(|e| {
+                        Some((
+                            e.get("name")?.as_str()?.to_string(),
+                            e.get("value").and_then(Value::as_str).unwrap_or("").to_string(),
+                        ))
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -77,13 +94,19 @@ pub fn plan(container: &Value, pod: &str, ann: &Map<String, Value>, attempt: u32
         exit_code = 1;
     }
     let duration = Duration::from_millis(num("aslan.io/duration-ms").unwrap_or(50).clamp(0, 86_400_000) as u64);
-    let mut line = annotation(ann, "aslan.io/log", name).map(String::from).unwrap_or_else(|| format!("{name} ran in pod {pod}"));
+    let mut line = annotation(ann, "aslan.io/log", name)
+        .map(String::from)
+        .unwrap_or_else(|| format!("{name} ran in pod {pod}"));
     if !line.ends_with('\n') {
         line.push('\n');
     }
     let repeat = num("aslan.io/log-repeat").unwrap_or(1).max(0) as usize;
     let repeat = repeat.min(MAX_LOG_BYTES / line.len().max(1));
-    Plan::Simulated { exit_code, duration, log: line.repeat(repeat).into_bytes() }
+    Plan::Simulated {
+        exit_code,
+        duration,
+        log: line.repeat(repeat).into_bytes(),
+    }
 }
 
 async fn pump(mut r: impl tokio::io::AsyncRead + Unpin, log: Arc<LogBuf>) {
@@ -100,7 +123,11 @@ async fn pump(mut r: impl tokio::io::AsyncRead + Unpin, log: Arc<LogBuf>) {
 pub async fn run(plan: Plan, log: Arc<LogBuf>) -> Outcome {
     let started = jiff::Timestamp::now();
     let (exit_code, message) = match plan {
-        Plan::Simulated { exit_code, duration, log: text } => {
+        Plan::Simulated {
+            exit_code,
+            duration,
+            log: text,
+        } => {
             log.append(&text);
             tokio::time::sleep(duration).await;
             (exit_code, None)
@@ -123,7 +150,13 @@ pub async fn run(plan: Plan, log: Arc<LogBuf>) -> Outcome {
                         argv[0]
                     );
                     log.finish();
-                    return Outcome { exit_code: 128, reason: "StartError", message: Some(msg), started, finished: jiff::Timestamp::now() };
+                    return Outcome {
+                        exit_code: 128,
+                        reason: "StartError",
+                        message: Some(msg),
+                        started,
+                        finished: jiff::Timestamp::now(),
+                    };
                 }
                 Ok(mut child) => {
                     let out = child.stdout.take().map(|s| tokio::spawn(pump(s, log.clone())));
@@ -167,8 +200,17 @@ mod tests {
         }))
         .unwrap();
         let a = plan(&json!({"name": "a"}), "p", &ann, 0, false);
-        assert_eq!(a, Plan::Simulated { exit_code: 3, duration: Duration::from_millis(7), log: b"hi\nhi\nhi\n".to_vec() });
-        let Plan::Simulated { exit_code, .. } = plan(&json!({"name": "b"}), "p", &ann, 0, false) else { panic!() };
+        assert_eq!(
+            a,
+            Plan::Simulated {
+                exit_code: 3,
+                duration: Duration::from_millis(7),
+                log: b"hi\nhi\nhi\n".to_vec()
+            }
+        );
+        let Plan::Simulated { exit_code, .. } = plan(&json!({"name": "b"}), "p", &ann, 0, false) else {
+            panic!()
+        };
         assert_eq!(exit_code, 0);
     }
 
@@ -186,6 +228,9 @@ mod tests {
     fn process_mode_needs_a_command() {
         let c = json!({"name": "a", "command": ["echo"], "args": ["x"]});
         assert!(matches!(plan(&c, "p", &Map::new(), 0, true), Plan::Process { .. }));
-        assert!(matches!(plan(&json!({"name": "a"}), "p", &Map::new(), 0, true), Plan::Simulated { .. }));
+        assert!(matches!(
+            plan(&json!({"name": "a"}), "p", &Map::new(), 0, true),
+            Plan::Simulated { .. }
+        ));
     }
 }

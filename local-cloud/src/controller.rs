@@ -44,7 +44,13 @@ struct Controller {
 pub async fn run(state: Shared) {
     let mut events = state.store.subscribe();
     let (requeue, mut requeued) = mpsc::unbounded_channel();
-    let mut c = Controller { state, memory: HashMap::new(), queue: VecDeque::new(), queued: HashSet::new(), requeue };
+    let mut c = Controller {
+        state,
+        memory: HashMap::new(),
+        queue: VecDeque::new(),
+        queued: HashSet::new(),
+        requeue,
+    };
     loop {
         while let Some(key) = c.queue.pop_front() {
             c.queued.remove(&key);
@@ -71,18 +77,31 @@ pub async fn run(state: Shared) {
 
 fn controller_owner(obj: &Value) -> Option<(String, String)> {
     let refs = obj.pointer("/metadata/ownerReferences")?.as_array()?;
-    let r = refs.iter().find(|r| r.get("controller").and_then(Value::as_bool) == Some(true) && r.get("kind").and_then(Value::as_str) == Some("Job"))?;
-    Some((r.get("name")?.as_str()?.to_string(), r.get("uid")?.as_str()?.to_string()))
+    let r = refs.iter().find(|r| {
+        r.get("controller").and_then(Value::as_bool) == Some(true)
+            && r.get("kind").and_then(Value::as_str) == Some("Job")
+    })?;
+    Some((
+        r.get("name")?.as_str()?.to_string(),
+        r.get("uid")?.as_str()?.to_string(),
+    ))
 }
 
 fn phase(pod: &Value) -> &str {
-    pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Pending")
+    pod.pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("Pending")
 }
 
 fn has_condition(job: &Value, ty: &str) -> bool {
-    job.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| {
-        cs.iter().any(|c| c.get("type").and_then(Value::as_str) == Some(ty) && c.get("status").and_then(Value::as_str) == Some("True"))
-    })
+    job.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some(ty)
+                    && c.get("status").and_then(Value::as_str) == Some("True")
+            })
+        })
 }
 
 fn condition(ty: &str, reason: &str, message: &str, now: &str) -> Value {
@@ -101,9 +120,14 @@ fn set_active(status: &mut Value, n: i64) {
 }
 
 fn is_ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| {
-        cs.iter().any(|c| c.get("type").and_then(Value::as_str) == Some("Ready") && c.get("status").and_then(Value::as_str) == Some("True"))
-    })
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some("Ready")
+                    && c.get("status").and_then(Value::as_str) == Some("True")
+            })
+        })
 }
 
 impl Controller {
@@ -129,7 +153,9 @@ impl Controller {
                 }
             }
             Kind::Pod => {
-                let Some((job, job_uid)) = controller_owner(obj) else { return };
+                let Some((job, job_uid)) = controller_owner(obj) else {
+                    return;
+                };
                 if etype == EventType::Deleted {
                     let uid = util::uid(obj).to_string();
                     if let Some(m) = self.memory.get_mut(&job_uid) {
@@ -167,7 +193,9 @@ impl Controller {
 
     fn sync(&mut self, key: &JobKey) {
         let (ns, name) = key;
-        let Some(job) = self.state.store.get(Kind::Job, ns, name) else { return };
+        let Some(job) = self.state.store.get(Kind::Job, ns, name) else {
+            return;
+        };
         let uid = util::uid(&job).to_string();
         if job.pointer("/metadata/deletionTimestamp").is_some() {
             return;
@@ -175,8 +203,14 @@ impl Controller {
         let spec = job.get("spec").cloned().unwrap_or(json!({}));
         let mut status = job.get("status").cloned().filter(Value::is_object).unwrap_or(json!({}));
         let finished = has_condition(&job, "Complete") || has_condition(&job, "Failed");
-        let pods: Vec<Arc<Value>> =
-            self.state.store.list(Kind::Pod, Some(ns)).0.into_iter().filter(|p| util::owned_by(p, &uid)).collect();
+        let pods: Vec<Arc<Value>> = self
+            .state
+            .store
+            .list(Kind::Pod, Some(ns))
+            .0
+            .into_iter()
+            .filter(|p| util::owned_by(p, &uid))
+            .collect();
         let active: Vec<&Arc<Value>> = pods
             .iter()
             .filter(|p| matches!(phase(p), "Pending" | "Running") && p.pointer("/metadata/deletionTimestamp").is_none())
@@ -251,24 +285,44 @@ impl Controller {
         let parallelism = spec.get("parallelism").and_then(Value::as_i64).unwrap_or(1);
         let backoff_limit = spec.get("backoffLimit").and_then(Value::as_i64).unwrap_or(6);
         let deadline = spec.get("activeDeadlineSeconds").and_then(Value::as_i64);
-        let started = status.get("startTime").and_then(Value::as_str).and_then(util::parse_time);
-        let elapsed = started.map(|s| jiff::Timestamp::now().as_second() - s.as_second()).unwrap_or(0);
+        let started = status
+            .get("startTime")
+            .and_then(Value::as_str)
+            .and_then(util::parse_time);
+        let elapsed = started
+            .map(|s| jiff::Timestamp::now().as_second() - s.as_second())
+            .unwrap_or(0);
 
         let success = match completions {
             Some(c) => succeeded >= c,
             None => succeeded > 0 && active.is_empty(),
         };
-        let conds = status.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+        let conds = status
+            .get("conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let has = |t: &str| conds.iter().any(|c| c.get("type").and_then(Value::as_str) == Some(t));
         let failure = if has("FailureTarget") {
             conds
                 .iter()
                 .find(|c| c.get("type").and_then(Value::as_str) == Some("FailureTarget"))
-                .map(|c| (c["reason"].as_str().unwrap_or("").to_string(), c["message"].as_str().unwrap_or("").to_string()))
+                .map(|c| {
+                    (
+                        c["reason"].as_str().unwrap_or("").to_string(),
+                        c["message"].as_str().unwrap_or("").to_string(),
+                    )
+                })
         } else if failed > backoff_limit {
-            Some(("BackoffLimitExceeded".into(), "Job has reached the specified backoff limit".into()))
+            Some((
+                "BackoffLimitExceeded".into(),
+                "Job has reached the specified backoff limit".into(),
+            ))
         } else if deadline.is_some_and(|d| elapsed >= d) {
-            Some(("DeadlineExceeded".into(), "Job was active longer than specified deadline".into()))
+            Some((
+                "DeadlineExceeded".into(),
+                "Job was active longer than specified deadline".into(),
+            ))
         } else {
             None
         };
@@ -285,7 +339,11 @@ impl Controller {
             self.delete_pods(ns, &uid, &active);
             set_active(&mut status, 0);
             status["ready"] = 0.into();
-            let mut cs = status.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+            let mut cs = status
+                .get("conditions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             cs.push(condition("Failed", &reason, &message, &util::now_rfc3339()));
             status["conditions"] = Value::Array(cs);
             if self.write_status(ns, name, &uid, &status) {
@@ -307,7 +365,11 @@ impl Controller {
             set_active(&mut status, 0);
             status["ready"] = 0.into();
             let end = util::now_rfc3339();
-            let mut cs = status.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+            let mut cs = status
+                .get("conditions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             cs.push(condition("Complete", "CompletionsReached", msg, &end));
             status["conditions"] = Value::Array(cs);
             status["completionTime"] = end.into();
@@ -371,7 +433,11 @@ impl Controller {
 
     fn create_pod(&mut self, job: &Value, ns: &str, name: &str, uid: &str) -> bool {
         let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
-        let mut meta = template.get("metadata").cloned().filter(Value::is_object).unwrap_or(json!({}));
+        let mut meta = template
+            .get("metadata")
+            .cloned()
+            .filter(Value::is_object)
+            .unwrap_or(json!({}));
         meta["generateName"] = format!("{name}-").into();
         meta["namespace"] = ns.into();
         meta["ownerReferences"] = json!([{

@@ -65,7 +65,10 @@ impl AwsKeys {
     pub fn from_env() -> Option<AwsKeys> {
         let access_key_id = std::env::var("AWS_ACCESS_KEY_ID").ok().filter(|s| !s.is_empty())?;
         let secret_access_key = std::env::var("AWS_SECRET_ACCESS_KEY").ok().filter(|s| !s.is_empty())?;
-        Some(AwsKeys { access_key_id, secret_access_key })
+        Some(AwsKeys {
+            access_key_id,
+            secret_access_key,
+        })
     }
 }
 
@@ -123,30 +126,51 @@ fn presign(
         .ok()?
         .into();
     let headers = [("host", host), ("x-k8s-aws-id", cluster)];
-    let body = if unsigned_payload { SignableBody::UnsignedPayload } else { SignableBody::Bytes(&[]) };
+    let body = if unsigned_payload {
+        SignableBody::UnsignedPayload
+    } else {
+        SignableBody::Bytes(&[])
+    };
     let req = SignableRequest::new("GET", url_base, headers.into_iter(), body).ok()?;
     let (instructions, _sig) = sign(req, &params).ok()?.into_parts();
-    instructions.params().iter().find(|(k, _)| *k == "X-Amz-Signature").map(|(_, v)| v.to_string())
+    instructions
+        .params()
+        .iter()
+        .find(|(k, _)| *k == "X-Amz-Signature")
+        .map(|(_, v)| v.to_string())
 }
 
 /// Makes a token for `cluster` (as `aws eks get-token` does); used by tests and clients.
 pub fn make_token(keys: &AwsKeys, region: &str, cluster: &str, time: SystemTime) -> String {
     let host = format!("sts.{region}.amazonaws.com");
     let base = format!("https://{host}/?Action=GetCallerIdentity&Version=2011-06-15");
-    let identity =
-        Credentials::new(&keys.access_key_id, &keys.secret_access_key, None, None, "aslan-local-cloud").into();
+    let identity = Credentials::new(
+        &keys.access_key_id,
+        &keys.secret_access_key,
+        None,
+        None,
+        "aslan-local-cloud",
+    )
+    .into();
     let mut settings = SigningSettings::default();
     settings.signature_location = SignatureLocation::QueryParams;
     settings.expires_in = Some(Duration::from_secs(60));
-    let params =
-        v4::SigningParams::builder().identity(&identity).region(region).name("sts").time(time).settings(settings).build();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("sts")
+        .time(time)
+        .settings(settings)
+        .build();
     let Ok(params) = params else { return String::new() };
     let params = params.into();
     let headers = [("host", host.as_str()), ("x-k8s-aws-id", cluster)];
     let Ok(req) = SignableRequest::new("GET", &base, headers.into_iter(), SignableBody::Bytes(&[])) else {
         return String::new();
     };
-    let Ok(out) = sign(req, &params) else { return String::new() };
+    let Ok(out) = sign(req, &params) else {
+        return String::new();
+    };
     let (instructions, _) = out.into_parts();
     let mut url = base;
     for (k, v) in instructions.params() {
@@ -155,28 +179,45 @@ pub fn make_token(keys: &AwsKeys, region: &str, cluster: &str, time: SystemTime)
         url.push('=');
         url.push_str(&percent_encode(v));
     }
-    format!("{PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(url))
+    format!(
+        "{PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(url)
+    )
 }
 
 fn percent_encode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+    form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 /// Verifies `token` against `keys`, trying each known cluster name; `now` is the current time.
-pub fn verify(token: &str, keys: Option<&AwsKeys>, clusters: &[String], now: SystemTime) -> Result<Identity, TokenError> {
+pub fn verify(
+    token: &str,
+    keys: Option<&AwsKeys>,
+    clusters: &[String],
+    now: SystemTime,
+) -> Result<Identity, TokenError> {
     let encoded = token.strip_prefix(PREFIX).ok_or(TokenError::NotEks)?;
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(encoded.trim_end_matches('='))
         .map_err(|e| TokenError::Malformed(e.to_string()))?;
     let url = String::from_utf8(raw).map_err(|_| TokenError::Malformed("not UTF-8".into()))?;
-    let rest = url.strip_prefix("https://").ok_or_else(|| TokenError::Malformed("not an https URL".into()))?;
-    let (host, query) = rest.split_once("/?").ok_or_else(|| TokenError::Malformed("no query".into()))?;
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| TokenError::Malformed("not an https URL".into()))?;
+    let (host, query) = rest
+        .split_once("/?")
+        .ok_or_else(|| TokenError::Malformed("no query".into()))?;
     let region = if host == "sts.amazonaws.com" {
         "us-east-1".to_string()
     } else {
         let r = host
             .strip_prefix("sts.")
-            .and_then(|h| h.strip_suffix(".amazonaws.com").or_else(|| h.strip_suffix(".amazonaws.com.cn")))
+            .and_then(|h| {
+                h.strip_suffix(".amazonaws.com")
+                    .or_else(|| h.strip_suffix(".amazonaws.com.cn"))
+            })
             .ok_or_else(|| TokenError::Malformed(format!("unexpected host {host}")))?;
         r.to_string()
     };
@@ -204,7 +245,9 @@ pub fn verify(token: &str, keys: Option<&AwsKeys>, clusters: &[String], now: Sys
         return Err(TokenError::Malformed("X-Amz-Algorithm must be AWS4-HMAC-SHA256".into()));
     }
     if signed_headers.as_deref() != Some("host;x-k8s-aws-id") {
-        return Err(TokenError::Malformed("X-Amz-SignedHeaders must be host;x-k8s-aws-id".into()));
+        return Err(TokenError::Malformed(
+            "X-Amz-SignedHeaders must be host;x-k8s-aws-id".into(),
+        ));
     }
     let action = base_params.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.as_str());
     if action != Some("GetCallerIdentity") {
@@ -219,11 +262,17 @@ pub fn verify(token: &str, keys: Option<&AwsKeys>, clusters: &[String], now: Sys
         return Err(TokenError::WrongKey);
     }
     if scope_region != region {
-        return Err(TokenError::Malformed("credential scope region does not match the host".into()));
+        return Err(TokenError::Malformed(
+            "credential scope region does not match the host".into(),
+        ));
     }
-    let expires: u64 = expires.parse().map_err(|_| TokenError::Malformed("bad X-Amz-Expires".into()))?;
+    let expires: u64 = expires
+        .parse()
+        .map_err(|_| TokenError::Malformed("bad X-Amz-Expires".into()))?;
     if expires == 0 || expires > MAX_EXPIRES {
-        return Err(TokenError::Malformed(format!("X-Amz-Expires must be 1..={MAX_EXPIRES}")));
+        return Err(TokenError::Malformed(format!(
+            "X-Amz-Expires must be 1..={MAX_EXPIRES}"
+        )));
     }
     let signed_at = parse_amz_date(&date).ok_or_else(|| TokenError::Malformed("bad X-Amz-Date".into()))?;
     if now > signed_at + Duration::from_secs(expires) || signed_at > now + Duration::from_secs(5 * 60) {
@@ -231,14 +280,31 @@ pub fn verify(token: &str, keys: Option<&AwsKeys>, clusters: &[String], now: Sys
     }
     let mut url_base = format!("https://{host}/?");
     url_base.push_str(
-        &base_params.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect::<Vec<_>>().join("&"),
+        &base_params
+            .iter()
+            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&"),
     );
     for cluster in clusters {
         for unsigned in [false, true] {
-            let expect =
-                presign(keys, session.as_deref(), host, &url_base, &region, signed_at, expires, cluster, unsigned);
+            let expect = presign(
+                keys,
+                session.as_deref(),
+                host,
+                &url_base,
+                &region,
+                signed_at,
+                expires,
+                cluster,
+                unsigned,
+            );
             if expect.is_some_and(|e| constant_time_eq(e.as_bytes(), signature.as_bytes())) {
-                return Ok(Identity { access_key_id: key_id.to_string(), cluster: cluster.clone(), region });
+                return Ok(Identity {
+                    access_key_id: key_id.to_string(),
+                    cluster: cluster.clone(),
+                    region,
+                });
             }
         }
     }
@@ -250,7 +316,10 @@ mod tests {
     use super::*;
 
     fn keys() -> AwsKeys {
-        AwsKeys { access_key_id: "AKIDEXAMPLE".into(), secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into() }
+        AwsKeys {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+        }
     }
 
     fn clusters() -> Vec<String> {
@@ -272,34 +341,60 @@ mod tests {
     fn tampering_is_refused() {
         let now = SystemTime::now();
         let t = make_token(&keys(), "eu-west-1", "my-cluster", now);
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&t[PREFIX.len()..]).unwrap();
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&t[PREFIX.len()..])
+            .unwrap();
         let url = String::from_utf8(raw).unwrap();
         // Another action.
         let bad = url.replace("GetCallerIdentity", "AssumeRole");
-        let bad_t = format!("{PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bad));
+        let bad_t = format!(
+            "{PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bad)
+        );
         assert!(verify(&bad_t, Some(&keys()), &clusters(), now).is_err());
         // Another signature.
         let pos = url.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
         let mut bytes = url.into_bytes();
         bytes[pos] = if bytes[pos] == b'0' { b'1' } else { b'0' };
-        let bad_t = format!("{PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
-        assert_eq!(verify(&bad_t, Some(&keys()), &clusters(), now), Err(TokenError::BadSignature));
+        let bad_t = format!(
+            "{PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        );
+        assert_eq!(
+            verify(&bad_t, Some(&keys()), &clusters(), now),
+            Err(TokenError::BadSignature)
+        );
         // An unknown cluster name.
         let t2 = make_token(&keys(), "eu-west-1", "unknown", now);
-        assert_eq!(verify(&t2, Some(&keys()), &clusters(), now), Err(TokenError::BadSignature));
+        assert_eq!(
+            verify(&t2, Some(&keys()), &clusters(), now),
+            Err(TokenError::BadSignature)
+        );
     }
 
     #[test]
     fn other_keys_and_expiry_are_refused() {
         let now = SystemTime::now();
         let t = make_token(&keys(), "us-east-1", "my-cluster", now);
-        let other = AwsKeys { access_key_id: "AKIDOTHER".into(), secret_access_key: "x".into() };
+        let other = AwsKeys {
+            access_key_id: "AKIDOTHER".into(),
+            secret_access_key: "x".into(),
+        };
         assert_eq!(verify(&t, Some(&other), &clusters(), now), Err(TokenError::WrongKey));
-        let same_id_other_secret = AwsKeys { access_key_id: "AKIDEXAMPLE".into(), secret_access_key: "nope".into() };
-        assert_eq!(verify(&t, Some(&same_id_other_secret), &clusters(), now), Err(TokenError::BadSignature));
+        let same_id_other_secret = AwsKeys {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "nope".into(),
+        };
+        assert_eq!(
+            verify(&t, Some(&same_id_other_secret), &clusters(), now),
+            Err(TokenError::BadSignature)
+        );
         assert_eq!(verify(&t, None, &clusters(), now), Err(TokenError::NoCredentials));
         let later = now + Duration::from_secs(61);
         assert_eq!(verify(&t, Some(&keys()), &clusters(), later), Err(TokenError::Expired));
-        assert_eq!(verify("plain", Some(&keys()), &clusters(), now), Err(TokenError::NotEks));
+        assert_eq!(
+            verify("plain", Some(&keys()), &clusters(), now),
+            Err(TokenError::NotEks)
+        );
     }
 }

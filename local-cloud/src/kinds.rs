@@ -104,7 +104,9 @@ impl Kind {
 
     /// The kind served at `group`/`plural`, if any.
     pub fn from_plural(group: &str, plural: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.group() == group && k.plural() == plural)
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.group() == group && k.plural() == plural)
     }
 
     /// Kinds in one group version, in discovery order.

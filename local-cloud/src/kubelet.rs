@@ -31,8 +31,14 @@ pub async fn run(state: Shared) {
                     if let Some(c) = running.remove(util::uid(&ev.object)) {
                         let _ = c.send(true);
                     }
-                    state.logs.remove_pod(util::namespace(&ev.object), util::name(&ev.object));
-                    state.attempts.lock().unwrap_or_else(|e| e.into_inner()).remove(util::uid(&ev.object));
+                    state
+                        .logs
+                        .remove_pod(util::namespace(&ev.object), util::name(&ev.object));
+                    state
+                        .attempts
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(util::uid(&ev.object));
                 }
                 EventType::Modified => {}
             },
@@ -62,7 +68,10 @@ pub async fn run(state: Shared) {
 
 fn start_if_new(state: &Shared, running: &mut HashMap<String, watch::Sender<bool>>, pod: &Arc<Value>) {
     let uid = util::uid(pod).to_string();
-    let pending = pod.pointer("/status/phase").and_then(Value::as_str).is_none_or(|p| p == "Pending");
+    let pending = pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .is_none_or(|p| p == "Pending");
     if running.contains_key(&uid) || !pending || pod.pointer("/status/containerStatuses").is_some() {
         return;
     }
@@ -86,7 +95,10 @@ fn cond(ty: &str, status: bool, now: &str, reason: Option<&str>, message: Option
 fn merge_conditions(old: Option<&Value>, mut new: Vec<Value>) -> Value {
     if let Some(old) = old.and_then(Value::as_array) {
         for c in &mut new {
-            if let Some(o) = old.iter().find(|o| o.get("type") == c.get("type") && o.get("status") == c.get("status")) {
+            if let Some(o) = old
+                .iter()
+                .find(|o| o.get("type") == c.get("type") && o.get("status") == c.get("status"))
+            {
                 c["lastTransitionTime"] = o.get("lastTransitionTime").cloned().unwrap_or(Value::Null);
             }
         }
@@ -147,7 +159,9 @@ fn container_status(name: &str, image: &str, st: &CState) -> Value {
 fn write_status(state: &Shared, info: &PodInfo, states: &[CState]) -> bool {
     let now = util::now_rfc3339();
     let all_done = states.iter().all(|s| matches!(s, CState::Terminated { .. }));
-    let any_failed = states.iter().any(|s| matches!(s, CState::Terminated { o, .. } if o.exit_code != 0));
+    let any_failed = states
+        .iter()
+        .any(|s| matches!(s, CState::Terminated { o, .. } if o.exit_code != 0));
     let creating = states.iter().all(|s| matches!(s, CState::Waiting));
     let unready: Vec<&str> = info
         .containers
@@ -170,15 +184,24 @@ fn write_status(state: &Shared, info: &PodInfo, states: &[CState]) -> bool {
         ("Running", Some("ContainersNotReady"))
     };
     let ready = ready_reason.is_none();
-    let msg = (ready_reason == Some("ContainersNotReady")).then(|| format!("containers with unready status: [{}]", unready.join(" ")));
-    let statuses: Vec<Value> =
-        info.containers.iter().zip(states).map(|((n, img), s)| container_status(n, img, s)).collect();
+    let msg = (ready_reason == Some("ContainersNotReady"))
+        .then(|| format!("containers with unready status: [{}]", unready.join(" ")));
+    let statuses: Vec<Value> = info
+        .containers
+        .iter()
+        .zip(states)
+        .map(|((n, img), s)| container_status(n, img, s))
+        .collect();
     let res = state.store.update(Kind::Pod, &info.ns, &info.name, |cur| {
         if util::uid(cur) != info.uid || cur.pointer("/metadata/deletionTimestamp").is_some() {
             return Ok(None);
         }
         let mut v = cur.clone();
-        if v.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").is_empty() {
+        if v.pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
             if let Some(s) = v.get_mut("spec").and_then(Value::as_object_mut) {
                 s.insert("nodeName".into(), NODE_NAME.into());
             }
@@ -209,7 +232,11 @@ fn write_status(state: &Shared, info: &PodInfo, states: &[CState]) -> bool {
 
 async fn run_pod(state: Shared, pod: Arc<Value>, mut cancel: watch::Receiver<bool>) {
     let ann: Map<String, Value> = util::meta_map(&pod, "annotations");
-    let containers: Vec<Value> = pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let containers: Vec<Value> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let b = util::random_bytes();
     let info = PodInfo {
         ns: util::namespace(&pod).to_string(),
@@ -248,7 +275,10 @@ async fn run_pod(state: Shared, pod: Arc<Value>, mut cancel: watch::Receiver<boo
         let log = state.logs.start(&info.ns, &info.name, cname);
         let plan = containers::plan(c, &info.name, &ann, attempt, state.run_processes);
         set.spawn(async move { (i, containers::run(plan, log).await) });
-        states[i] = CState::Running { started: util::now_rfc3339(), id: format!("containerd://{}", util::random_hex(64)) };
+        states[i] = CState::Running {
+            started: util::now_rfc3339(),
+            id: format!("containerd://{}", util::random_hex(64)),
+        };
     }
     if !write_status(&state, &info, &states) {
         return;

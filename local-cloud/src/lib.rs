@@ -174,7 +174,9 @@ impl Handle {
 /// Starts the emulator on the current tokio runtime.
 pub async fn start(opts: Options) -> Result<Handle, StartError> {
     let certs = tls::generate()?;
-    let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|e| StartError::Listen(opts.listen, e))?;
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| StartError::Listen(opts.listen, e))?;
     let addr = listener.local_addr().map_err(|e| StartError::Listen(opts.listen, e))?;
     let token = opts.token.clone().unwrap_or_else(|| util::random_hex(48));
     let state = Arc::new(state::State {
@@ -200,7 +202,14 @@ pub async fn start(opts: Options) -> Result<Handle, StartError> {
     ];
     let endpoint = format!("https://{addr}");
     tracing::info!(%endpoint, run_processes = opts.run_processes, "Kubernetes API emulator ready");
-    Ok(Handle { endpoint, addr, ca_pem: certs.ca_pem, token, state, tasks: Mutex::new(tasks) })
+    Ok(Handle {
+        endpoint,
+        addr,
+        ca_pem: certs.ca_pem,
+        token,
+        state,
+        tasks: Mutex::new(tasks),
+    })
 }
 
 /// The namespaces (and their `kube-root-ca.crt` ConfigMaps) a new cluster has.

@@ -35,7 +35,10 @@ pub struct Snapshot {
 impl LogBuf {
     fn new() -> LogBuf {
         LogBuf {
-            inner: Mutex::new(Inner { at_line_start: true, ..Inner::default() }),
+            inner: Mutex::new(Inner {
+                at_line_start: true,
+                ..Inner::default()
+            }),
             changed: watch::channel(0).0,
         }
     }
@@ -81,7 +84,10 @@ impl LogBuf {
 
     pub fn snapshot(&self) -> Snapshot {
         let g = self.lock();
-        Snapshot { data: g.data.clone(), start: g.dropped }
+        Snapshot {
+            data: g.data.clone(),
+            start: g.dropped,
+        }
     }
 
     /// Bytes from absolute offset `from`, and whether the container has exited.
@@ -126,7 +132,9 @@ impl LogStore {
     }
 
     pub fn get(&self, ns: &str, pod: &str, container: &str) -> Option<Arc<LogBuf>> {
-        self.lock().get(&(ns.to_string(), pod.to_string(), container.to_string())).cloned()
+        self.lock()
+            .get(&(ns.to_string(), pod.to_string(), container.to_string()))
+            .cloned()
     }
 
     /// Forgets a pod's logs.

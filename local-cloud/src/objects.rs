@@ -32,14 +32,17 @@ impl FieldValidation {
 
 /// Parses a JSON body.
 pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))
 }
 
 fn roundtrip<T: serde::de::DeserializeOwned + serde::Serialize>(kind: Kind, v: Value) -> Result<Value, ApiError> {
     let typed: T = serde_json::from_value(v).map_err(|e| {
-        ApiError::bad_request(format!("{} in version \"v1\" cannot be handled as a {}: {e}", kind.kind(), kind.kind()))
+        ApiError::bad_request(format!(
+            "{} in version \"v1\" cannot be handled as a {}: {e}",
+            kind.kind(),
+            kind.kind()
+        ))
     })?;
     serde_json::to_value(typed).map_err(|e| ApiError::internal(e.to_string()))
 }
@@ -48,7 +51,11 @@ fn unknown_fields(input: &Value, output: &Value, path: &str, out: &mut Vec<Strin
     match (input, output) {
         (Value::Object(i), Value::Object(o)) => {
             for (k, v) in i {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match o.get(k) {
                     None if !v.is_null() => out.push(p),
                     Some(ov) => unknown_fields(v, ov, &p, out),
@@ -69,7 +76,9 @@ fn unknown_fields(input: &Value, output: &Value, path: &str, out: &mut Vec<Strin
 /// (unknown fields under `fieldValidation=Warn`).
 pub fn canonicalize(kind: Kind, mut v: Value, fv: FieldValidation) -> Result<(Value, Vec<String>), ApiError> {
     let Some(obj) = v.as_object_mut() else {
-        return Err(ApiError::bad_request("Object 'Kind' is missing in the request body: not a JSON object"));
+        return Err(ApiError::bad_request(
+            "Object 'Kind' is missing in the request body: not a JSON object",
+        ));
     };
     match obj.get("apiVersion").and_then(Value::as_str) {
         Some(av) if av != kind.api_version() => {
@@ -124,7 +133,8 @@ const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case a
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -160,13 +170,16 @@ pub fn validate_name(kind: Kind, name: &str, field: &str) -> Vec<Cause> {
 fn valid_label_value(v: &str) -> bool {
     v.is_empty()
         || (v.len() <= 63
-            && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
             && v.as_bytes()[0].is_ascii_alphanumeric()
             && v.as_bytes()[v.len() - 1].is_ascii_alphanumeric())
 }
 
 fn validate_labels(labels: Option<&Value>, field: &str, causes: &mut Vec<Cause>) {
-    let Some(m) = labels.and_then(Value::as_object) else { return };
+    let Some(m) = labels.and_then(Value::as_object) else {
+        return;
+    };
     for (k, v) in m {
         let name = k.rsplit('/').next().unwrap_or("");
         if name.is_empty() || name.len() > 63 || !valid_label_value(name) {
@@ -197,7 +210,11 @@ fn default_pod_spec(spec: &mut Value, default_restart: &str) {
         for c in cs.iter_mut().filter_map(Value::as_object_mut) {
             let image = c.get("image").and_then(Value::as_str).unwrap_or("");
             let tagless = !image.rsplit('/').next().unwrap_or("").contains(':') && !image.contains('@');
-            let policy = if tagless || image.ends_with(":latest") { "Always" } else { "IfNotPresent" };
+            let policy = if tagless || image.ends_with(":latest") {
+                "Always"
+            } else {
+                "IfNotPresent"
+            };
             set_default(c, "imagePullPolicy", policy.into());
             set_default(c, "resources", json!({}));
             set_default(c, "terminationMessagePath", "/dev/termination-log".into());
@@ -244,9 +261,15 @@ pub fn prepare_create(kind: Kind, ns: &str, mut obj: Value, generated_name: &str
         ));
     }
     if !util::meta_str(&obj, "resourceVersion").is_empty() {
-        return Err(ApiError::bad_request("resourceVersion should not be set on objects to be created"));
+        return Err(ApiError::bad_request(
+            "resourceVersion should not be set on objects to be created",
+        ));
     }
-    let name = if name_in.is_empty() { generated_name.to_string() } else { name_in };
+    let name = if name_in.is_empty() {
+        generated_name.to_string()
+    } else {
+        name_in
+    };
     let uid = util::new_uid();
     {
         let m = util::meta_mut(&mut obj);
@@ -258,7 +281,12 @@ pub fn prepare_create(kind: Kind, ns: &str, mut obj: Value, generated_name: &str
         }
         m.insert("uid".into(), uid.clone().into());
         m.insert("creationTimestamp".into(), util::now_rfc3339().into());
-        for k in ["deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"] {
+        for k in [
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+            "managedFields",
+        ] {
             m.remove(k);
         }
         if matches!(kind, Kind::Job | Kind::Pod) {
@@ -278,7 +306,11 @@ pub fn prepare_create(kind: Kind, ns: &str, mut obj: Value, generated_name: &str
         Kind::Namespace => {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});
-            if let Some(m) = util::meta_mut(&mut obj).entry("labels").or_insert_with(|| json!({})).as_object_mut() {
+            if let Some(m) = util::meta_mut(&mut obj)
+                .entry("labels")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+            {
                 m.insert("kubernetes.io/metadata.name".into(), name.clone().into());
             }
         }
@@ -308,7 +340,11 @@ fn prepare_job(obj: &mut Value, name: &str, uid: &str, causes: &mut Vec<Cause>) 
         o.remove("status");
         o.insert("status".into(), json!({}));
     }
-    let spec = obj.as_object_mut().expect("object").entry("spec").or_insert_with(|| json!({}));
+    let spec = obj
+        .as_object_mut()
+        .expect("object")
+        .entry("spec")
+        .or_insert_with(|| json!({}));
     let Some(s) = spec.as_object_mut() else { return };
     let manual = s.get("manualSelector").and_then(Value::as_bool) == Some(true);
     if !manual && s.get("selector").is_some_and(|v| !v.is_null()) {
@@ -321,13 +357,21 @@ fn prepare_job(obj: &mut Value, name: &str, uid: &str, causes: &mut Vec<Cause>) 
     for f in ["parallelism", "completions", "backoffLimit"] {
         if let Some(n) = s.get(f).and_then(Value::as_i64) {
             if n < 0 {
-                causes.push(Cause::invalid(&format!("spec.{f}"), &s[f], "must be greater than or equal to 0"));
+                causes.push(Cause::invalid(
+                    &format!("spec.{f}"),
+                    &s[f],
+                    "must be greater than or equal to 0",
+                ));
             }
         }
     }
     if let Some(n) = s.get("activeDeadlineSeconds").and_then(Value::as_i64) {
         if n <= 0 {
-            causes.push(Cause::invalid("spec.activeDeadlineSeconds", &s["activeDeadlineSeconds"], "must be greater than 0"));
+            causes.push(Cause::invalid(
+                "spec.activeDeadlineSeconds",
+                &s["activeDeadlineSeconds"],
+                "must be greater than 0",
+            ));
         }
     }
     // Defaults (batch/v1 SetDefaults_Job).
@@ -341,7 +385,10 @@ fn prepare_job(obj: &mut Value, name: &str, uid: &str, causes: &mut Vec<Cause>) 
     set_default(s, "suspend", false.into());
     set_default(s, "podReplacementPolicy", "TerminatingOrFailed".into());
     if !manual {
-        s.insert("selector".into(), json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
+        s.insert(
+            "selector".into(),
+            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+        );
     }
     let template = s.entry("template").or_insert_with(|| json!({}));
     if !template.is_object() {
@@ -353,7 +400,11 @@ fn prepare_job(obj: &mut Value, name: &str, uid: &str, causes: &mut Vec<Cause>) 
         if !meta.is_object() {
             *meta = json!({});
         }
-        let labels = meta.as_object_mut().expect("object").entry("labels").or_insert_with(|| json!({}));
+        let labels = meta
+            .as_object_mut()
+            .expect("object")
+            .entry("labels")
+            .or_insert_with(|| json!({}));
         if let (false, Some(l)) = (manual, labels.as_object_mut()) {
             l.insert("batch.kubernetes.io/controller-uid".into(), uid.into());
             l.insert("batch.kubernetes.io/job-name".into(), name.into());
@@ -364,9 +415,16 @@ fn prepare_job(obj: &mut Value, name: &str, uid: &str, causes: &mut Vec<Cause>) 
     let tspec = template.get("spec");
     validate_pod_spec(tspec, "spec.template.spec", causes);
     match tspec.and_then(|t| t.get("restartPolicy")).and_then(Value::as_str) {
-        None => causes.push(Cause::required("spec.template.spec.restartPolicy", "valid values: \"OnFailure\", \"Never\"")),
+        None => causes.push(Cause::required(
+            "spec.template.spec.restartPolicy",
+            "valid values: \"OnFailure\", \"Never\"",
+        )),
         Some("Never" | "OnFailure") => {}
-        Some(other) => causes.push(Cause::unsupported("spec.template.spec.restartPolicy", other, &["OnFailure", "Never"])),
+        Some(other) => causes.push(Cause::unsupported(
+            "spec.template.spec.restartPolicy",
+            other,
+            &["OnFailure", "Never"],
+        )),
     }
     if let Some(ts) = template.get_mut("spec") {
         default_pod_spec(ts, "Never");
@@ -401,7 +459,15 @@ pub fn prepare_update(kind: Kind, cur: &Value, mut new: Value, status_only: bool
     {
         let cm = cur.get("metadata").cloned().unwrap_or(json!({}));
         let m = util::meta_mut(&mut new);
-        for k in ["name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+        for k in [
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
             match cm.get(k) {
                 Some(v) => {
                     m.insert(k.into(), v.clone());
@@ -469,7 +535,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_found_and_strict_refuses_them() {
-        let v = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}, "bogus": 1});
+        let v =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}, "bogus": 1});
         let (_, w) = canonicalize(Kind::ConfigMap, v.clone(), FieldValidation::Warn).unwrap();
         assert_eq!(w, vec!["unknown field \"bogus\"".to_string()]);
         let e = canonicalize(Kind::ConfigMap, v, FieldValidation::Strict).unwrap_err();
@@ -482,11 +549,17 @@ mod tests {
         let (v, _) = canonicalize(Kind::Job, v, FieldValidation::Strict).unwrap();
         let j = prepare_create(Kind::Job, "default", v, "").unwrap();
         let uid = util::uid(&j).to_string();
-        assert_eq!(j["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"], uid.as_str());
+        assert_eq!(
+            j["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"],
+            uid.as_str()
+        );
         assert_eq!(j["spec"]["template"]["metadata"]["labels"]["job-name"], "pi");
         assert_eq!(j["spec"]["backoffLimit"], 6);
         assert_eq!(j["spec"]["completions"], 1);
-        assert_eq!(j["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(
+            j["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+            "IfNotPresent"
+        );
     }
 
     #[test]

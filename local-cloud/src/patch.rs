@@ -100,12 +100,22 @@ fn remove(doc: &mut Value, path: &str) -> Result<Value, ApiError> {
 
 /// RFC 6902.
 pub fn json_patch(doc: &mut Value, patch: &Value) -> Result<(), ApiError> {
-    let ops = patch.as_array().ok_or_else(|| ApiError::bad_request("json patch must be an array of operations"))?;
+    let ops = patch
+        .as_array()
+        .ok_or_else(|| ApiError::bad_request("json patch must be an array of operations"))?;
     for op in ops {
         let name = op.get("op").and_then(Value::as_str).unwrap_or("");
         let path = op.get("path").and_then(Value::as_str).unwrap_or("");
-        let value = || op.get("value").cloned().ok_or_else(|| ApiError::bad_request(format!("{name} operation requires a value")));
-        let from = || op.get("from").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request(format!("{name} operation requires from")));
+        let value = || {
+            op.get("value")
+                .cloned()
+                .ok_or_else(|| ApiError::bad_request(format!("{name} operation requires a value")))
+        };
+        let from = || {
+            op.get("from")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::bad_request(format!("{name} operation requires from")))
+        };
         match name {
             "add" => add(doc, path, value()?)?,
             "remove" => {

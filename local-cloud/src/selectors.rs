@@ -43,20 +43,28 @@ fn split_top_level(s: &str) -> Vec<&str> {
 fn valid_key(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 317
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
 }
 
 fn valid_value(v: &str) -> bool {
-    v.len() <= 63 && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    v.len() <= 63
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn parse_err(part: &str) -> ApiError {
-    ApiError::bad_request(format!("unable to parse requirement: found '{part}', expected: ',', '!=', '==', '=', 'in', 'notin'"))
+    ApiError::bad_request(format!(
+        "unable to parse requirement: found '{part}', expected: ',', '!=', '==', '=', 'in', 'notin'"
+    ))
 }
 
 fn parse_set(rest: &str, part: &str) -> Result<Vec<String>, ApiError> {
     let rest = rest.trim();
-    let inner = rest.strip_prefix('(').and_then(|r| r.strip_suffix(')')).ok_or_else(|| parse_err(part))?;
+    let inner = rest
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| parse_err(part))?;
     let vals: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).collect();
     if vals.iter().any(|v| !valid_value(v)) {
         return Err(parse_err(part));
@@ -157,7 +165,9 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{s}'; can't understand '{part}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{s}'; can't understand '{part}'"
+                )));
             };
             let k = k.trim();
             if !(k == "metadata.name" || k == "metadata.namespace" || supported_fields(kind).contains(&k)) {
@@ -171,9 +181,10 @@ impl FieldSelector {
     pub fn matches(&self, obj: &Value) -> bool {
         self.reqs.iter().all(|(k, eq, want)| {
             let got = match k.as_str() {
-                "status.successful" => {
-                    util::at_path(obj, "status.succeeded").and_then(Value::as_i64).unwrap_or(0).to_string()
-                }
+                "status.successful" => util::at_path(obj, "status.succeeded")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    .to_string(),
                 _ => match util::at_path(obj, k) {
                     Some(Value::String(s)) => s.clone(),
                     Some(Value::Bool(b)) => b.to_string(),
@@ -220,8 +231,12 @@ mod tests {
     #[test]
     fn field_selectors() {
         let o = obj(json!({}));
-        assert!(FieldSelector::parse(Kind::Pod, "metadata.name=x,status.phase=Running").unwrap().matches(&o));
-        assert!(!FieldSelector::parse(Kind::Pod, "metadata.namespace!=default").unwrap().matches(&o));
+        assert!(FieldSelector::parse(Kind::Pod, "metadata.name=x,status.phase=Running")
+            .unwrap()
+            .matches(&o));
+        assert!(!FieldSelector::parse(Kind::Pod, "metadata.namespace!=default")
+            .unwrap()
+            .matches(&o));
         assert!(FieldSelector::parse(Kind::ConfigMap, "spec.foo=1").is_err());
     }
 }

@@ -48,15 +48,27 @@ impl State {
     }
 
     pub fn attempt_of(&self, pod_uid: &str) -> u32 {
-        self.attempts.lock().unwrap_or_else(|e| e.into_inner()).get(pod_uid).copied().unwrap_or(0)
+        self.attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(pod_uid)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn set_finished(&self, ns: &str, name: &str, f: Finished) {
-        self.finished.lock().unwrap_or_else(|e| e.into_inner()).insert((ns.to_string(), name.to_string()), f);
+        self.finished
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((ns.to_string(), name.to_string()), f);
     }
 
     pub fn finished_at(&self, ns: &str, name: &str) -> Option<Finished> {
-        self.finished.lock().unwrap_or_else(|e| e.into_inner()).get(&(ns.to_string(), name.to_string())).cloned()
+        self.finished
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
     }
 }
 

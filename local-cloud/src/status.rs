@@ -18,7 +18,11 @@ impl Cause {
         } else {
             format!("Required value: {detail}")
         };
-        Cause { reason: "FieldValueRequired", message, field: field.to_string() }
+        Cause {
+            reason: "FieldValueRequired",
+            message,
+            field: field.to_string(),
+        }
     }
 
     pub fn invalid(field: &str, value: &Value, detail: &str) -> Cause {
@@ -86,7 +90,12 @@ fn details(name: &str, group: &str, kind: &str) -> Value {
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { code, reason, message: message.into(), details: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn with_details(mut self, d: Value) -> ApiError {
@@ -95,13 +104,21 @@ impl ApiError {
     }
 
     pub fn not_found(kind: Kind, name: &str) -> ApiError {
-        ApiError::new(404, "NotFound", format!("{} \"{name}\" not found", kind.qualified_resource()))
-            .with_details(details(name, kind.group(), kind.plural()))
+        ApiError::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", kind.qualified_resource()),
+        )
+        .with_details(details(name, kind.group(), kind.plural()))
     }
 
     pub fn already_exists(kind: Kind, name: &str) -> ApiError {
-        ApiError::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", kind.qualified_resource()))
-            .with_details(details(name, kind.group(), kind.plural()))
+        ApiError::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", kind.qualified_resource()),
+        )
+        .with_details(details(name, kind.group(), kind.plural()))
     }
 
     pub fn conflict(kind: Kind, name: &str) -> ApiError {
@@ -117,18 +134,37 @@ impl ApiError {
     }
 
     pub fn conflict_msg(kind: Kind, name: &str, msg: &str) -> ApiError {
-        ApiError::new(409, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": {msg}", kind.qualified_resource()))
-            .with_details(details(name, kind.group(), kind.plural()))
+        ApiError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {msg}",
+                kind.qualified_resource()
+            ),
+        )
+        .with_details(details(name, kind.group(), kind.plural()))
     }
 
     pub fn invalid(kind: Kind, name: &str, causes: Vec<Cause>) -> ApiError {
         let parts: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
-        let summary = if parts.len() == 1 { parts[0].clone() } else { format!("[{}]", parts.join(", ")) };
+        let summary = if parts.len() == 1 {
+            parts[0].clone()
+        } else {
+            format!("[{}]", parts.join(", "))
+        };
         let mut d = details(name, kind.group(), kind.kind());
         d["causes"] = Value::Array(
-            causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect(),
+            causes
+                .iter()
+                .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                .collect(),
         );
-        ApiError::new(422, "Invalid", format!("{} \"{name}\" is invalid: {summary}", kind.qualified_kind())).with_details(d)
+        ApiError::new(
+            422,
+            "Invalid",
+            format!("{} \"{name}\" is invalid: {summary}", kind.qualified_kind()),
+        )
+        .with_details(d)
     }
 
     pub fn forbidden(kind: Kind, name: &str, why: &str) -> ApiError {
@@ -137,8 +173,11 @@ impl ApiError {
         } else {
             format!("{} \"{name}\"", kind.qualified_resource())
         };
-        ApiError::new(403, "Forbidden", format!("{what} is forbidden: {why}"))
-            .with_details(details(name, kind.group(), kind.plural()))
+        ApiError::new(403, "Forbidden", format!("{what} is forbidden: {why}")).with_details(details(
+            name,
+            kind.group(),
+            kind.plural(),
+        ))
     }
 
     pub fn bad_request(msg: impl Into<String>) -> ApiError {
@@ -150,8 +189,12 @@ impl ApiError {
     }
 
     pub fn method_not_allowed() -> ApiError {
-        ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
-            .with_details(json!({}))
+        ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     pub fn path_not_found() -> ApiError {
@@ -163,7 +206,11 @@ impl ApiError {
     }
 
     pub fn too_large(limit: usize) -> ApiError {
-        ApiError::new(413, "RequestEntityTooLarge", format!("Request entity too large: limit is {limit}"))
+        ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
     }
 
     pub fn unsupported_media(ct: &str) -> ApiError {
@@ -230,8 +277,15 @@ mod tests {
 
     #[test]
     fn invalid_lists_causes() {
-        let e = ApiError::invalid(Kind::Job, "j", vec![Cause::required("spec.template.spec.containers", "")]);
-        assert_eq!(e.message, "Job.batch \"j\" is invalid: spec.template.spec.containers: Required value");
+        let e = ApiError::invalid(
+            Kind::Job,
+            "j",
+            vec![Cause::required("spec.template.spec.containers", "")],
+        );
+        assert_eq!(
+            e.message,
+            "Job.batch \"j\" is invalid: spec.template.spec.containers: Required value"
+        );
         assert_eq!(e.to_status()["details"]["causes"][0]["reason"], "FieldValueRequired");
     }
 }

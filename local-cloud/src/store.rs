@@ -60,7 +60,12 @@ impl Store {
     pub fn new(log_capacity: usize, max_objects: usize) -> Store {
         let (tx, _) = broadcast::channel(65536);
         Store {
-            inner: Mutex::new(Inner { rv: 0, objects: BTreeMap::new(), log: VecDeque::new(), compacted: 0 }),
+            inner: Mutex::new(Inner {
+                rv: 0,
+                objects: BTreeMap::new(),
+                log: VecDeque::new(),
+                compacted: 0,
+            }),
             tx,
             log_capacity: log_capacity.max(1),
             max_objects,
@@ -76,7 +81,10 @@ impl Store {
     }
 
     pub fn get(&self, kind: Kind, ns: &str, name: &str) -> Option<Arc<Value>> {
-        self.lock().objects.get(&(kind, ns.to_string(), name.to_string())).cloned()
+        self.lock()
+            .objects
+            .get(&(kind, ns.to_string(), name.to_string()))
+            .cloned()
     }
 
     pub fn exists(&self, kind: Kind, ns: &str, name: &str) -> bool {
@@ -107,7 +115,11 @@ impl Store {
 
     /// Stores a new object (its name, uid and timestamps already set by the caller).
     pub fn create(&self, kind: Kind, mut obj: Value) -> Result<Arc<Value>, ApiError> {
-        let ns = if kind.namespaced() { util::namespace(&obj).to_string() } else { String::new() };
+        let ns = if kind.namespaced() {
+            util::namespace(&obj).to_string()
+        } else {
+            String::new()
+        };
         let name = util::name(&obj).to_string();
         let mut g = self.lock();
         let key = (kind, ns, name.clone());
@@ -115,14 +127,26 @@ impl Store {
             return Err(ApiError::already_exists(kind, &name));
         }
         if g.objects.len() >= self.max_objects {
-            return Err(ApiError::too_many(format!("the emulator holds at most {} objects", self.max_objects)));
+            return Err(ApiError::too_many(format!(
+                "the emulator holds at most {} objects",
+                self.max_objects
+            )));
         }
         g.rv += 1;
         let rv = g.rv;
         Self::stamp(rv, &mut obj);
         let obj = Arc::new(obj);
         g.objects.insert(key, obj.clone());
-        self.record(&mut g, Event { rv, kind, etype: EventType::Added, object: obj.clone(), prev: None });
+        self.record(
+            &mut g,
+            Event {
+                rv,
+                kind,
+                etype: EventType::Added,
+                object: obj.clone(),
+                prev: None,
+            },
+        );
         Ok(obj)
     }
 
@@ -134,7 +158,11 @@ impl Store {
     {
         let mut g = self.lock();
         let key = (kind, ns.to_string(), name.to_string());
-        let cur = g.objects.get(&key).cloned().ok_or_else(|| ApiError::not_found(kind, name))?;
+        let cur = g
+            .objects
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(kind, name))?;
         let Some(mut new) = f(&cur)? else { return Ok(cur) };
         // Compare without resourceVersion.
         Self::stamp(util::meta_str(&cur, "resourceVersion").parse().unwrap_or(0), &mut new);
@@ -146,7 +174,16 @@ impl Store {
         Self::stamp(rv, &mut new);
         let new = Arc::new(new);
         g.objects.insert(key, new.clone());
-        self.record(&mut g, Event { rv, kind, etype: EventType::Modified, object: new.clone(), prev: Some(cur) });
+        self.record(
+            &mut g,
+            Event {
+                rv,
+                kind,
+                etype: EventType::Modified,
+                object: new.clone(),
+                prev: Some(cur),
+            },
+        );
         Ok(new)
     }
 
@@ -159,7 +196,16 @@ impl Store {
         let mut last = (*cur).clone();
         Self::stamp(rv, &mut last);
         let last = Arc::new(last);
-        self.record(&mut g, Event { rv, kind, etype: EventType::Deleted, object: last.clone(), prev: Some(cur) });
+        self.record(
+            &mut g,
+            Event {
+                rv,
+                kind,
+                etype: EventType::Deleted,
+                object: last.clone(),
+                prev: Some(cur),
+            },
+        );
         Some(last)
     }
 
@@ -223,7 +269,9 @@ mod tests {
         let s = Store::new(10, 100);
         let a = s.create(Kind::ConfigMap, cm("a")).unwrap();
         assert_eq!(util::meta_str(&a, "resourceVersion"), "1");
-        let b = s.update(Kind::ConfigMap, "default", "a", |cur| Ok(Some((*cur).clone()))).unwrap();
+        let b = s
+            .update(Kind::ConfigMap, "default", "a", |cur| Ok(Some((*cur).clone())))
+            .unwrap();
         assert_eq!(util::meta_str(&b, "resourceVersion"), "1");
         let c = s
             .update(Kind::ConfigMap, "default", "a", |cur| {

@@ -51,9 +51,14 @@ fn since(ts: Option<&str>, now: jiff::Timestamp) -> String {
 }
 
 fn has_condition(obj: &Value, ty: &str) -> bool {
-    obj.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| {
-        cs.iter().any(|c| c.get("type").and_then(Value::as_str) == Some(ty) && c.get("status").and_then(Value::as_str) == Some("True"))
-    })
+    obj.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some(ty)
+                    && c.get("status").and_then(Value::as_str) == Some("True")
+            })
+        })
 }
 
 fn str_at<'a>(obj: &'a Value, ptr: &str) -> &'a str {
@@ -73,14 +78,21 @@ pub fn format_selector(sel: Option<&Value>) -> String {
     let Some(sel) = sel else { return "<none>".into() };
     let mut parts = Vec::new();
     if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
-        let mut kv: Vec<_> = m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+        let mut kv: Vec<_> = m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect();
         kv.sort();
         parts.extend(kv);
     }
     if let Some(es) = sel.get("matchExpressions").and_then(Value::as_array) {
         for e in es {
             let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-            let vals: Vec<&str> = e.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let vals: Vec<&str> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             match e.get("operator").and_then(Value::as_str).unwrap_or("") {
                 "In" => parts.push(format!("{key} in ({})", vals.join(","))),
                 "NotIn" => parts.push(format!("{key} notin ({})", vals.join(","))),
@@ -126,7 +138,11 @@ pub fn pod_status_reason(pod: &Value) -> String {
         }
     }
     if reason == "Completed" && has_running {
-        reason = if has_condition(pod, "Ready") { "Running".into() } else { "NotReady".into() };
+        reason = if has_condition(pod, "Ready") {
+            "Running".into()
+        } else {
+            "NotReady".into()
+        };
     }
     if pod.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
         reason = "Terminating".into();
@@ -140,10 +156,21 @@ pub fn cells(kind: Kind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
     let age = since(obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str), now);
     match kind {
         Kind::Pod => {
-            let total = obj.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
+            let total = obj
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
             let statuses = obj.pointer("/status/containerStatuses").and_then(Value::as_array);
-            let ready = statuses.map_or(0, |cs| cs.iter().filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true)).count());
-            let restarts: i64 = statuses.map_or(0, |cs| cs.iter().filter_map(|c| c.get("restartCount").and_then(Value::as_i64)).sum());
+            let ready = statuses.map_or(0, |cs| {
+                cs.iter()
+                    .filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true))
+                    .count()
+            });
+            let restarts: i64 = statuses.map_or(0, |cs| {
+                cs.iter()
+                    .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
+                    .sum()
+            });
             vec![
                 name.into(),
                 format!("{ready}/{total}").into(),
@@ -169,8 +196,14 @@ pub fn cells(kind: Kind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
                     }
                 }
             };
-            let start = obj.pointer("/status/startTime").and_then(Value::as_str).and_then(util::parse_time);
-            let end = obj.pointer("/status/completionTime").and_then(Value::as_str).and_then(util::parse_time);
+            let start = obj
+                .pointer("/status/startTime")
+                .and_then(Value::as_str)
+                .and_then(util::parse_time);
+            let end = obj
+                .pointer("/status/completionTime")
+                .and_then(Value::as_str)
+                .and_then(util::parse_time);
             let duration = match (start, end) {
                 (None, _) => String::new(),
                 (Some(s), None) => util::human_duration(now.as_second() - s.as_second()),
@@ -190,8 +223,20 @@ pub fn cells(kind: Kind, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
                 "Running"
             };
             let containers = obj.pointer("/spec/template/spec/containers").and_then(Value::as_array);
-            let names: Vec<&str> = containers.map(|cs| cs.iter().map(|c| c.get("name").and_then(Value::as_str).unwrap_or("")).collect()).unwrap_or_default();
-            let images: Vec<&str> = containers.map(|cs| cs.iter().map(|c| c.get("image").and_then(Value::as_str).unwrap_or("")).collect()).unwrap_or_default();
+            let names: Vec<&str> = containers
+                .map(|cs| {
+                    cs.iter()
+                        .map(|c| c.get("name").and_then(Value::as_str).unwrap_or(""))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let images: Vec<&str> = containers
+                .map(|cs| {
+                    cs.iter()
+                        .map(|c| c.get("image").and_then(Value::as_str).unwrap_or(""))
+                        .collect()
+                })
+                .unwrap_or_default();
             vec![
                 name.into(),
                 status.into(),
@@ -260,7 +305,19 @@ mod tests {
             "status": {"succeeded": 1, "startTime": "2024-01-01T00:00:00Z", "completionTime": "2024-01-01T00:00:07Z",
                        "conditions": [{"type": "Complete", "status": "True"}]}});
         let c = cells(Kind::Job, &j, "2024-01-01T00:01:00Z".parse().unwrap());
-        assert_eq!(c, vec![json!("pi"), json!("Complete"), json!("1/1"), json!("7s"), json!("60s"), json!("pi"), json!("perl"), json!("batch.kubernetes.io/controller-uid=u")]);
+        assert_eq!(
+            c,
+            vec![
+                json!("pi"),
+                json!("Complete"),
+                json!("1/1"),
+                json!("7s"),
+                json!("60s"),
+                json!("pi"),
+                json!("perl"),
+                json!("batch.kubernetes.io/controller-uid=u")
+            ]
+        );
     }
 
     #[test]

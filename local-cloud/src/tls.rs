@@ -30,8 +30,14 @@ pub enum TlsError {
 pub fn generate() -> Result<Certs, TlsError> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "aslan-local-cloud-ca");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "aslan-local-cloud-ca");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_key = KeyPair::generate()?;
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let issuer = Issuer::new(ca_params, ca_key);
@@ -60,7 +66,10 @@ pub fn generate() -> Result<Certs, TlsError> {
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         )?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Certs { ca_pem: ca_cert.pem(), server_config: Arc::new(config) })
+    Ok(Certs {
+        ca_pem: ca_cert.pem(),
+        server_config: Arc::new(config),
+    })
 }
 
 /// A rustls client configuration trusting `ca_pem` (for tests and in-process clients).

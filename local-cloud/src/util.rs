@@ -9,7 +9,9 @@ pub fn now_rfc3339() -> String {
 
 /// A timestamp with seconds precision, as Kubernetes writes `Time`.
 pub fn rfc3339_secs(ts: jiff::Timestamp) -> String {
-    jiff::Timestamp::from_second(ts.as_second()).map(|t| t.to_string()).unwrap_or_default()
+    jiff::Timestamp::from_second(ts.as_second())
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }
 
 /// A timestamp with nanoseconds, as `RFC3339Nano` (trailing zeros kept to 9 digits).
@@ -32,7 +34,10 @@ pub fn random_bytes() -> [u8; 16] {
 /// A random suffix as `generateName` makes: 5 characters of `bcdfghjklmnpqrstvwxz2456789`.
 pub fn name_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    random_bytes()[..5].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    random_bytes()[..5]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// A new object UID.
@@ -54,7 +59,10 @@ pub fn random_hex(n: usize) -> String {
 
 /// `metadata.<field>` as a string, or "".
 pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
-    obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or("")
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 pub fn name(obj: &Value) -> &str {
@@ -84,7 +92,11 @@ pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
 
 /// A string map at `metadata.<field>` (labels, annotations).
 pub fn meta_map(obj: &Value, field: &str) -> Map<String, Value> {
-    obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_object).cloned().unwrap_or_default()
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Whether the object is owned by `owner_uid`.
@@ -92,7 +104,10 @@ pub fn owned_by(obj: &Value, owner_uid: &str) -> bool {
     obj.get("metadata")
         .and_then(|m| m.get("ownerReferences"))
         .and_then(Value::as_array)
-        .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(owner_uid)))
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r.get("uid").and_then(Value::as_str) == Some(owner_uid))
+        })
 }
 
 /// The value at a dotted path (`status.phase`).
@@ -114,7 +129,11 @@ pub fn human_duration(secs: i64) -> String {
     let minutes = secs / 60;
     if minutes < 10 {
         let s = secs % 60;
-        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
+        return if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        };
     }
     if minutes < 180 {
         return format!("{minutes}m");
@@ -122,21 +141,33 @@ pub fn human_duration(secs: i64) -> String {
     let hours = secs / 3600;
     if hours < 8 {
         let m = minutes % 60;
-        return if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") };
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
     }
     if hours < 48 {
         return format!("{hours}h");
     }
     if hours < 24 * 8 {
         let h = hours % 24;
-        return if h == 0 { format!("{}d", hours / 24) } else { format!("{}d{h}h", hours / 24) };
+        return if h == 0 {
+            format!("{}d", hours / 24)
+        } else {
+            format!("{}d{h}h", hours / 24)
+        };
     }
     if hours < 24 * 365 * 2 {
         return format!("{}d", hours / 24);
     }
     if hours < 24 * 365 * 8 {
         let dy = (hours / 24) % 365;
-        return if dy == 0 { format!("{}y", hours / 24 / 365) } else { format!("{}y{dy}d", hours / 24 / 365) };
+        return if dy == 0 {
+            format!("{}y", hours / 24 / 365)
+        } else {
+            format!("{}y{dy}d", hours / 24 / 365)
+        };
     }
     format!("{}y", hours / 24 / 365)
 }

@@ -58,7 +58,10 @@ pub fn json_with_type(code: u16, v: &Value, content_type: &str) -> Response<Resp
 pub fn text(code: u16, s: impl Into<Bytes>) -> Response<RespBody> {
     let mut r = Response::new(full(s.into()));
     *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 

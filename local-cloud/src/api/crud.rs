@@ -36,7 +36,10 @@ fn respond_object(req: &Req, kind: Kind, code: u16, obj: &Value) -> Response<Res
 
 /// Checks that the namespace exists and accepts new objects.
 pub fn check_namespace(state: &Shared, kind: Kind, ns: &str, name: &str) -> Result<(), ApiError> {
-    let nsobj = state.store.get(Kind::Namespace, "", ns).ok_or_else(|| ApiError::not_found(Kind::Namespace, ns))?;
+    let nsobj = state
+        .store
+        .get(Kind::Namespace, "", ns)
+        .ok_or_else(|| ApiError::not_found(Kind::Namespace, ns))?;
     if nsobj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") {
         return Err(ApiError::forbidden(
             kind,
@@ -74,7 +77,11 @@ pub fn create_object(
             return Ok(Arc::new(prepared));
         }
         if let Some(a) = attempt {
-            state.attempts.lock().unwrap_or_else(|e| e.into_inner()).insert(util::uid(&prepared).to_string(), a);
+            state
+                .attempts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(util::uid(&prepared).to_string(), a);
         }
         match state.store.create(kind, prepared) {
             Ok(o) => return Ok(o),
@@ -100,7 +107,12 @@ fn with_warnings(mut r: Response<RespBody>, warnings: &[String]) -> Response<Res
     r
 }
 
-pub async fn collection(state: &Shared, req: &Req, kind: Kind, ns: Option<&str>) -> Result<Response<RespBody>, ApiError> {
+pub async fn collection(
+    state: &Shared,
+    req: &Req,
+    kind: Kind,
+    ns: Option<&str>,
+) -> Result<Response<RespBody>, ApiError> {
     match req.method {
         Method::GET | Method::HEAD => {
             let labels = LabelSelector::parse(req.q("labelSelector").unwrap_or(""))?;
@@ -180,7 +192,10 @@ fn list(
 }
 
 fn get(state: &Shared, kind: Kind, ns: &str, name: &str) -> Result<Arc<Value>, ApiError> {
-    state.store.get(kind, ns, name).ok_or_else(|| ApiError::not_found(kind, name))
+    state
+        .store
+        .get(kind, ns, name)
+        .ok_or_else(|| ApiError::not_found(kind, name))
 }
 
 pub async fn item(state: &Shared, req: &Req, kind: Kind, ns: &str, name: &str) -> Result<Response<RespBody>, ApiError> {
@@ -218,7 +233,14 @@ pub async fn subresource(
     }
 }
 
-fn replace(state: &Shared, req: &Req, kind: Kind, ns: &str, name: &str, status_only: bool) -> Result<Response<RespBody>, ApiError> {
+fn replace(
+    state: &Shared,
+    req: &Req,
+    kind: Kind,
+    ns: &str,
+    name: &str,
+    status_only: bool,
+) -> Result<Response<RespBody>, ApiError> {
     let fv = FieldValidation::parse(req.q("fieldValidation"))?;
     let dry = dry_run(req)?;
     let (new, warnings) = objects::canonicalize(kind, objects::parse_json(&req.body)?, fv)?;
@@ -226,12 +248,21 @@ fn replace(state: &Shared, req: &Req, kind: Kind, ns: &str, name: &str, status_o
         let cur = get(state, kind, ns, name)?;
         Arc::new(objects::prepare_update(kind, &cur, new, status_only)?)
     } else {
-        state.store.update(kind, ns, name, |cur| objects::prepare_update(kind, cur, new, status_only).map(Some))?
+        state.store.update(kind, ns, name, |cur| {
+            objects::prepare_update(kind, cur, new, status_only).map(Some)
+        })?
     };
     Ok(with_warnings(respond_object(req, kind, 200, &out), &warnings))
 }
 
-fn patch(state: &Shared, req: &Req, kind: Kind, ns: &str, name: &str, status_only: bool) -> Result<Response<RespBody>, ApiError> {
+fn patch(
+    state: &Shared,
+    req: &Req,
+    kind: Kind,
+    ns: &str,
+    name: &str,
+    status_only: bool,
+) -> Result<Response<RespBody>, ApiError> {
     let pt = PatchType::from_content_type(req.header("content-type"))?;
     let fv = FieldValidation::parse(req.q("fieldValidation"))?;
     let dry = dry_run(req)?;
@@ -256,7 +287,9 @@ fn patch(state: &Shared, req: &Req, kind: Kind, ns: &str, name: &str, status_onl
         let cur = get(state, kind, ns, name)?;
         Arc::new(apply(&cur, &mut warnings)?)
     } else {
-        state.store.update(kind, ns, name, |cur| apply(cur, &mut warnings).map(Some))?
+        state
+            .store
+            .update(kind, ns, name, |cur| apply(cur, &mut warnings).map(Some))?
     };
     Ok(with_warnings(respond_object(req, kind, 200, &out), &warnings))
 }

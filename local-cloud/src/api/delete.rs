@@ -40,11 +40,18 @@ impl Propagation {
     }
 }
 
-pub async fn handle_delete(state: &Shared, req: &Req, kind: Kind, ns: &str, name: &str) -> Result<Response<RespBody>, ApiError> {
+pub async fn handle_delete(
+    state: &Shared,
+    req: &Req,
+    kind: Kind,
+    ns: &str,
+    name: &str,
+) -> Result<Response<RespBody>, ApiError> {
     let opts: Value = if req.body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("couldn't decode DeleteOptions: {e}")))?
+        serde_json::from_slice(&req.body)
+            .map_err(|e| ApiError::bad_request(format!("couldn't decode DeleteOptions: {e}")))?
     };
     let policy_str = req
         .q("propagationPolicy")
@@ -62,14 +69,20 @@ pub async fn handle_delete(state: &Shared, req: &Req, kind: Kind, ns: &str, name
         (None, None) if kind == Kind::Job => Propagation::Orphan,
         (None, None) => Propagation::Background,
     };
-    let cur = state.store.get(kind, ns, name).ok_or_else(|| ApiError::not_found(kind, name))?;
+    let cur = state
+        .store
+        .get(kind, ns, name)
+        .ok_or_else(|| ApiError::not_found(kind, name))?;
     if let Some(pre) = opts.get("preconditions") {
         if let Some(uid) = pre.get("uid").and_then(Value::as_str) {
             if uid != util::uid(&cur) {
                 return Err(ApiError::conflict_msg(
                     kind,
                     name,
-                    &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", util::uid(&cur)),
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        util::uid(&cur)
+                    ),
                 ));
             }
         }
@@ -99,8 +112,17 @@ pub async fn handle_delete(state: &Shared, req: &Req, kind: Kind, ns: &str, name
 
 /// Deletes an object with a propagation policy; returns the status code and body a real server
 /// answers.
-pub fn delete_object(state: &Shared, kind: Kind, ns: &str, name: &str, policy: Propagation) -> Result<(u16, Value), ApiError> {
-    let cur = state.store.get(kind, ns, name).ok_or_else(|| ApiError::not_found(kind, name))?;
+pub fn delete_object(
+    state: &Shared,
+    kind: Kind,
+    ns: &str,
+    name: &str,
+    policy: Propagation,
+) -> Result<(u16, Value), ApiError> {
+    let cur = state
+        .store
+        .get(kind, ns, name)
+        .ok_or_else(|| ApiError::not_found(kind, name))?;
     let uid = util::uid(&cur).to_string();
     match kind {
         Kind::Namespace => {
@@ -128,11 +150,17 @@ pub fn delete_object(state: &Shared, kind: Kind, ns: &str, name: &str, policy: P
             Ok((200, (*updated).clone()))
         }
         Kind::Pod => {
-            let gone = state.store.remove(kind, ns, name).ok_or_else(|| ApiError::not_found(kind, name))?;
+            let gone = state
+                .store
+                .remove(kind, ns, name)
+                .ok_or_else(|| ApiError::not_found(kind, name))?;
             Ok((200, (*gone).clone()))
         }
         Kind::ConfigMap => {
-            state.store.remove(kind, ns, name).ok_or_else(|| ApiError::not_found(kind, name))?;
+            state
+                .store
+                .remove(kind, ns, name)
+                .ok_or_else(|| ApiError::not_found(kind, name))?;
             Ok((200, status::success_deleted(kind, name, &uid)))
         }
         Kind::Job => match policy {
@@ -161,7 +189,10 @@ pub fn delete_object(state: &Shared, kind: Kind, ns: &str, name: &str, policy: P
                 Ok((202, (*updated).clone()))
             }
             Propagation::Background => {
-                state.store.remove(kind, ns, name).ok_or_else(|| ApiError::not_found(kind, name))?;
+                state
+                    .store
+                    .remove(kind, ns, name)
+                    .ok_or_else(|| ApiError::not_found(kind, name))?;
                 let state2 = state.clone();
                 let ns2 = ns.to_string();
                 let uid2 = uid.clone();
@@ -169,7 +200,10 @@ pub fn delete_object(state: &Shared, kind: Kind, ns: &str, name: &str, policy: P
                 Ok((200, status::success_deleted(kind, name, &uid)))
             }
             Propagation::Orphan => {
-                state.store.remove(kind, ns, name).ok_or_else(|| ApiError::not_found(kind, name))?;
+                state
+                    .store
+                    .remove(kind, ns, name)
+                    .ok_or_else(|| ApiError::not_found(kind, name))?;
                 orphan_dependents(state, ns, &uid);
                 Ok((200, status::success_deleted(kind, name, &uid)))
             }

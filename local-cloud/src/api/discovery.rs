@@ -109,24 +109,33 @@ fn query_param(name: &str) -> Value {
 /// `fieldValidation` parameter (so kubectl leaves validation to the server) and schemas for
 /// kubectl's `apply` and `explain` to find by group-version-kind.
 pub fn openapi_v3_group(group: &str) -> Option<Value> {
-    if group != "" && group != "batch" {
+    if !group.is_empty() && group != "batch" {
         return None;
     }
     let mut paths = serde_json::Map::new();
     let mut schemas = serde_json::Map::new();
     for k in Kind::in_group(group) {
         let gvk = json!([{"group": k.group(), "version": "v1", "kind": k.kind()}]);
-        let prefix = if group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{group}/v1") };
+        let prefix = if group.is_empty() {
+            "/api/v1".to_string()
+        } else {
+            format!("/apis/{group}/v1")
+        };
         let (coll, item) = if k.namespaced() {
             (
                 format!("{prefix}/namespaces/{{namespace}}/{}", k.plural()),
                 format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", k.plural()),
             )
         } else {
-            (format!("{prefix}/{}", k.plural()), format!("{prefix}/{}/{{name}}", k.plural()))
+            (
+                format!("{prefix}/{}", k.plural()),
+                format!("{prefix}/{}/{{name}}", k.plural()),
+            )
         };
-        let params: Vec<Value> =
-            ["dryRun", "fieldManager", "fieldValidation", "pretty"].iter().map(|p| query_param(p)).collect();
+        let params: Vec<Value> = ["dryRun", "fieldManager", "fieldValidation", "pretty"]
+            .iter()
+            .map(|p| query_param(p))
+            .collect();
         let op = |action: &str| {
             json!({
                 "operationId": format!("{action}{}", k.kind()),
@@ -137,7 +146,10 @@ pub fn openapi_v3_group(group: &str) -> Option<Value> {
             })
         };
         paths.insert(coll, json!({"post": op("post"), "get": op("list")}));
-        paths.insert(item, json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}));
+        paths.insert(
+            item,
+            json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),
+        );
         let schema_name = match k {
             Kind::Job => "io.k8s.api.batch.v1.Job".to_string(),
             _ => format!("io.k8s.api.core.v1.{}", k.kind()),

@@ -16,18 +16,28 @@ use tokio::sync::mpsc;
 fn container_names(pod: &Value) -> Vec<String> {
     pod.pointer("/spec/containers")
         .and_then(Value::as_array)
-        .map(|cs| cs.iter().filter_map(|c| c.get("name").and_then(Value::as_str).map(String::from)).collect())
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str).map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn waiting_reason(pod: &Value, container: &str) -> Option<String> {
     let statuses = pod.pointer("/status/containerStatuses").and_then(Value::as_array);
-    let st = statuses.and_then(|cs| cs.iter().find(|c| c.get("name").and_then(Value::as_str) == Some(container)));
+    let st = statuses.and_then(|cs| {
+        cs.iter()
+            .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
+    });
     match st {
         None => Some("ContainerCreating".into()),
-        Some(s) => s
-            .pointer("/state/waiting")
-            .map(|w| w.get("reason").and_then(Value::as_str).unwrap_or("ContainerCreating").to_string()),
+        Some(s) => s.pointer("/state/waiting").map(|w| {
+            w.get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or("ContainerCreating")
+                .to_string()
+        }),
     }
 }
 
@@ -61,12 +71,17 @@ fn render(buf: &LogBuf, timestamps: bool, tail: Option<usize>, limit: Option<usi
 }
 
 pub async fn pod_log(state: &Shared, req: &Req, ns: &str, name: &str) -> Result<Response<RespBody>, ApiError> {
-    let pod = state.store.get(Kind::Pod, ns, name).ok_or_else(|| ApiError::not_found(Kind::Pod, name))?;
+    let pod = state
+        .store
+        .get(Kind::Pod, ns, name)
+        .ok_or_else(|| ApiError::not_found(Kind::Pod, name))?;
     let names = container_names(&pod);
     let container = match req.q("container").filter(|c| !c.is_empty()) {
         Some(c) => {
             if !names.iter().any(|n| n == c) {
-                return Err(ApiError::bad_request(format!("container {c} is not valid for pod {name}")));
+                return Err(ApiError::bad_request(format!(
+                    "container {c} is not valid for pod {name}"
+                )));
             }
             c.to_string()
         }
@@ -81,15 +96,26 @@ pub async fn pod_log(state: &Shared, req: &Req, ns: &str, name: &str) -> Result<
     let parse = |k: &str| -> Result<Option<usize>, ApiError> {
         match req.q(k) {
             None | Some("") => Ok(None),
-            Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).map(|n| Some(n as usize)).ok_or_else(|| {
-                ApiError::bad_request(format!("{k}: Invalid value: \"{v}\": must be greater than or equal to 0"))
-            }),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .map(|n| Some(n as usize))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "{k}: Invalid value: \"{v}\": must be greater than or equal to 0"
+                    ))
+                }),
         }
     };
     let tail = parse("tailLines")?;
     let limit = parse("limitBytes")?;
     if limit == Some(0) {
-        return Err(ApiError::new(422, "Invalid", "PodLogOptions \"\" is invalid: limitBytes: Invalid value: 0: must be greater than 0"));
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            "PodLogOptions \"\" is invalid: limitBytes: Invalid value: 0: must be greater than 0",
+        ));
     }
     let timestamps = req.q_bool("timestamps");
     let follow = req.q_bool("follow");
@@ -97,7 +123,9 @@ pub async fn pod_log(state: &Shared, req: &Req, ns: &str, name: &str) -> Result<
         Some(b) => b,
         None => {
             let why = waiting_reason(&pod, &container).unwrap_or_else(|| "ContainerCreating".into());
-            return Err(ApiError::bad_request(format!("container \"{container}\" in pod \"{name}\" is waiting to start: {why}")));
+            return Err(ApiError::bad_request(format!(
+                "container \"{container}\" in pod \"{name}\" is waiting to start: {why}"
+            )));
         }
     };
     let (first, start_off) = render(&buf, timestamps, tail, limit);
@@ -107,7 +135,8 @@ pub async fn pod_log(state: &Shared, req: &Req, ns: &str, name: &str) -> Result<
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(follow_log(buf, first, start_off, limit, timestamps, tx));
     let mut r = Response::new(body::stream(rx));
-    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r.headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     Ok(r)
 }
 

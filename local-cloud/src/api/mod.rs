@@ -22,10 +22,13 @@ use std::convert::Infallible;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-
-
 /// Creates a pod for a Job (its `attempt`-th), as the Job controller does through the API.
-pub fn crud_create_pod(state: &Shared, ns: &str, pod: serde_json::Value, attempt: u32) -> Result<std::sync::Arc<serde_json::Value>, ApiError> {
+pub fn crud_create_pod(
+    state: &Shared,
+    ns: &str,
+    pod: serde_json::Value,
+    attempt: u32,
+) -> Result<std::sync::Arc<serde_json::Value>, ApiError> {
     let (obj, _) = crate::objects::canonicalize(Kind::Pod, pod, crate::objects::FieldValidation::Ignore)?;
     crud::create_object(state, Kind::Pod, ns, obj, false, Some(attempt))
 }
@@ -54,8 +57,14 @@ impl Req {
 
     /// Whether the client asked for a `meta.k8s.io` Table.
     pub fn wants_table(&self) -> bool {
-        self.header("accept").split(',').next().is_some_and(|first| first.contains("as=Table"))
-            || self.header("accept").split(',').any(|p| p.contains("as=Table") && p.contains("g=meta.k8s.io"))
+        self.header("accept")
+            .split(',')
+            .next()
+            .is_some_and(|first| first.contains("as=Table"))
+            || self
+                .header("accept")
+                .split(',')
+                .any(|p| p.contains("as=Table") && p.contains("g=meta.k8s.io"))
     }
 }
 
@@ -85,7 +94,10 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, state: Shared) 
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(state, req).await) }
             });
-            if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc).await {
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), svc)
+                .await
+            {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
@@ -101,8 +113,9 @@ async fn handle(state: Shared, req: Request<Incoming>) -> Response<RespBody> {
     let (parts, incoming) = req.into_parts();
     let method = parts.method.clone();
     let path = parts.uri.path().to_string();
-    let query: HashMap<String, String> =
-        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+    let query: HashMap<String, String> = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect();
     let unauthenticated = matches!(path.as_str(), "/version" | "/healthz" | "/readyz" | "/livez");
     if !unauthenticated {
         if let Err(e) = auth::authenticate(&state, &parts.headers) {
@@ -121,7 +134,13 @@ async fn handle(state: Shared, req: Request<Incoming>) -> Response<RespBody> {
             return error_response(&err);
         }
     };
-    let req = Req { method, path, query, headers: parts.headers, body };
+    let req = Req {
+        method,
+        path,
+        query,
+        headers: parts.headers,
+        body,
+    };
     let resp = match route(&state, &req).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
@@ -139,7 +158,12 @@ fn only_get(req: &Req) -> Result<(), ApiError> {
 }
 
 async fn route(state: &Shared, req: &Req) -> Result<Response<RespBody>, ApiError> {
-    let segs: Vec<&str> = req.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = req
+        .path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     match segs.as_slice() {
         ["version"] => only_get(req).map(|_| body::json(200, &discovery::version())),
         ["healthz"] | ["readyz"] | ["livez"] => only_get(req).map(|_| body::text(200, "ok")),
@@ -147,12 +171,16 @@ async fn route(state: &Shared, req: &Req) -> Result<Response<RespBody>, ApiError
         ["apis"] => only_get(req).map(|_| body::json(200, &discovery::api_group_list())),
         ["apis", g] => {
             only_get(req)?;
-            discovery::api_group(g).map(|v| body::json(200, &v)).ok_or_else(ApiError::path_not_found)
+            discovery::api_group(g)
+                .map(|v| body::json(200, &v))
+                .ok_or_else(ApiError::path_not_found)
         }
         ["api", "v1"] => only_get(req).map(|_| body::json(200, &discovery::resource_list("").unwrap_or_default())),
         ["apis", g, "v1"] => {
             only_get(req)?;
-            discovery::resource_list(g).map(|v| body::json(200, &v)).ok_or_else(ApiError::path_not_found)
+            discovery::resource_list(g)
+                .map(|v| body::json(200, &v))
+                .ok_or_else(ApiError::path_not_found)
         }
         ["openapi", "v3"] => only_get(req).map(|_| body::json(200, &discovery::openapi_v3_root())),
         ["openapi", "v3", "api", "v1"] => {
@@ -160,7 +188,9 @@ async fn route(state: &Shared, req: &Req) -> Result<Response<RespBody>, ApiError
         }
         ["openapi", "v3", "apis", g, "v1"] => {
             only_get(req)?;
-            discovery::openapi_v3_group(g).map(|v| body::json(200, &v)).ok_or_else(ApiError::path_not_found)
+            discovery::openapi_v3_group(g)
+                .map(|v| body::json(200, &v))
+                .ok_or_else(ApiError::path_not_found)
         }
         ["debug", "jobs", ns, name, "completed-at"] => {
             only_get(req)?;
@@ -184,7 +214,10 @@ fn debug_completed_at(state: &Shared, req: &Req, ns: &str, name: &str) -> Result
     })?;
     let at = crate::util::rfc3339_nanos(f.at);
     if req.q("format") == Some("json") {
-        Ok(body::json(200, &serde_json::json!({"namespace": ns, "name": name, "condition": f.condition, "time": at})))
+        Ok(body::json(
+            200,
+            &serde_json::json!({"namespace": ns, "name": name, "condition": f.condition, "time": at}),
+        ))
     } else {
         Ok(body::text(200, at))
     }

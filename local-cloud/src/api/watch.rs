@@ -58,7 +58,9 @@ impl Encoder {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        line(&json!({"type": "BOOKMARK", "object": {"kind": self.kind.kind(), "apiVersion": self.kind.api_version(), "metadata": meta}}))
+        line(
+            &json!({"type": "BOOKMARK", "object": {"kind": self.kind.kind(), "apiVersion": self.kind.api_version(), "metadata": meta}}),
+        )
     }
 }
 
@@ -75,8 +77,13 @@ fn expired(rv: u64, oldest: u64) -> Bytes {
 
 fn stream_response(rx: mpsc::Receiver<Bytes>, table: bool) -> Response<RespBody> {
     let mut r = Response::new(body::stream(rx));
-    let ct = if table { "application/json;as=Table;v=v1;g=meta.k8s.io" } else { "application/json" };
-    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    let ct = if table {
+        "application/json;as=Table;v=v1;g=meta.k8s.io"
+    } else {
+        "application/json"
+    };
+    r.headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
     r
 }
 
@@ -92,12 +99,23 @@ pub async fn watch(
     let since = match req.q("resourceVersion") {
         None | Some("") | Some("0") => None,
         Some(_) if send_initial => None,
-        Some(s) => Some(s.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))?),
+        Some(s) => Some(
+            s.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))?,
+        ),
     };
-    let timeout = req.q("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = req
+        .q("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(DEFAULT_TIMEOUT);
     let bookmarks = req.q_bool("allowWatchBookmarks");
     let table = req.wants_table();
-    let mut enc = Encoder { kind, table, include: include_object(req), columns_sent: false };
+    let mut enc = Encoder {
+        kind,
+        table,
+        include: include_object(req),
+        columns_sent: false,
+    };
     let filter = Filter { ns, labels, fields };
     let (tx, rx) = mpsc::channel::<Bytes>(1024);
     let start = match state.store.watch(kind, since) {

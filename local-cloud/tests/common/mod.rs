@@ -25,7 +25,8 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn text(&self) -> String {
@@ -36,7 +37,11 @@ impl Resp {
 pub async fn start(opts: aslan_local_cloud::Options) -> (aslan_local_cloud::Handle, Client) {
     let h = aslan_local_cloud::start(opts).await.expect("start");
     let cfg = aslan_local_cloud::client_config(&h.ca_pem).expect("client config");
-    let c = Client { addr: h.addr, token: Some(h.token.clone()), tls: tokio_rustls::TlsConnector::from(Arc::new(cfg)) };
+    let c = Client {
+        addr: h.addr,
+        token: Some(h.token.clone()),
+        tls: tokio_rustls::TlsConnector::from(Arc::new(cfg)),
+    };
     (h, c)
 }
 
@@ -46,14 +51,27 @@ pub async fn start_default() -> (aslan_local_cloud::Handle, Client) {
 
 impl Client {
     pub fn with_token(&self, token: Option<&str>) -> Client {
-        Client { addr: self.addr, token: token.map(String::from), tls: self.tls.clone() }
+        Client {
+            addr: self.addr,
+            token: token.map(String::from),
+            tls: self.tls.clone(),
+        }
     }
 
-    async fn send(&self, method: &str, path: &str, ct: Option<&str>, body: Option<String>, accept: Option<&str>) -> hyper::Response<hyper::body::Incoming> {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        ct: Option<&str>,
+        body: Option<String>,
+        accept: Option<&str>,
+    ) -> hyper::Response<hyper::body::Incoming> {
         let tcp = tokio::net::TcpStream::connect(self.addr).await.expect("connect");
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
         let tls = self.tls.connect(name, tcp).await.expect("TLS handshake");
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.expect("handshake");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .expect("handshake");
         tokio::spawn(conn);
         let mut b = Request::builder().method(method).uri(path).header("host", "127.0.0.1");
         if let Some(t) = &self.token {
@@ -65,11 +83,20 @@ impl Client {
         if let Some(a) = accept {
             b = b.header("accept", a);
         }
-        let req = b.body(Full::new(Bytes::from(body.unwrap_or_default()))).expect("request");
+        let req = b
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .expect("request");
         sender.send_request(req).await.expect("send")
     }
 
-    pub async fn call(&self, method: &str, path: &str, ct: Option<&str>, body: Option<String>, accept: Option<&str>) -> Resp {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        ct: Option<&str>,
+        body: Option<String>,
+        accept: Option<&str>,
+    ) -> Resp {
         let r = self.send(method, path, ct, body, accept).await;
         let status = r.status().as_u16();
         let headers = r.headers().clone();
@@ -82,11 +109,13 @@ impl Client {
     }
 
     pub async fn post(&self, path: &str, v: &Value) -> Resp {
-        self.call("POST", path, Some("application/json"), Some(v.to_string()), None).await
+        self.call("POST", path, Some("application/json"), Some(v.to_string()), None)
+            .await
     }
 
     pub async fn put(&self, path: &str, v: &Value) -> Resp {
-        self.call("PUT", path, Some("application/json"), Some(v.to_string()), None).await
+        self.call("PUT", path, Some("application/json"), Some(v.to_string()), None)
+            .await
     }
 
     pub async fn patch(&self, path: &str, ct: &str, v: &Value) -> Resp {
@@ -110,7 +139,11 @@ impl Client {
                     buf.extend_from_slice(&data);
                     while let Some(i) = buf.iter().position(|b| *b == b'\n') {
                         let line: Vec<u8> = buf.drain(..=i).collect();
-                        if tx.send(String::from_utf8_lossy(&line).trim_end().to_string()).await.is_err() {
+                        if tx
+                            .send(String::from_utf8_lossy(&line).trim_end().to_string())
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -123,7 +156,10 @@ impl Client {
 
 /// Waits for the next watch event (parsed), or panics after `secs`.
 pub async fn next_event(rx: &mut mpsc::Receiver<String>, secs: u64) -> Value {
-    let line = tokio::time::timeout(Duration::from_secs(secs), rx.recv()).await.expect("timed out waiting for an event").expect("stream ended");
+    let line = tokio::time::timeout(Duration::from_secs(secs), rx.recv())
+        .await
+        .expect("timed out waiting for an event")
+        .expect("stream ended");
     serde_json::from_str(&line).expect("event JSON")
 }
 
@@ -138,8 +174,13 @@ pub fn job(name: &str, annotations: Value) -> Value {
 /// Polls a Job until it has the `Complete` or `Failed` condition.
 pub async fn wait_finished(c: &Client, ns: &str, name: &str) -> Value {
     for _ in 0..500 {
-        let j = c.get(&format!("/apis/batch/v1/namespaces/{ns}/jobs/{name}")).await.json();
-        let done = j["status"]["conditions"].as_array().is_some_and(|cs| cs.iter().any(|c| c["type"] == "Complete" || c["type"] == "Failed"));
+        let j = c
+            .get(&format!("/apis/batch/v1/namespaces/{ns}/jobs/{name}"))
+            .await
+            .json();
+        let done = j["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Complete" || c["type"] == "Failed"));
         if done {
             return j;
         }
@@ -149,5 +190,12 @@ pub async fn wait_finished(c: &Client, ns: &str, name: &str) -> Value {
 }
 
 pub fn condition_types(job: &Value) -> Vec<String> {
-    job["status"]["conditions"].as_array().map(|cs| cs.iter().map(|c| c["type"].as_str().unwrap_or("").to_string()).collect()).unwrap_or_default()
+    job["status"]["conditions"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .map(|c| c["type"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
