@@ -60,6 +60,9 @@ log "API tests against aslan serve (boto3, aws CLI, kill -9 crash test, Kubernet
 cargo build -q --release --workspace --bins
 (cd tests/api && PATH="$PWD/../../.venv/bin:$PATH" ASLAN_BIN="$PWD/../../target/release/aslan" ../../.venv/bin/pytest -q -p no:cacheprovider)
 
+log "local cloud emulator with real clients (kubectl, Python kubernetes client)"
+local-cloud/tests/check_clients.sh
+
 log "examples"
 scripts/examples.sh
 

@@ -1,0 +1,73 @@
+//! `aslan-local-cloud --listen 127.0.0.1:PORT [--run-processes]`: starts the emulator, prints
+//! one JSON line on stdout when ready, and serves until killed. Logs go to stderr.
+
+use clap::Parser;
+use std::io::Write;
+use std::net::SocketAddr;
+
+/// A local Kubernetes API server emulator for testing Aslan.
+#[derive(Parser, Debug)]
+#[command(name = "aslan-local-cloud", version)]
+struct Args {
+    /// Where to listen; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Run each container's command + args as a local process instead of simulating it.
+    #[arg(long)]
+    run_processes: bool,
+    /// A fixed bearer token (default: a random one).
+    #[arg(long)]
+    token: Option<String>,
+    /// An EKS cluster name whose tokens are accepted (repeatable; default: aslan-local).
+    #[arg(long = "eks-cluster")]
+    eks_clusters: Vec<String>,
+    /// How many events the watch log keeps.
+    #[arg(long, default_value_t = 10_000)]
+    event_log_capacity: usize,
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let mut opts = aslan_local_cloud::Options {
+        listen: args.listen,
+        run_processes: args.run_processes,
+        token: args.token,
+        event_log_capacity: args.event_log_capacity,
+        ..Default::default()
+    };
+    if !args.eks_clusters.is_empty() {
+        opts.eks_clusters = args.eks_clusters;
+    }
+    let handle = match aslan_local_cloud::start(opts).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("aslan-local-cloud: {e}");
+            std::process::exit(1);
+        }
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", handle.ready_line());
+        let _ = out.flush();
+    }
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("aslan-local-cloud: {e}");
+            std::process::exit(1);
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    handle.shutdown();
+}
