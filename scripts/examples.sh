@@ -53,6 +53,6 @@ echo "$out"
 # The log parses as a JSON number, so (as AWS warns) only a double's digits remain.
 grep -q '"logs":\[{"log":3.14159265358979' <<<"$out" || fail "kubernetes run-job-pi: no digits of pi"
 grep -q '"pods":\["example-job-' <<<"$out" || fail "kubernetes list-pods"
-grep -q '"StatusCode":200' <<<"$out" || fail "kubernetes delete-job"
+grep -q '"StatusCode":202,"kind":"Job"' <<<"$out" || fail "kubernetes delete-job (202 Accepted: Foreground deletion)"
 grep -q '"name":"aws-auth"' <<<"$out" || fail "kubernetes aws-auth"
 echo "examples: 10 passed, 0 failed"

@@ -343,7 +343,8 @@ fn run_job_sync_waits_and_returns_the_job_with_parsed_and_raw_logs() {
         .next()
         .unwrap()
         .clone();
-    assert_eq!(pod["containers"]["c"]["log"], "{\"a\": 1}");
+    // The emulator ends a log with a newline, as a container's output does.
+    assert_eq!(pod["containers"]["c"]["log"], "{\"a\": 1}\n");
     // Without LogOptions there are no logs.
     let def = task(
         "arn:aws:states:::eks:runJob.sync",
@@ -441,7 +442,7 @@ fn an_eks_token_from_the_aws_credential_chain_is_accepted() {
         ("AWS_SECRET_ACCESS_KEY", "aslan/test/secret/key"),
         ("AWS_REGION", "us-east-1"),
     ];
-    let c = cloud_with(&[], &creds);
+    let c = cloud_with(&["--eks-cluster", "MyCluster"], &creds);
     // No configured token: the engine signs an EKS token with the chain's keys.
     let out = ok(&run(
         &c,

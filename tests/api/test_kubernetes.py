@@ -133,10 +133,12 @@ def test_timeout_seconds_deletes_the_job(k8s_server, cloud):
     sfn = client(k8s_server.endpoint)
     arn = machine(sfn, "timeout-job", run_job_machine(600_000, timeout=1))
     ex = sfn.start_execution(stateMachineArn=arn, input=cluster_input(cloud))["executionArn"]
-    d = wait_done(sfn, ex, timeout=30)
-    assert d["status"] == "FAILED" and d["error"] == "States.Timeout"
+    # The Job exists once the task has started, well within the second.
+    until(lambda: "TaskStarted" in history_types(sfn, ex))
     jobs = jobs_of(cloud, ex, sfn)
     assert len(jobs) == 1, jobs
+    d = wait_done(sfn, ex, timeout=30)
+    assert d["status"] == "FAILED" and d["error"] == "States.Timeout"
     until(lambda: job_gone(cloud, jobs[0]))
 
 
