@@ -67,7 +67,7 @@ log "examples"
 scripts/examples.sh
 
 log "benchmarks (quick mode: they must run; figures come from cargo bench)"
-cargo test -q -p aslan --bench core --bench durable
+cargo test -q -p aslan --bench core --bench durable --bench kubernetes
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   log "fuzzing each target for ${FUZZ_SECONDS}s"

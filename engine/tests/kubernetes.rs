@@ -465,3 +465,47 @@ fn an_eks_token_from_the_aws_credential_chain_is_accepted() {
     ));
     assert_eq!(e, "EKS.401");
 }
+
+#[test]
+fn when_the_cluster_refuses_watches_run_job_sync_polls_with_backoff() {
+    let c = cloud_with(&["--refuse-watch"], &[]);
+    // The refusal is real: a watch gets 403.
+    let (e, cause) = err(&run(
+        &c,
+        &call(
+            json!({"Method": "GET", "Path": "/apis/batch/v1/namespaces/default/jobs",
+                     "QueryParameters": {"watch": ["1"]}}),
+        ),
+        Some(&c.token),
+        &[],
+    ));
+    assert_eq!(e, "EKS.403", "{cause}");
+    // The Job runs 1.5 s: the first read sees it running, the watch is
+    // refused, and reads after 1 s and 2 s find it Complete.
+    let def = task(
+        "arn:aws:states:::eks:runJob.sync",
+        json!({"Job": job("polled", &[("c", "{\"ok\": true}", 0)], json!({"aslan.io/duration-ms": "1500"})),
+               "LogOptions": {"RetrieveLogs": true}}),
+    );
+    let t = std::time::Instant::now();
+    let out = ok(&run(&c, &def, Some(&c.token), &[]));
+    let took = t.elapsed();
+    assert!(out["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["type"] == "Complete"));
+    let pod = out["logs"]["pods"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    assert_eq!(pod["containers"]["c"]["log"], json!({"ok": true}));
+    // Backoff, not a busy loop and not a minute: 1 s then 2 s after the start.
+    assert!(
+        took >= std::time::Duration::from_millis(1500) && took < std::time::Duration::from_secs(10),
+        "{took:?}"
+    );
+}

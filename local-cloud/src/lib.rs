@@ -42,6 +42,9 @@ pub struct Options {
     pub listen: SocketAddr,
     /// Run containers' `command` + `args` as local processes instead of simulating them.
     pub run_processes: bool,
+    /// Refuse every watch with 403 Forbidden (RBAC without the `watch` verb),
+    /// so clients' fallback polling can be tested.
+    pub refuse_watch: bool,
     /// The bearer token to accept; a random one when `None`.
     pub token: Option<String>,
     /// EKS cluster names whose tokens are accepted (the `x-k8s-aws-id` header value is signed
@@ -66,6 +69,7 @@ impl Default for Options {
         Options {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             run_processes: false,
+            refuse_watch: false,
             token: None,
             eks_clusters: vec!["aslan-local".to_string()],
             event_log_capacity: 10_000,
@@ -187,6 +191,7 @@ pub async fn start(opts: Options) -> Result<Handle, StartError> {
         aws_keys: opts.aws_keys.clone(),
         eks_clusters: Mutex::new(opts.eks_clusters.clone()),
         run_processes: opts.run_processes,
+        refuse_watch: opts.refuse_watch,
         pod_backoff: opts.pod_backoff,
         max_body: opts.max_body_bytes,
         finished: Mutex::new(Default::default()),

@@ -15,6 +15,10 @@ struct Args {
     /// Run each container's command + args as a local process instead of simulating it.
     #[arg(long)]
     run_processes: bool,
+    /// Refuse every watch with 403 Forbidden, as a cluster whose RBAC does
+    /// not grant `watch`.
+    #[arg(long)]
+    refuse_watch: bool,
     /// A fixed bearer token (default: a random one).
     #[arg(long)]
     token: Option<String>,
@@ -39,6 +43,7 @@ async fn main() {
     let mut opts = aslan_local_cloud::Options {
         listen: args.listen,
         run_processes: args.run_processes,
+        refuse_watch: args.refuse_watch,
         token: args.token,
         event_log_capacity: args.event_log_capacity,
         ..Default::default()

@@ -23,6 +23,9 @@ pub struct State {
     pub aws_keys: Option<AwsKeys>,
     pub eks_clusters: Mutex<Vec<String>>,
     pub run_processes: bool,
+    /// Answer watch requests with 403, as a cluster whose RBAC grants get
+    /// and list but not watch does.
+    pub refuse_watch: bool,
     pub pod_backoff: Duration,
     pub max_body: usize,
     pub finished: Mutex<HashMap<(String, String), Finished>>,

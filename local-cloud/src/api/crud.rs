@@ -118,6 +118,15 @@ pub async fn collection(
             let labels = LabelSelector::parse(req.q("labelSelector").unwrap_or(""))?;
             let fields = FieldSelector::parse(kind, req.q("fieldSelector").unwrap_or(""))?;
             if req.q_bool("watch") {
+                if state.refuse_watch {
+                    let why = format!(
+                        "User \"aslan-local\" cannot watch resource \"{}\" in API group \"{}\"{}",
+                        kind.plural(),
+                        kind.group(),
+                        ns.map(|n| format!(" in the namespace \"{n}\"")).unwrap_or_default()
+                    );
+                    return Err(ApiError::forbidden(kind, "", &why));
+                }
                 return watch::watch(state, req, kind, ns.map(String::from), labels, fields).await;
             }
             list(state, req, kind, ns, &labels, &fields)
