@@ -42,8 +42,8 @@ if [ ! -x .venv/bin/python ]; then
   log "creating the Python environment for the API tests (.venv)"
   python3 -m venv .venv || { as_root apt-get update -qq && as_root apt-get install -y -qq python3-venv && python3 -m venv .venv; }
 fi
-if ! .venv/bin/python -c 'import boto3, pytest, awscli' 2>/dev/null; then
-  log "installing boto3, pytest and the aws CLI (pip)"
+if ! .venv/bin/python -c 'import boto3, pytest, awscli, moto.server' 2>/dev/null; then
+  log "installing boto3, pytest, the aws CLI and moto's server (pip)"
   .venv/bin/pip install -q -r tests/api/requirements.txt
 fi
 
@@ -57,14 +57,17 @@ log "tests"
 cargo test --workspace --all-targets
 
 log "API tests against aslan serve (boto3, aws CLI, kill -9 crash test, Kubernetes emulator)"
-cargo build -q --release --workspace --bins
-(cd tests/api && PATH="$PWD/../../.venv/bin:$PATH" ASLAN_BIN="$PWD/../../target/release/aslan" ../../.venv/bin/pytest -q -p no:cacheprovider)
+# One profile for tests, examples and benchmarks: the debug binaries that
+# `cargo test --workspace --all-targets` just built (a release build of
+# kube, aws-sdk-eks and the rest would add several minutes).
+cargo build -q --workspace --bins
+(cd tests/api && PATH="$PWD/../../.venv/bin:$PATH" ASLAN_BIN="$PWD/../../target/debug/aslan" ../../.venv/bin/pytest -q -p no:cacheprovider)
 
 log "local cloud emulator with real clients (kubectl, Python kubernetes client)"
 local-cloud/tests/check_clients.sh
 
 log "examples"
-scripts/examples.sh
+ASLAN_BIN_DIR=target/debug scripts/examples.sh
 
 log "benchmarks (quick mode: they must run; figures come from cargo bench)"
 cargo test -q -p aslan --bench core --bench durable --bench kubernetes

@@ -181,6 +181,46 @@ pub fn client_cmd(cmd: ExecCmd, conn: Conn) -> anyhow::Result<ExitCode> {
                 }
                 Ok(())
             }
+            #[cfg(feature = "eks")]
+            ExecCmd::Cleanup { arn, wait_seconds } => {
+                use aslan::tasks::eks::{api::EksApi, cleanup};
+                let req = json!({"executionArn": arn, "maxResults": 1000});
+                let events = paginate(&client, "GetExecutionHistory", req, "events", usize::MAX)?;
+                // The execution's region is in its ARN.
+                let region = arn
+                    .split(':')
+                    .nth(3)
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or(&conn.region)
+                    .to_string();
+                let left = cleanup::leftovers(&events, &region);
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                let removed = rt.block_on(cleanup::clean_up(
+                    &EksApi::default(),
+                    &left,
+                    std::time::Duration::from_secs(wait_seconds),
+                ));
+                let failed = removed
+                    .iter()
+                    .any(|r| r.result != "deleted" && r.result != "already gone");
+                if conn.json {
+                    let rows: Vec<_> = removed
+                        .iter()
+                        .map(|r| json!({"resource": r.target, "result": r.result}))
+                        .collect();
+                    println!("{}", json!({"removed": rows}));
+                } else if removed.is_empty() {
+                    println!("nothing to clean up: the execution left no EKS resource behind");
+                } else {
+                    for r in &removed {
+                        println!("{:?}: {}", r.target, r.result);
+                    }
+                }
+                if failed {
+                    anyhow::bail!("some resources could not be deleted");
+                }
+                Ok(())
+            }
         }
     })();
     match result {

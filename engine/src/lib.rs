@@ -10,11 +10,14 @@
 //!   (`eks:call`, `eks:runJob`) and Step Functions Local's mock
 //!   configuration.
 //! - [`config`] reads the engine configuration file (cluster credentials).
+//! - [`policy`] derives the IAM policy and Kubernetes RBAC rules a
+//!   definition's EKS and Kubernetes states need.
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod asl;
 pub mod config;
 pub mod exec;
+pub mod policy;
 pub mod store;
 pub mod tasks;

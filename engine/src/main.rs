@@ -122,6 +122,22 @@ enum Cmd {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Print the least-privilege IAM policy (JSON) a definition's EKS states
+    /// need; with --rbac, the Kubernetes RBAC rules of its eks:call and
+    /// eks:runJob states instead.
+    Policy {
+        /// The state machine definition (ASL JSON).
+        definition: PathBuf,
+        /// The region in ARNs (default `*`).
+        #[arg(long, default_value = "*")]
+        region: String,
+        /// The account in ARNs (default `*`).
+        #[arg(long, default_value = "*")]
+        account: String,
+        /// Print the Kubernetes RBAC rules instead.
+        #[arg(long)]
+        rbac: bool,
+    },
     /// Validate a definition; print every problem. Exit 0 valid, 2 invalid.
     Validate {
         /// The state machine definition (ASL JSON).
@@ -170,6 +186,18 @@ enum ExecCmd {
         /// Newest first.
         #[arg(long)]
         reverse: bool,
+    },
+    /// Delete the EKS clusters, node groups and Fargate profiles an
+    /// execution created and did not delete (node groups and Fargate
+    /// profiles first), as its history records them.
+    #[cfg(feature = "eks")]
+    Cleanup {
+        /// Execution ARN.
+        arn: String,
+        /// How long to wait for node groups and Fargate profiles to be gone
+        /// before deleting their clusters.
+        #[arg(long, default_value_t = 1800)]
+        wait_seconds: u64,
     },
     /// Stop a running execution.
     Stop {
@@ -264,6 +292,32 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Executions { cmd, conn } => client_cmd(cmd, conn),
+        Cmd::Policy {
+            definition,
+            region,
+            account,
+            rbac,
+        } => {
+            let def = match load_machine(&definition, &Registry::builtin(&EngineConfig::default()))? {
+                Ok(_) => {
+                    let text = std::fs::read_to_string(&definition)?;
+                    serde_json::from_str::<Value>(&text)?
+                }
+                Err(diags) => {
+                    for d in &diags {
+                        eprintln!("{}: {d}", definition.display());
+                    }
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let out = if rbac {
+                aslan::policy::rbac(&def)
+            } else {
+                aslan::policy::iam_policy(&def, &aslan::policy::Scope { region, account })
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Validate { definition, json } => {
             match load_machine(&definition, &Registry::builtin(&EngineConfig::default()))? {
                 Ok(_) => {

@@ -23,7 +23,11 @@
 //! Activities are served by the executor itself (workers fetch them with
 //! GetActivityTask), so no integration claims them.
 
+#[cfg(feature = "kubernetes")]
+pub mod aws;
 pub mod catalog;
+#[cfg(feature = "eks")]
+pub mod eks;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
 pub mod mock;

@@ -40,11 +40,14 @@ impl Registry {
     }
 
     /// A registry with the integrations built into this build of the
-    /// engine (Kubernetes: `eks:call`, `eks:runJob`), configured by `cfg`.
+    /// engine (Kubernetes: `eks:call`, `eks:runJob`; EKS: `eks:createCluster`
+    /// ... `eks:deleteFargateProfile`), configured by `cfg`.
     pub fn builtin(cfg: &crate::config::EngineConfig) -> Registry {
         let mut r = Registry::new();
         #[cfg(feature = "kubernetes")]
         r.register(Arc::new(super::kubernetes::Kubernetes::new(cfg)));
+        #[cfg(feature = "eks")]
+        r.register(Arc::new(super::eks::Eks::new()));
         #[cfg(not(feature = "kubernetes"))]
         let _ = cfg;
         r

@@ -15,7 +15,6 @@ use aws_credential_types::Credentials;
 use base64::Engine as _;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
-use tokio::sync::OnceCell;
 
 /// How long a client built with an EKS token is used before it is rebuilt
 /// with a new one (EKS accepts a token for 15 minutes).
@@ -41,17 +40,13 @@ pub enum Credential {
 /// Hands out credentials per cluster.
 pub struct Auth {
     clusters: BTreeMap<String, ClusterCredentials>,
-    aws: OnceCell<Option<aws_credential_types::provider::SharedCredentialsProvider>>,
 }
 
 impl Auth {
     /// Configured credentials for the named clusters; EKS tokens for the
     /// rest.
     pub fn new(clusters: BTreeMap<String, ClusterCredentials>) -> Auth {
-        Auth {
-            clusters,
-            aws: OnceCell::new(),
-        }
+        Auth { clusters }
     }
 
     /// Whether `cluster` uses an EKS token (which must be refreshed).
@@ -72,22 +67,9 @@ impl Auth {
                 (None, None) => return Err(format!("no credentials configured for cluster {cluster}")),
             });
         }
-        let provider = self
-            .aws
-            .get_or_init(|| async {
-                let http = aws_smithy_http_client::Builder::new()
-                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                    ))
-                    .build_https();
-                let cfg = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .http_client(http)
-                    .load()
-                    .await;
-                cfg.credentials_provider()
-            })
+        let provider = crate::tasks::aws::sdk_config()
             .await
-            .clone()
+            .credentials_provider()
             .ok_or_else(|| {
                 format!("cannot make an EKS token for cluster {cluster}: no AWS credential provider is configured")
             })?;

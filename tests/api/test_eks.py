@@ -1,0 +1,158 @@
+"""The EKS resources (eks:createCluster ... eks:deleteFargateProfile, and
+.sync) through `aslan run`, against moto's EKS server: a third party's
+implementation of the EKS API, exact on shapes and error codes (it makes
+every resource ACTIVE at once; aslan-local-cloud covers CREATING and
+DELETING). The endpoint comes from AWS_ENDPOINT_URL_EKS, as the SDKs read it.
+"""
+import json
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from conftest import BIN, free_port
+
+VENV_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
+ROLE = "arn:aws:iam::123456789012:role/MyEKSClusterRole"
+NODE_ROLE = "arn:aws:iam::123456789012:role/MyNodeInstanceRole"
+POD_ROLE = "arn:aws:iam::123456789012:role/MyFargatePodExecutionRole"
+SUBNETS = ["subnet-053e7c47012341234", "subnet-027cfea4b12341234"]
+
+
+@pytest.fixture(scope="module")
+def moto():
+    port = free_port()
+    exe = VENV_BIN / "moto_server"
+    assert exe.exists(), f"{exe} is missing: scripts/test.sh installs moto[server] into .venv"
+    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            assert time.time() < deadline, "moto_server did not start"
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    proc.kill()
+    proc.wait()
+
+
+def env_for(endpoint):
+    return dict(os.environ, AWS_ENDPOINT_URL_EKS=endpoint, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+                AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+
+
+def run(endpoint, definition, tmp_path, name="sm", execution=None):
+    d = tmp_path / f"{name}.asl.json"
+    d.write_text(json.dumps(definition))
+    args = [BIN, "run", str(d), "--history"]
+    if execution:
+        args += ["--execution-name", execution]
+    r = subprocess.run(args, capture_output=True, text=True, env=env_for(endpoint), timeout=120)
+    out = json.loads(r.stdout) if r.stdout.strip() else None
+    return r.returncode, out, r.stderr
+
+
+def task(resource, params, **extra):
+    state = {"Type": "Task", "Resource": f"arn:aws:states:::eks:{resource}", "Parameters": params, "End": True}
+    state.update(extra)
+    return {"StartAt": "T", "States": {"T": state}}
+
+
+def eks(endpoint):
+    return boto3.client("eks", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def cluster_params(name):
+    return {"Name": name, "ResourcesVpcConfig": {"SubnetIds": SUBNETS}, "RoleArn": ROLE, "Tags": {"team-name": "aslan"}}
+
+
+def test_create_cluster_returns_the_eks_answer_in_pascal_case(moto, tmp_path):
+    rc, out, err = run(moto, task("createCluster", cluster_params("rr-cluster")), tmp_path)
+    assert rc == 0, err
+    c = out["Cluster"]
+    assert c["Name"] == "rr-cluster"
+    assert c["Arn"].endswith(":cluster/rr-cluster")
+    assert c["RoleArn"] == ROLE
+    assert c["ResourcesVpcConfig"]["SubnetIds"] == SUBNETS
+    assert c["Tags"] == {"team-name": "aslan"}  # map keys are kept as they are
+    assert "Status" in c and "CertificateAuthority" in c
+    # It is really there.
+    assert eks(moto).describe_cluster(name="rr-cluster")["cluster"]["name"] == "rr-cluster"
+
+
+def test_the_whole_life_of_a_cluster_with_sync(moto, tmp_path):
+    rc, out, err = run(moto, task("createCluster.sync", cluster_params("life")), tmp_path)
+    assert rc == 0, err
+    assert out["Cluster"]["Status"] == "ACTIVE"
+    events = [json.loads(line)["type"] for line in err.splitlines() if line.startswith("{")]
+    assert events.index("TaskStarted") < events.index("TaskSucceeded")
+
+    rc, out, err = run(moto, task("createNodegroup.sync", {"ClusterName": "life", "NodegroupName": "ng", "NodeRole": NODE_ROLE,
+                                                          "Subnets": SUBNETS, "ScalingConfig": {"MinSize": 1, "MaxSize": 3, "DesiredSize": 2},
+                                                          "Labels": {"role": "worker"}}), tmp_path)
+    assert rc == 0, err
+    ng = out["Nodegroup"]
+    assert ng["Status"] == "ACTIVE" and ng["NodegroupName"] == "ng"
+    assert ng["ScalingConfig"]["DesiredSize"] == 2
+    assert ng["Labels"] == {"role": "worker"}
+
+    rc, out, err = run(moto, task("createFargateProfile.sync", {"ClusterName": "life", "FargateProfileName": "fp",
+                                                               "PodExecutionRoleArn": POD_ROLE, "Subnets": SUBNETS,
+                                                               "Selectors": [{"Namespace": "my-namespace", "Labels": {"my-label": "my-value"}}]}), tmp_path)
+    assert rc == 0, err
+    fp = out["FargateProfile"]
+    assert fp["Status"] == "ACTIVE"
+    assert fp["Selectors"] == [{"Namespace": "my-namespace", "Labels": {"my-label": "my-value"}}]
+
+    # A cluster with node groups cannot be deleted: EKS.ResourceInUseException with EKS's message.
+    rc, out, err = run(moto, task("deleteCluster", {"Name": "life"}), tmp_path)
+    assert rc == 1, err
+    assert out["Error"] == "EKS.ResourceInUseException"
+    assert "nodegroup" in out["Cause"].lower()
+
+    for resource, params in [("deleteFargateProfile.sync", {"ClusterName": "life", "FargateProfileName": "fp"}),
+                             ("deleteNodegroup.sync", {"ClusterName": "life", "NodegroupName": "ng"}),
+                             ("deleteCluster.sync", {"Name": "life"})]:
+        rc, out, err = run(moto, task(resource, params), tmp_path)
+        assert rc == 0, (resource, err)
+    client = eks(moto)
+    assert "life" not in client.list_clusters()["clusters"]
+
+
+def test_eks_errors_are_named_as_step_functions_names_them(moto, tmp_path):
+    rc, out, err = run(moto, task("deleteCluster", {"Name": "never-made"}), tmp_path)
+    assert rc == 1
+    assert out["Error"] == "EKS.ResourceNotFoundException"
+    assert "never-made" in out["Cause"]
+    assert run(moto, task("createCluster", cluster_params("twice")), tmp_path)[0] == 0
+    rc, out, err = run(moto, task("createCluster", cluster_params("twice")), tmp_path)
+    assert rc == 1 and out["Error"] == "EKS.ResourceInUseException", out
+    bad = cluster_params("bad-role")
+    bad["RoleArn"] = "not-an-arn"
+    rc, out, err = run(moto, task("createCluster", bad), tmp_path)
+    assert rc == 1 and out["Error"] == "EKS.InvalidParameterException", out
+    # Catch matches the name.
+    definition = task("deleteNodegroup", {"ClusterName": "nope", "NodegroupName": "nope"},
+                      Catch=[{"ErrorEquals": ["EKS.ResourceNotFoundException"], "Next": "Gone"}])
+    definition["States"]["T"].pop("End")
+    definition["States"]["T"]["Next"] = "Done"
+    definition["States"]["Gone"] = {"Type": "Pass", "Result": "caught", "End": True}
+    definition["States"]["Done"] = {"Type": "Pass", "End": True}
+    rc, out, err = run(moto, definition, tmp_path)
+    assert rc == 0 and out == "caught", err
+
+
+def test_unknown_members_fail_validation_with_their_location(tmp_path):
+    d = tmp_path / "bad.asl.json"
+    params = cluster_params("x")
+    params["ResourcesVpcConfig"]["SubnetId"] = "subnet-1"
+    d.write_text(json.dumps(task("createCluster.sync", params)))
+    r = subprocess.run([BIN, "validate", str(d)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "/States/T/Parameters" in r.stderr and "ResourcesVpcConfig.SubnetId" in r.stderr, r.stderr
