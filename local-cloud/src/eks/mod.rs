@@ -124,7 +124,14 @@ async fn handle(server: Arc<Server>, req: Request<Incoming>) -> Response<RespBod
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
     let scope = match &server.keys {
-        Some(keys) => match sigv4::verify(keys, parts.method.as_str(), &uri, &parts.headers, &body, SystemTime::now()) {
+        Some(keys) => match sigv4::verify(
+            keys,
+            parts.method.as_str(),
+            &uri,
+            &parts.headers,
+            &body,
+            SystemTime::now(),
+        ) {
             Ok(s) => Some(s),
             Err(e) => {
                 tracing::info!(method = %parts.method, path = %parts.uri.path(), error = %e.message, "EKS request refused");
@@ -137,7 +144,14 @@ async fn handle(server: Arc<Server>, req: Request<Incoming>) -> Response<RespBod
         .into_owned()
         .collect();
     let region = scope.map(|s| s.region);
-    let resp = match route(&server, &parts.method, parts.uri.path(), &query, &body, region.as_deref()) {
+    let resp = match route(
+        &server,
+        &parts.method,
+        parts.uri.path(),
+        &query,
+        &body,
+        region.as_deref(),
+    ) {
         Ok((status, v)) => with_request_id(body::json(status, &v)),
         Err(e) => error_response(&e),
     };
@@ -189,7 +203,9 @@ fn route(
             schedule(server, create_delay);
             Ok(r)
         }
-        ("GET", ["clusters", name, "node-groups"]) => ok(eks.list_children(name, false, q("maxResults"), q("nextToken"))?),
+        ("GET", ["clusters", name, "node-groups"]) => {
+            ok(eks.list_children(name, false, q("maxResults"), q("nextToken"))?)
+        }
         ("GET", ["clusters", name, "node-groups", ng]) => ok(eks.describe_child(name, ng, false)?),
         ("DELETE", ["clusters", name, "node-groups", ng]) => {
             let r = eks.delete_child(name, ng, false)?;

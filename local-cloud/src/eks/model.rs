@@ -83,14 +83,26 @@ fn tags_fail(req: &Value) -> bool {
 }
 
 fn valid_role_arn(arn: &str) -> bool {
-    let Some(rest) = arn.strip_prefix("arn:") else { return false };
+    let Some(rest) = arn.strip_prefix("arn:") else {
+        return false;
+    };
     let mut parts = rest.splitn(5, ':');
     let (Some(partition), Some(service), Some(region), Some(account), Some(resource)) =
         (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return false;
     };
-    ["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"].contains(&partition)
+    [
+        "aws",
+        "aws-cn",
+        "aws-us-gov",
+        "aws-iso",
+        "aws-iso-b",
+        "aws-iso-e",
+        "aws-iso-f",
+        "aws-eusc",
+    ]
+    .contains(&partition)
         && service == "iam"
         && region.is_empty()
         && account.len() == 12
@@ -149,11 +161,17 @@ fn strip_nulls(v: &Value) -> Value {
 }
 
 /// A page of sorted names: `(names, nextToken)`.
-fn page(names: Vec<String>, max_results: Option<&str>, next_token: Option<&str>) -> Result<(Vec<String>, Option<String>), EksError> {
+fn page(
+    names: Vec<String>,
+    max_results: Option<&str>,
+    next_token: Option<&str>,
+) -> Result<(Vec<String>, Option<String>), EksError> {
     let max = match max_results {
         None => 100,
         Some(s) => {
-            let n: i64 = s.parse().map_err(|_| EksError::invalid_parameter(format!("Invalid value for maxResults: {s}")))?;
+            let n: i64 = s
+                .parse()
+                .map_err(|_| EksError::invalid_parameter(format!("Invalid value for maxResults: {s}")))?;
             if !(1..=100).contains(&n) {
                 return Err(EksError::invalid_parameter(format!(
                     "1 validation error detected: Value '{n}' at 'maxResults' failed to satisfy constraint: Member must have value {}",
@@ -175,8 +193,8 @@ fn page(names: Vec<String>, max_results: Option<&str>, next_token: Option<&str>)
         }
     };
     let end = (start + max).min(names.len());
-    let next = (end < names.len())
-        .then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(names[end - 1].as_bytes()));
+    let next =
+        (end < names.len()).then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(names[end - 1].as_bytes()));
     Ok((names[start..end].to_vec(), next))
 }
 
@@ -186,13 +204,16 @@ fn parse_body(body: &[u8]) -> Result<Value, EksError> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(EksError::serialization("Start of structure or map found where not expected.")),
+        Ok(_) => Err(EksError::serialization(
+            "Start of structure or map found where not expected.",
+        )),
         Err(e) => Err(EksError::serialization(format!("Malformed JSON: {e}"))),
     }
 }
 
 fn token_matches(existing: &Value, req: &Value) -> bool {
-    str_of(req, "clientRequestToken").is_some_and(|t| str_of(existing, "clientRequestToken") == Some(t)) && existing == req
+    str_of(req, "clientRequestToken").is_some_and(|t| str_of(existing, "clientRequestToken") == Some(t))
+        && existing == req
 }
 
 impl Eks {
@@ -260,7 +281,8 @@ impl Eks {
                                 ch.phase = Phase::Failed;
                                 ch.doc["status"] = json!("CREATE_FAILED");
                                 let issue = if ch.doc.get("nodegroupArn").is_some() {
-                                    let ids: Vec<String> = (0..2).map(|_| format!("i-{}", crate::util::random_hex(17))).collect();
+                                    let ids: Vec<String> =
+                                        (0..2).map(|_| format!("i-{}", crate::util::random_hex(17))).collect();
                                     json!({"code": "NodeCreationFailure", "message": "Instances failed to join the kubernetes cluster", "resourceIds": ids})
                                 } else {
                                     json!({"code": "InternalFailure", "message": format!("Fargate profile creation failed: the {FAIL_TAG} tag asked the emulator to fail it."), "resourceIds": [ch.doc["fargateProfileArn"].clone()]})
@@ -309,7 +331,9 @@ impl Eks {
             if token_matches(&existing.request, &req) {
                 return Ok((200, json!({"cluster": existing.doc})));
             }
-            return Err(EksError::in_use(format!("Cluster already exists with name: {name}")).with("clusterName", &name));
+            return Err(
+                EksError::in_use(format!("Cluster already exists with name: {name}")).with("clusterName", &name)
+            );
         }
         check_role(str_of(&req, "roleArn"))?;
         let version = str_of(&req, "version").unwrap_or(DEFAULT_VERSION).to_string();
@@ -344,7 +368,8 @@ impl Eks {
         } else {
             knc["serviceIpv4Cidr"] = or_default(&knc_req, "serviceIpv4Cidr", json!("10.100.0.0/16"));
         }
-        let all_logs = json!([{"types": ["api", "audit", "authenticator", "controllerManager", "scheduler"], "enabled": false}]);
+        let all_logs =
+            json!([{"types": ["api", "audit", "authenticator", "controllerManager", "scheduler"], "enabled": false}]);
         let access_req = req.get("accessConfig").cloned().unwrap_or_else(|| json!({}));
         let mut doc = json!({
             "name": name,
@@ -428,7 +453,9 @@ impl Eks {
                 .with("nodegroupName", &names.join(",")));
         }
         if !c.fargate.is_empty() {
-            return Err(EksError::in_use("Cluster has Fargate Profiles in ACTIVE/CREATING state").with("clusterName", name));
+            return Err(
+                EksError::in_use("Cluster has Fargate Profiles in ACTIVE/CREATING state").with("clusterName", name),
+            );
         }
         if c.doc.get("deletionProtection") == Some(&json!(true)) {
             return Err(EksError::invalid_request(format!(
@@ -483,11 +510,16 @@ impl Eks {
             .with("nodegroupName", &ng));
         }
         if c.phase != Phase::Active {
-            return Err(EksError::invalid_request(format!("Cluster '{cluster}' is not in ACTIVE status")).with("clusterName", cluster));
+            return Err(
+                EksError::invalid_request(format!("Cluster '{cluster}' is not in ACTIVE status"))
+                    .with("clusterName", cluster),
+            );
         }
         if req.get("launchTemplate").is_some() {
             if req.get("diskSize").is_some() {
-                return Err(EksError::invalid_parameter("Disk size must be specified within the launch template."));
+                return Err(EksError::invalid_parameter(
+                    "Disk size must be specified within the launch template.",
+                ));
             }
             if req.get("remoteAccess").is_some() {
                 return Err(EksError::invalid_parameter(
@@ -513,7 +545,13 @@ impl Eks {
             .with("clusterName", cluster)
             .with("nodegroupName", &ng));
         }
-        let region = c.doc["arn"].as_str().unwrap_or("").split(':').nth(3).unwrap_or("").to_string();
+        let region = c.doc["arn"]
+            .as_str()
+            .unwrap_or("")
+            .split(':')
+            .nth(3)
+            .unwrap_or("")
+            .to_string();
         let id = uuid::Uuid::new_v4().to_string();
         let now = now_secs();
         let mut resources = json!({"autoScalingGroups": [{"name": format!("eks-{ng}-{id}")}]});
@@ -551,7 +589,13 @@ impl Eks {
         if req.get("launchTemplate").is_none() {
             doc["diskSize"] = or_default(&req, "diskSize", json!(20));
         }
-        for k in ["remoteAccess", "taints", "launchTemplate", "nodeRepairConfig", "warmPoolConfig"] {
+        for k in [
+            "remoteAccess",
+            "taints",
+            "launchTemplate",
+            "nodeRepairConfig",
+            "warmPoolConfig",
+        ] {
             if let Some(v) = req.get(k) {
                 doc[k] = v.clone();
             }
@@ -561,7 +605,14 @@ impl Eks {
             fail: tags_fail(&req),
         };
         let out = json!({"nodegroup": doc});
-        c.nodegroups.insert(ng, Child { doc, request: req, phase });
+        c.nodegroups.insert(
+            ng,
+            Child {
+                doc,
+                request: req,
+                phase,
+            },
+        );
         Ok((200, out))
     }
 
@@ -591,7 +642,9 @@ impl Eks {
         let g = self.lock();
         let c = g.get(cluster).ok_or_else(|| EksError::no_cluster(cluster))?;
         let children = if fargate { &c.fargate } else { &c.nodegroups };
-        let ch = children.get(name).ok_or_else(|| Self::child_not_found(cluster, name, fargate))?;
+        let ch = children
+            .get(name)
+            .ok_or_else(|| Self::child_not_found(cluster, name, fargate))?;
         Ok(json!({ Self::child_kind(fargate).0: ch.doc }))
     }
 
@@ -616,7 +669,9 @@ impl Eks {
             }
         }
         let children = if fargate { &mut c.fargate } else { &mut c.nodegroups };
-        let ch = children.get_mut(name).ok_or_else(|| Self::child_not_found(cluster, name, fargate))?;
+        let ch = children
+            .get_mut(name)
+            .ok_or_else(|| Self::child_not_found(cluster, name, fargate))?;
         if !matches!(ch.phase, Phase::Deleting { .. }) {
             ch.phase = Phase::Deleting {
                 until: Instant::now() + self.cfg.delete_delay,
@@ -670,20 +725,35 @@ impl Eks {
             if token_matches(&existing.request, &req) {
                 return Ok((200, json!({"fargateProfile": existing.doc})));
             }
-            return Err(EksError::in_use("A Fargate Profile already exists with this name in this cluster.")
-                .with("clusterName", cluster));
+            return Err(
+                EksError::in_use("A Fargate Profile already exists with this name in this cluster.")
+                    .with("clusterName", cluster),
+            );
         }
         if c.phase != Phase::Active {
-            return Err(EksError::invalid_request(format!("Cluster '{cluster}' is not in ACTIVE status")).with("clusterName", cluster));
+            return Err(
+                EksError::invalid_request(format!("Cluster '{cluster}' is not in ACTIVE status"))
+                    .with("clusterName", cluster),
+            );
         }
-        let selectors = req.get("selectors").and_then(Value::as_array).cloned().unwrap_or_default();
-        let bad = |m: &str| EksError::invalid_parameter(m).with("clusterName", cluster).with("fargateProfileName", &fp);
+        let selectors = req
+            .get("selectors")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let bad = |m: &str| {
+            EksError::invalid_parameter(m)
+                .with("clusterName", cluster)
+                .with("fargateProfileName", &fp)
+        };
         if selectors.is_empty() {
             return Err(bad("Fargate Profile requires at least one selector."));
         }
         for s in &selectors {
             if str_of(s, "namespace").is_none_or(str::is_empty) {
-                return Err(bad("Fargate Profile must have at least one selector with at least one namespace value."));
+                return Err(bad(
+                    "Fargate Profile must have at least one selector with at least one namespace value.",
+                ));
             }
             if s.get("labels").and_then(Value::as_object).is_some_and(|l| l.len() > 5) {
                 return Err(bad("Request contains Selector with more than 5 Label pairs"));
@@ -693,7 +763,11 @@ impl Eks {
             return Err(bad("Fargate Profile can contain at most 5 selectors."));
         }
         check_role(str_of(&req, "podExecutionRoleArn"))?;
-        if let Some((other, _)) = c.fargate.iter().find(|(_, ch)| matches!(ch.phase, Phase::Creating { .. })) {
+        if let Some((other, _)) = c
+            .fargate
+            .iter()
+            .find(|(_, ch)| matches!(ch.phase, Phase::Creating { .. }))
+        {
             return Err(EksError::in_use(format!(
                 "Cannot create Fargate Profile {fp} because cluster {cluster} currently has Fargate profile {other} in status CREATING"
             ))
@@ -705,7 +779,13 @@ impl Eks {
             ))
             .with("clusterName", cluster));
         }
-        let region = c.doc["arn"].as_str().unwrap_or("").split(':').nth(3).unwrap_or("").to_string();
+        let region = c.doc["arn"]
+            .as_str()
+            .unwrap_or("")
+            .split(':')
+            .nth(3)
+            .unwrap_or("")
+            .to_string();
         let id = uuid::Uuid::new_v4().to_string();
         let doc = json!({
             "fargateProfileName": fp,
@@ -724,7 +804,14 @@ impl Eks {
             fail: tags_fail(&req),
         };
         let out = json!({"fargateProfile": doc});
-        c.fargate.insert(fp, Child { doc, request: req, phase });
+        c.fargate.insert(
+            fp,
+            Child {
+                doc,
+                request: req,
+                phase,
+            },
+        );
         Ok((200, out))
     }
 }

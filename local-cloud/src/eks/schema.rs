@@ -67,12 +67,20 @@ fn len_check(v: &Value, n: usize, min: Option<i64>, max: Option<i64>, path: &str
     let n = n as i64;
     if let Some(min) = min {
         if n < min {
-            return Err(constraint(&shown(v), path, &format!("Member must have {unit} greater than or equal to {min}")));
+            return Err(constraint(
+                &shown(v),
+                path,
+                &format!("Member must have {unit} greater than or equal to {min}"),
+            ));
         }
     }
     if let Some(max) = max {
         if n > max {
-            return Err(constraint(&shown(v), path, &format!("Member must have {unit} less than or equal to {max}")));
+            return Err(constraint(
+                &shown(v),
+                path,
+                &format!("Member must have {unit} less than or equal to {max}"),
+            ));
         }
     }
     Ok(())
@@ -96,10 +104,18 @@ pub fn check(v: &Value, ty: &Ty, path: &str) -> Result<(), EksError> {
         Ty::Int(min, max) => {
             let n = v.as_i64().ok_or_else(|| type_error(path, "an integer"))?;
             if min.is_some_and(|m| n < m) {
-                return Err(constraint(&n.to_string(), path, &format!("Member must have value greater than or equal to {}", min.unwrap_or(0))));
+                return Err(constraint(
+                    &n.to_string(),
+                    path,
+                    &format!("Member must have value greater than or equal to {}", min.unwrap_or(0)),
+                ));
             }
             if max.is_some_and(|m| n > m) {
-                return Err(constraint(&n.to_string(), path, &format!("Member must have value less than or equal to {}", max.unwrap_or(0))));
+                return Err(constraint(
+                    &n.to_string(),
+                    path,
+                    &format!("Member must have value less than or equal to {}", max.unwrap_or(0)),
+                ));
             }
             Ok(())
         }
@@ -108,7 +124,11 @@ pub fn check(v: &Value, ty: &Ty, path: &str) -> Result<(), EksError> {
             if values.contains(&s) {
                 Ok(())
             } else {
-                Err(constraint(&shown(v), path, &format!("Member must satisfy enum value set: [{}]", values.join(", "))))
+                Err(constraint(
+                    &shown(v),
+                    path,
+                    &format!("Member must satisfy enum value set: [{}]", values.join(", ")),
+                ))
             }
         }
         Ty::List(item, min, max) => {
@@ -116,7 +136,11 @@ pub fn check(v: &Value, ty: &Ty, path: &str) -> Result<(), EksError> {
             len_check(v, a.len(), *min, *max, path, "length")?;
             for (i, x) in a.iter().enumerate() {
                 if x.is_null() {
-                    return Err(constraint("null", &format!("{path}.{}", i + 1), "Member must not be null"));
+                    return Err(constraint(
+                        "null",
+                        &format!("{path}.{}", i + 1),
+                        "Member must not be null",
+                    ));
                 }
                 check(x, item, &format!("{path}.{}", i + 1))?;
             }

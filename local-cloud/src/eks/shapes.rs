@@ -1,7 +1,6 @@
 //! The request members of CreateCluster, CreateNodegroup and CreateFargateProfile with their
 //! types and constraints, as the EKS API model (2017-11-01) declares them (body members only:
 //! the cluster name of a node group or Fargate profile request is in the path).
-#![allow(missing_docs)]
 
 use super::schema::{Member, Ty};
 

@@ -87,7 +87,11 @@ fn amz_date(t: SystemTime) -> String {
 }
 
 fn missing_token() -> EksError {
-    EksError::new(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+    EksError::new(
+        403,
+        "MissingAuthenticationTokenException",
+        "Missing Authentication Token",
+    )
 }
 
 fn bad_signature() -> EksError {
@@ -224,7 +228,14 @@ pub fn sign_request(
     body: &[u8],
     time: SystemTime,
 ) -> Vec<(String, String)> {
-    let identity = Credentials::new(&keys.access_key_id, &keys.secret_access_key, None, None, "aslan-local-cloud").into();
+    let identity = Credentials::new(
+        &keys.access_key_id,
+        &keys.secret_access_key,
+        None,
+        None,
+        "aslan-local-cloud",
+    )
+    .into();
     let Ok(params) = v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
@@ -266,7 +277,15 @@ mod tests {
         for (k, v) in base {
             h.insert(http::HeaderName::from_static(k), v.parse().unwrap());
         }
-        for (k, v) in sign_request(keys, "eu-west-1", "POST", "http://127.0.0.1:4000/clusters?x=1", &base, body, t) {
+        for (k, v) in sign_request(
+            keys,
+            "eu-west-1",
+            "POST",
+            "http://127.0.0.1:4000/clusters?x=1",
+            &base,
+            body,
+            t,
+        ) {
             h.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
         }
         h
@@ -278,24 +297,51 @@ mod tests {
         let h = signed(&keys(), b"{}", now);
         let s = verify(&keys(), "POST", "/clusters?x=1", &h, b"{}", now).unwrap();
         assert_eq!(s.region, "eu-west-1");
-        assert_eq!(verify(&keys(), "POST", "/clusters?x=1", &h, b"{ }", now).unwrap_err().name, "InvalidSignatureException");
-        assert_eq!(verify(&keys(), "POST", "/clusters?x=2", &h, b"{}", now).unwrap_err().name, "InvalidSignatureException");
-        assert_eq!(verify(&keys(), "GET", "/clusters?x=1", &h, b"{}", now).unwrap_err().name, "InvalidSignatureException");
+        assert_eq!(
+            verify(&keys(), "POST", "/clusters?x=1", &h, b"{ }", now)
+                .unwrap_err()
+                .name,
+            "InvalidSignatureException"
+        );
+        assert_eq!(
+            verify(&keys(), "POST", "/clusters?x=2", &h, b"{}", now)
+                .unwrap_err()
+                .name,
+            "InvalidSignatureException"
+        );
+        assert_eq!(
+            verify(&keys(), "GET", "/clusters?x=1", &h, b"{}", now)
+                .unwrap_err()
+                .name,
+            "InvalidSignatureException"
+        );
         let other = AwsKeys {
             access_key_id: "AKIDEXAMPLE".into(),
             secret_access_key: "other".into(),
         };
-        assert_eq!(verify(&other, "POST", "/clusters?x=1", &h, b"{}", now).unwrap_err().name, "InvalidSignatureException");
+        assert_eq!(
+            verify(&other, "POST", "/clusters?x=1", &h, b"{}", now)
+                .unwrap_err()
+                .name,
+            "InvalidSignatureException"
+        );
         let other_id = AwsKeys {
             access_key_id: "AKIDOTHER".into(),
             secret_access_key: "x".into(),
         };
-        assert_eq!(verify(&other_id, "POST", "/clusters?x=1", &h, b"{}", now).unwrap_err().name, "UnrecognizedClientException");
+        assert_eq!(
+            verify(&other_id, "POST", "/clusters?x=1", &h, b"{}", now)
+                .unwrap_err()
+                .name,
+            "UnrecognizedClientException"
+        );
         let late = now + Duration::from_secs(600);
         let e = verify(&keys(), "POST", "/clusters?x=1", &h, b"{}", late).unwrap_err();
         assert!(e.message.starts_with("Signature expired: "), "{}", e.message);
         assert_eq!(
-            verify(&keys(), "POST", "/clusters", &HeaderMap::new(), b"", now).unwrap_err().name,
+            verify(&keys(), "POST", "/clusters", &HeaderMap::new(), b"", now)
+                .unwrap_err()
+                .name,
             "MissingAuthenticationTokenException"
         );
     }
