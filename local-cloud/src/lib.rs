@@ -1,7 +1,9 @@
 //! A local emulator of the Kubernetes API server, for testing Aslan's EKS integration without a
 //! cloud: HTTPS with its own CA, bearer-token (and EKS token) authentication, discovery, the
 //! `v1` Namespace/ConfigMap/Pod and `batch/v1` Job resources with watches, a Job controller
-//! that behaves as Kubernetes 1.31+'s, and simulated (or, opt-in, locally run) containers.
+//! that behaves as Kubernetes 1.31+'s, and simulated (or, opt-in, locally run) containers;
+//! plus the Amazon EKS REST API ([`eks`]) on a plain-HTTP listener, whose clusters all point at
+//! that Kubernetes API.
 //!
 //! Start it in-process with [`start`]; the `aslan-local-cloud` binary does the same and prints
 //! [`Handle::ready_line`] on stdout. See the crate README for the annotations that drive
