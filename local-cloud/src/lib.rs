@@ -1,7 +1,9 @@
 //! A local emulator of the Kubernetes API server, for testing Aslan's EKS integration without a
 //! cloud: HTTPS with its own CA, bearer-token (and EKS token) authentication, discovery, the
 //! `v1` Namespace/ConfigMap/Pod and `batch/v1` Job resources with watches, a Job controller
-//! that behaves as Kubernetes 1.31+'s, and simulated (or, opt-in, locally run) containers.
+//! that behaves as Kubernetes 1.31+'s, and simulated (or, opt-in, locally run) containers;
+//! plus the Amazon EKS REST API ([`eks`]) on a plain-HTTP listener, whose clusters all point at
+//! that Kubernetes API.
 //!
 //! Start it in-process with [`start`]; the `aslan-local-cloud` binary does the same and prints
 //! [`Handle::ready_line`] on stdout. See the crate README for the annotations that drive
@@ -12,6 +14,7 @@ mod api;
 mod auth;
 mod containers;
 mod controller;
+pub mod eks;
 pub mod eks_token;
 mod kinds;
 mod kubelet;
@@ -62,6 +65,18 @@ pub struct Options {
     /// The AWS credentials EKS tokens must be signed with (default: from `AWS_ACCESS_KEY_ID` /
     /// `AWS_SECRET_ACCESS_KEY`; EKS tokens are refused without them).
     pub aws_keys: Option<eks_token::AwsKeys>,
+    /// Where the EKS REST API listens (plain HTTP; port 0 picks a free port).
+    pub eks_listen: SocketAddr,
+    /// How long an EKS cluster, node group or Fargate profile stays CREATING.
+    pub eks_create_delay: Duration,
+    /// How long one stays DELETING before it is gone.
+    pub eks_delete_delay: Duration,
+    /// The most EKS clusters (`ResourceLimitExceededException` beyond).
+    pub eks_max_clusters: usize,
+    /// The region in EKS ARNs when a request's SigV4 scope names none.
+    pub eks_region: String,
+    /// The account id in EKS ARNs.
+    pub eks_account_id: String,
 }
 
 impl Default for Options {
@@ -77,6 +92,12 @@ impl Default for Options {
             max_body_bytes: 3 * 1024 * 1024,
             pod_backoff: Duration::from_millis(10),
             aws_keys: eks_token::AwsKeys::from_env(),
+            eks_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            eks_create_delay: Duration::from_millis(300),
+            eks_delete_delay: Duration::from_millis(300),
+            eks_max_clusters: 100,
+            eks_region: "us-east-1".to_string(),
+            eks_account_id: "123456789012".to_string(),
         }
     }
 }
@@ -104,11 +125,20 @@ pub struct KubernetesInfo {
     pub token: String,
 }
 
+/// The EKS part of the ready line.
+#[derive(Debug, Clone, Serialize)]
+pub struct EksInfo {
+    /// `http://127.0.0.1:M`, the EKS REST API (an SDK's `endpoint_url`).
+    pub endpoint: String,
+}
+
 /// The JSON line the binary prints when ready.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReadyLine {
     /// The Kubernetes API server.
     pub kubernetes: KubernetesInfo,
+    /// The EKS REST API.
+    pub eks: EksInfo,
 }
 
 /// A running emulator; dropping it does not stop it (call [`Handle::shutdown`]).
@@ -121,6 +151,10 @@ pub struct Handle {
     pub ca_pem: String,
     /// The bearer token.
     pub token: String,
+    /// `http://127.0.0.1:M`, the EKS REST API.
+    pub eks_endpoint: String,
+    /// The address the EKS REST API listens on.
+    pub eks_addr: SocketAddr,
     state: state::Shared,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -133,6 +167,9 @@ impl Handle {
                 endpoint: self.endpoint.clone(),
                 certificate_authority: base64::engine::general_purpose::STANDARD.encode(&self.ca_pem),
                 token: self.token.clone(),
+            },
+            eks: EksInfo {
+                endpoint: self.eks_endpoint.clone(),
             },
         }
     }
@@ -156,10 +193,12 @@ impl Handle {
 
     /// Accepts EKS tokens made for `cluster` from now on.
     pub fn register_eks_cluster(&self, cluster: &str) {
-        let mut g = self.state.eks_clusters.lock().unwrap_or_else(|e| e.into_inner());
-        if !g.iter().any(|c| c == cluster) {
-            g.push(cluster.to_string());
-        }
+        self.state.register_eks_cluster(cluster);
+    }
+
+    /// The cluster names whose EKS tokens are accepted now.
+    pub fn eks_cluster_names(&self) -> Vec<String> {
+        self.state.eks_clusters()
     }
 
     /// When a Job got its `Complete` or `Failed` condition: (condition type, time).
@@ -182,6 +221,12 @@ pub async fn start(opts: Options) -> Result<Handle, StartError> {
         .await
         .map_err(|e| StartError::Listen(opts.listen, e))?;
     let addr = listener.local_addr().map_err(|e| StartError::Listen(opts.listen, e))?;
+    let eks_listener = tokio::net::TcpListener::bind(opts.eks_listen)
+        .await
+        .map_err(|e| StartError::Listen(opts.eks_listen, e))?;
+    let eks_addr = eks_listener
+        .local_addr()
+        .map_err(|e| StartError::Listen(opts.eks_listen, e))?;
     let token = opts.token.clone().unwrap_or_else(|| util::random_hex(48));
     let state = Arc::new(state::State {
         store: store::Store::new(opts.event_log_capacity, opts.max_objects),
@@ -200,18 +245,36 @@ pub async fn start(opts: Options) -> Result<Handle, StartError> {
     });
     seed(&state);
     let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config.clone());
+    let endpoint = format!("https://{addr}");
+    let eks_server = Arc::new(eks::Server {
+        eks: eks::model::Eks::new(
+            state.clone(),
+            endpoint.clone(),
+            eks::model::Config {
+                create_delay: opts.eks_create_delay,
+                delete_delay: opts.eks_delete_delay,
+                max_clusters: opts.eks_max_clusters,
+                region: opts.eks_region.clone(),
+                account_id: opts.eks_account_id.clone(),
+            },
+        ),
+        keys: opts.aws_keys.clone(),
+    });
     let tasks = vec![
+        tokio::spawn(eks::serve(eks_listener, eks_server)),
         tokio::spawn(controller::run(state.clone())),
         tokio::spawn(kubelet::run(state.clone())),
         tokio::spawn(api::serve(listener, acceptor, state.clone())),
     ];
-    let endpoint = format!("https://{addr}");
-    tracing::info!(%endpoint, run_processes = opts.run_processes, "Kubernetes API emulator ready");
+    let eks_endpoint = format!("http://{eks_addr}");
+    tracing::info!(%endpoint, %eks_endpoint, run_processes = opts.run_processes, "Kubernetes API and EKS emulator ready");
     Ok(Handle {
         endpoint,
         addr,
         ca_pem: certs.ca_pem,
         token,
+        eks_endpoint,
+        eks_addr,
         state,
         tasks: Mutex::new(tasks),
     })

@@ -1,5 +1,6 @@
-//! `aslan-local-cloud --listen 127.0.0.1:PORT [--run-processes]`: starts the emulator, prints
-//! one JSON line on stdout when ready, and serves until killed. Logs go to stderr.
+//! `aslan-local-cloud --listen 127.0.0.1:PORT [--run-processes] [--eks-listen ...]`: starts the
+//! emulator (Kubernetes API over HTTPS, EKS REST API over HTTP), prints one JSON line on stdout
+//! when ready, and serves until killed. Logs go to stderr.
 
 use clap::Parser;
 use std::io::Write;
@@ -28,6 +29,24 @@ struct Args {
     /// How many events the watch log keeps.
     #[arg(long, default_value_t = 10_000)]
     event_log_capacity: usize,
+    /// Where the EKS REST API listens (plain HTTP); port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    eks_listen: SocketAddr,
+    /// How long (ms) an EKS cluster, node group or Fargate profile stays CREATING.
+    #[arg(long, default_value_t = 300)]
+    eks_create_ms: u64,
+    /// How long (ms) one stays DELETING before it is gone.
+    #[arg(long, default_value_t = 300)]
+    eks_delete_ms: u64,
+    /// The most EKS clusters (ResourceLimitExceededException beyond).
+    #[arg(long, default_value_t = 100)]
+    eks_max_clusters: usize,
+    /// The region in EKS ARNs when a request's signature names none.
+    #[arg(long, default_value = "us-east-1")]
+    eks_region: String,
+    /// The account id in EKS ARNs.
+    #[arg(long, default_value = "123456789012")]
+    eks_account_id: String,
 }
 
 #[tokio::main]
@@ -46,6 +65,12 @@ async fn main() {
         refuse_watch: args.refuse_watch,
         token: args.token,
         event_log_capacity: args.event_log_capacity,
+        eks_listen: args.eks_listen,
+        eks_create_delay: std::time::Duration::from_millis(args.eks_create_ms),
+        eks_delete_delay: std::time::Duration::from_millis(args.eks_delete_ms),
+        eks_max_clusters: args.eks_max_clusters,
+        eks_region: args.eks_region,
+        eks_account_id: args.eks_account_id,
         ..Default::default()
     };
     if !args.eks_clusters.is_empty() {

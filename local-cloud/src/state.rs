@@ -46,6 +46,24 @@ impl State {
         }
     }
 
+    /// Accepts EKS tokens for `cluster`; false if it was already accepted.
+    pub fn register_eks_cluster(&self, cluster: &str) -> bool {
+        let mut g = self.eks_clusters.lock().unwrap_or_else(|e| e.into_inner());
+        if g.iter().any(|c| c == cluster) {
+            return false;
+        }
+        g.push(cluster.to_string());
+        true
+    }
+
+    /// No longer accepts EKS tokens for `cluster`.
+    pub fn unregister_eks_cluster(&self, cluster: &str) {
+        self.eks_clusters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|c| c != cluster);
+    }
+
     pub fn eks_clusters(&self) -> Vec<String> {
         self.eks_clusters.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -16,8 +16,8 @@ if [ ! -x .venv/bin/python ]; then
   log "creating local-cloud/.venv"
   python3 -m venv .venv || { as_root apt-get update -qq && as_root apt-get install -y -qq python3-venv && python3 -m venv .venv; }
 fi
-if ! .venv/bin/python -c 'import kubernetes, pytest' 2>/dev/null; then
-  log "installing the Python kubernetes client and pytest (pip)"
+if ! .venv/bin/python -c 'import kubernetes, pytest, boto3' 2>/dev/null; then
+  log "installing the Python kubernetes client, boto3 and pytest (pip)"
   .venv/bin/pip install -q -r tests/requirements.txt
 fi
 

@@ -41,7 +41,8 @@ class Cluster:
         self.proc = subprocess.Popen([BIN, "--listen", "127.0.0.1:0", *args], stdout=subprocess.PIPE, stderr=open(tmp_path / "emulator.log", "w"), text=True)
         line = self.proc.stdout.readline()
         ready = json.loads(line)
-        assert list(ready) == ["kubernetes"]
+        assert list(ready) == ["kubernetes", "eks"]
+        assert ready["eks"]["endpoint"].startswith("http://127.0.0.1:")
         k = ready["kubernetes"]
         assert k["endpoint"].startswith("https://127.0.0.1:")
         assert base64.b64decode(k["certificateAuthority"]).startswith(b"-----BEGIN CERTIFICATE-----")
