@@ -59,4 +59,8 @@ grep -q '"logs":\[{"log":3.14159265358979' <<<"$out" || fail "kubernetes run-job
 grep -q '"pods":\["example-job-' <<<"$out" || fail "kubernetes list-pods"
 grep -q '"StatusCode":202,"kind":"Job"' <<<"$out" || fail "kubernetes delete-job (202 Accepted: Foreground deletion)"
 grep -q '"name":"aws-auth"' <<<"$out" || fail "kubernetes aws-auth"
-echo "examples: 10 passed, 0 failed"
+# AWS's "Manage an Amazon EKS cluster" sample, offline.
+out=$(examples/eks-cluster/run.sh) || fail "eks-cluster/run.sh: $out"
+echo "eks-cluster: $out"
+[ "$out" = '"pi as expected"' ] || fail "eks-cluster: $out"
+echo "examples: 11 passed, 0 failed"

@@ -244,6 +244,9 @@ pub fn iam_policy(def: &Value, scope: &Scope) -> Value {
 /// cluster-scoped), API group, resource, verb and resource name.
 type Rule = (String, Option<String>, String, String, String, Option<String>);
 
+/// Verbs per (API group, resource, resource name).
+type RulesByResource = BTreeMap<(String, String, Option<String>), Vec<String>>;
+
 /// What a REST path names: (namespace, API group, resource, name).
 fn parse_path(path: &str) -> Option<(Option<String>, String, String, Option<String>)> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -360,8 +363,7 @@ pub fn rbac(def: &Value) -> Value {
         }
     }
     // Group: (cluster, namespace) → (group, resource, names) → verbs.
-    let mut by_scope: BTreeMap<(String, Option<String>), BTreeMap<(String, String, Option<String>), Vec<String>>> =
-        BTreeMap::new();
+    let mut by_scope: BTreeMap<(String, Option<String>), RulesByResource> = BTreeMap::new();
     for (cluster, ns, group, res, verb, name) in rules {
         let verbs = by_scope
             .entry((cluster, ns))

@@ -241,6 +241,7 @@ fn a_server_not_signed_by_the_given_ca_is_refused() {
         endpoint: b.endpoint.clone(),
         ca: a.ca.clone(),
         token: b.token.clone(),
+        eks: String::new(),
     };
     let o = run(
         &wrong,

@@ -156,3 +156,87 @@ def test_unknown_members_fail_validation_with_their_location(tmp_path):
     r = subprocess.run([BIN, "validate", str(d)], capture_output=True, text=True)
     assert r.returncode == 2
     assert "/States/T/Parameters" in r.stderr and "ResourcesVpcConfig.SubnetId" in r.stderr, r.stderr
+
+
+class EksCloud:
+    """aslan-local-cloud with its EKS API (CREATING and DELETING take `ms`)."""
+
+    def __init__(self, ms):
+        cloud_bin = str(Path(BIN).with_name("aslan-local-cloud"))
+        self.env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDASLANSERVE", AWS_SECRET_ACCESS_KEY="serve/secret",
+                        AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+        self.proc = subprocess.Popen([cloud_bin, "--listen", "127.0.0.1:0", "--eks-create-ms", str(ms), "--eks-delete-ms", str(ms)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=self.env)
+        self.endpoint = json.loads(self.proc.stdout.readline())["eks"]["endpoint"]
+        self.env["AWS_ENDPOINT_URL_EKS"] = self.endpoint
+
+    def client(self):
+        return boto3.client("eks", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"])
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def test_kill_9_while_the_cluster_is_creating_resumes_the_wait(tmp_path):
+    from conftest import Server, client as sfn_client, machine, wait_done
+    cloud = EksCloud(2500)
+    try:
+        server = Server(tmp_path / "data", env=cloud.env).start()
+        sfn = sfn_client(server.endpoint)
+        arn = machine(sfn, "eks-crash", task("createCluster.sync", cluster_params("crashy")))
+        ex = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+        deadline = time.time() + 30
+        while "TaskStarted" not in [e["type"] for e in sfn.get_execution_history(executionArn=ex)["events"]]:
+            assert time.time() < deadline
+            time.sleep(0.02)
+        assert cloud.client().describe_cluster(name="crashy")["cluster"]["status"] == "CREATING"
+        server.kill()
+        server.start()
+        sfn = sfn_client(server.endpoint)
+        d = wait_done(sfn, ex, timeout=60)
+        assert d["status"] == "SUCCEEDED", d
+        assert json.loads(d["output"])["Cluster"]["Status"] == "ACTIVE"
+        assert cloud.client().list_clusters()["clusters"] == ["crashy"]
+        server.stop()
+    finally:
+        cloud.stop()
+
+
+def test_cleanup_after_stop_execution_leaves_nothing_behind(tmp_path):
+    from conftest import Server, client as sfn_client, machine, wait_done
+    cloud = EksCloud(300)
+    try:
+        server = Server(tmp_path / "data", env=cloud.env).start()
+        sfn = sfn_client(server.endpoint)
+        definition = {"StartAt": "C", "States": {
+            "C": {"Type": "Task", "Resource": "arn:aws:states:::eks:createCluster.sync", "Parameters": cluster_params("leaky"),
+                  "ResultPath": None, "Next": "N"},
+            "N": {"Type": "Task", "Resource": "arn:aws:states:::eks:createNodegroup.sync", "ResultPath": None, "Next": "Wait",
+                  "Parameters": {"ClusterName": "leaky", "NodegroupName": "ng", "NodeRole": NODE_ROLE, "Subnets": SUBNETS}},
+            "Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}
+        arn = machine(sfn, "eks-leak", definition)
+        ex = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+        deadline = time.time() + 60
+        while "WaitStateEntered" not in [e["type"] for e in sfn.get_execution_history(executionArn=ex, maxResults=1000)["events"]]:
+            assert time.time() < deadline
+            time.sleep(0.05)
+        sfn.stop_execution(executionArn=ex)
+        assert wait_done(sfn, ex)["status"] == "ABORTED"
+        eks_client = cloud.client()
+        assert eks_client.list_nodegroups(clusterName="leaky")["nodegroups"] == ["ng"]
+        r = subprocess.run([BIN, "executions", "--endpoint", server.endpoint, "--json", "cleanup", ex, "--wait-seconds", "60"],
+                           capture_output=True, text=True, env=cloud.env, timeout=120)
+        assert r.returncode == 0, r.stderr
+        removed = json.loads(r.stdout)["removed"]
+        assert [x["result"] for x in removed] == ["deleted", "deleted"], removed
+        assert removed[0]["resource"] == {"kind": "Nodegroup", "cluster": "leaky", "name": "ng"}
+        assert removed[1]["resource"] == {"kind": "Cluster", "name": "leaky"}
+        deadline = time.time() + 30
+        while eks_client.list_clusters()["clusters"]:
+            assert time.time() < deadline, eks_client.list_clusters()
+            time.sleep(0.1)
+        server.stop()
+    finally:
+        cloud.stop()

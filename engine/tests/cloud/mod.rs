@@ -19,6 +19,8 @@ pub struct Cloud {
     pub ca: String,
     /// The bearer token.
     pub token: String,
+    /// The EKS API's endpoint, `http://127.0.0.1:M`.
+    pub eks: String,
 }
 
 impl Drop for Cloud {
@@ -68,5 +70,6 @@ pub fn cloud_with(args: &[&str], env: &[(&str, &str)]) -> Cloud {
         endpoint: k["endpoint"].as_str().unwrap().into(),
         ca: k["certificateAuthority"].as_str().unwrap().into(),
         token: k["token"].as_str().unwrap().into(),
+        eks: v["eks"]["endpoint"].as_str().unwrap_or_default().into(),
     }
 }

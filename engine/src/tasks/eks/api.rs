@@ -199,7 +199,14 @@ impl EksApi {
     pub async fn call(&self, region: &str, op: Op, req: &Value) -> Result<Value, StateError> {
         let c = self.client(region).await;
         let cap = Capture::default();
-        let body = serde_json::to_vec(req).unwrap_or_default();
+        // Members that go in the URL path are not in the body.
+        let mut body_json = req.clone();
+        if let Some(o) = body_json.as_object_mut() {
+            if matches!(op, Op::CreateNodegroup | Op::CreateFargateProfile) {
+                o.remove("clusterName");
+            }
+        }
+        let body = serde_json::to_vec(&body_json).unwrap_or_default();
         let target = op
             .target(req)
             .ok_or_else(|| StateError::runtime(format!("{} needs the resource's name", op.name())))?;
