@@ -199,6 +199,7 @@ pub fn client_cmd(cmd: ExecCmd, conn: Conn) -> anyhow::Result<ExitCode> {
                     &EksApi::default(),
                     &left,
                     std::time::Duration::from_secs(wait_seconds),
+                    |_| {},
                 ));
                 let failed = removed
                     .iter()

@@ -100,6 +100,10 @@ enum Cmd {
         /// The engine configuration (TOML): credentials per cluster.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// After StopExecution, delete the EKS clusters, node groups and
+        /// Fargate profiles the execution created and did not delete.
+        #[arg(long)]
+        cleanup_on_stop: bool,
         /// How long GetActivityTask waits for a task, in seconds (AWS: 60).
         #[arg(long, default_value_t = 60)]
         activity_wait_seconds: u64,
@@ -214,7 +218,11 @@ enum ExecCmd {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("ASLAN_LOG"))
+        // Warnings and errors unless ASLAN_LOG says otherwise.
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ASLAN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -260,6 +268,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             mock_config,
             no_fsync,
             config,
+            cleanup_on_stop,
             activity_wait_seconds,
             access_key_id,
             secret_access_key,
@@ -286,6 +295,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 fsync: !no_fsync,
                 credentials,
                 activity_wait: std::time::Duration::from_secs(activity_wait_seconds),
+                cleanup_on_stop,
             };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(serve::serve(opts))?;

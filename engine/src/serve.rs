@@ -21,6 +21,7 @@ pub struct ServeOptions {
     pub fsync: bool,
     pub credentials: Option<Credentials>,
     pub activity_wait: std::time::Duration,
+    pub cleanup_on_stop: bool,
 }
 
 pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
@@ -83,6 +84,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
             account: o.account,
             credentials: o.credentials,
             activity_wait: o.activity_wait,
+            cleanup_on_stop: o.cleanup_on_stop,
         },
         store,
         executor: executor.clone(),

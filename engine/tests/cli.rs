@@ -274,3 +274,44 @@ fn two_runs_with_the_same_execution_name_draw_different_random_numbers() {
     assert_ne!(a["u"], b["u"], "{a} {b}");
     assert_ne!(a["r"], b["r"], "{a} {b}");
 }
+
+#[test]
+#[cfg(feature = "eks")]
+fn policy_prints_the_iam_policy_and_rbac_rules_of_the_eks_sample() {
+    let def = example("eks-cluster/manage-eks-cluster.asl.json");
+    let o = aslan(&["policy", &def, "--region", "us-east-1", "--account", "123456789012"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let p = stdout_json(&o);
+    assert_eq!(p["Version"], "2012-10-17");
+    let st = p["Statement"].as_array().unwrap();
+    let actions: Vec<&str> = st
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap())
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for a in [
+        "eks:CreateCluster",
+        "eks:DescribeCluster",
+        "eks:CreateNodegroup",
+        "eks:DescribeNodegroup",
+        "eks:DeleteNodegroup",
+        "eks:DeleteCluster",
+        "iam:PassRole",
+    ] {
+        assert!(actions.contains(&a), "{a} missing: {actions:?}");
+    }
+    assert!(actions.iter().all(|a| !a.contains('*')));
+    assert!(st
+        .iter()
+        .any(|s| s["Resource"] == "arn:aws:eks:us-east-1:123456789012:cluster/ExampleCluster"));
+    let o = aslan(&["policy", &def, "--rbac"]);
+    assert_eq!(o.status.code(), Some(0));
+    let r = stdout_json(&o);
+    assert_eq!(r[0]["cluster"], "ExampleCluster");
+    assert_eq!(r[0]["namespace"], "default");
+    let rules = r[0]["rules"].as_array().unwrap();
+    assert!(rules.contains(
+        &json!({"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["delete"], "resourceNames": ["example-job"]})
+    ));
+    assert!(rules.contains(&json!({"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]})));
+}

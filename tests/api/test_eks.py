@@ -240,3 +240,34 @@ def test_cleanup_after_stop_execution_leaves_nothing_behind(tmp_path):
         server.stop()
     finally:
         cloud.stop()
+
+
+def test_cleanup_on_stop_deletes_what_the_stopped_execution_created(tmp_path):
+    from conftest import Server, client as sfn_client, machine, wait_done
+    cloud = EksCloud(300)
+    try:
+        server = Server(tmp_path / "data", env=cloud.env, extra=["--cleanup-on-stop"]).start()
+        sfn = sfn_client(server.endpoint)
+        definition = {"StartAt": "C", "States": {
+            "C": {"Type": "Task", "Resource": "arn:aws:states:::eks:createCluster.sync", "Parameters": cluster_params("auto"),
+                  "ResultPath": None, "Next": "F"},
+            "F": {"Type": "Task", "Resource": "arn:aws:states:::eks:createFargateProfile", "ResultPath": None, "Next": "Wait",
+                  "Parameters": {"ClusterName": "auto", "FargateProfileName": "fp", "PodExecutionRoleArn": POD_ROLE,
+                                 "Selectors": [{"Namespace": "default"}]}},
+            "Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}
+        arn = machine(sfn, "eks-auto", definition)
+        ex = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+        deadline = time.time() + 60
+        while "WaitStateEntered" not in [e["type"] for e in sfn.get_execution_history(executionArn=ex, maxResults=1000)["events"]]:
+            assert time.time() < deadline
+            time.sleep(0.05)
+        sfn.stop_execution(executionArn=ex)
+        eks_client = cloud.client()
+        deadline = time.time() + 60
+        while eks_client.list_clusters()["clusters"]:
+            assert time.time() < deadline, eks_client.list_clusters()
+            time.sleep(0.1)
+        server.stop()
+        assert "cleanup after StopExecution" in server.log.read_text()
+    finally:
+        cloud.stop()

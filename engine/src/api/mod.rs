@@ -39,6 +39,9 @@ pub struct ApiConfig {
     pub credentials: Option<sigv4::Credentials>,
     /// How long GetActivityTask waits for a task (60 s on AWS).
     pub activity_wait: std::time::Duration,
+    /// After StopExecution, delete the EKS resources the execution created
+    /// and did not delete (`aslan serve --cleanup-on-stop`).
+    pub cleanup_on_stop: bool,
 }
 
 /// The API's shared state.
@@ -703,11 +706,43 @@ impl Api {
         if cause.is_some_and(|c| c.chars().count() > 32768) {
             return Err(ApiError::validation("cause must be at most 32768 characters"));
         }
+        let id = rec.id;
         let rec = self
             .executor
             .stop_execution(&rec.arn, error.map(String::from), cause.map(String::from))
             .await?;
+        if self.cfg.cleanup_on_stop {
+            self.clean_up_after_stop(id, &rec.arn)?;
+        }
         Ok(json!({"stopDate": secs(rec.stop_ms.unwrap_or(rec.start_ms))}))
+    }
+
+    /// Deletes, in the background, the EKS resources a stopped execution
+    /// created and did not delete (as its history shows), and logs what was
+    /// removed. `aslan executions cleanup` does the same on demand, and again
+    /// if the server stops before it finishes.
+    #[cfg(feature = "eks")]
+    fn clean_up_after_stop(&self, id: u64, arn: &str) -> Result<(), ApiError> {
+        use crate::tasks::eks::{api::EksApi, cleanup};
+        let events = self.store.history(id)?;
+        let left = cleanup::leftovers(&events, &self.cfg.region);
+        if left.is_empty() {
+            return Ok(());
+        }
+        let arn = arn.to_string();
+        tokio::spawn(async move {
+            let report = |r: &cleanup::Removal| {
+                // A warning: the execution had left these behind.
+                tracing::warn!(execution = %arn, resource = ?r.target, result = %r.result, "cleanup after StopExecution");
+            };
+            cleanup::clean_up(&EksApi::default(), &left, std::time::Duration::from_secs(1800), report).await;
+        });
+        Ok(())
+    }
+
+    #[cfg(not(feature = "eks"))]
+    fn clean_up_after_stop(&self, _id: u64, _arn: &str) -> Result<(), ApiError> {
+        Ok(())
     }
 
     fn get_execution_history(&self, req: &Value) -> ApiResult {

@@ -108,8 +108,9 @@ fn delete_op(t: &Target) -> (Op, Value) {
 }
 
 /// Deletes the leftovers: node groups and Fargate profiles, waiting up to
-/// `wait` for them to be gone, then clusters.
-pub async fn clean_up(api: &EksApi, leftovers: &[Leftover], wait: Duration) -> Vec<Removal> {
+/// `wait` for them to be gone, then clusters. `report` hears of each
+/// removal as it happens.
+pub async fn clean_up(api: &EksApi, leftovers: &[Leftover], wait: Duration, report: impl Fn(&Removal)) -> Vec<Removal> {
     let mut out = Vec::new();
     let (inner, clusters): (Vec<_>, Vec<_>) = leftovers
         .iter()
@@ -126,10 +127,12 @@ pub async fn clean_up(api: &EksApi, leftovers: &[Leftover], wait: Duration) -> V
                 Err(e) if e.error == "EKS.ResourceNotFoundException" => "already gone".to_string(),
                 Err(e) => format!("{}: {}", e.error, e.cause),
             };
-            out.push(Removal {
+            let r = Removal {
                 target: l.target.clone(),
                 result,
-            });
+            };
+            report(&r);
+            out.push(r);
         }
         // Wait until they are gone before deleting what contains them.
         let deadline = tokio::time::Instant::now() + wait;
