@@ -161,11 +161,11 @@ def test_unknown_members_fail_validation_with_their_location(tmp_path):
 class EksCloud:
     """aslan-local-cloud with its EKS API (CREATING and DELETING take `ms`)."""
 
-    def __init__(self, ms):
+    def __init__(self, ms, *extra):
         cloud_bin = str(Path(BIN).with_name("aslan-local-cloud"))
         self.env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDASLANSERVE", AWS_SECRET_ACCESS_KEY="serve/secret",
                         AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
-        self.proc = subprocess.Popen([cloud_bin, "--listen", "127.0.0.1:0", "--eks-create-ms", str(ms), "--eks-delete-ms", str(ms)],
+        self.proc = subprocess.Popen([cloud_bin, "--listen", "127.0.0.1:0", "--eks-create-ms", str(ms), "--eks-delete-ms", str(ms), *extra],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=self.env)
         self.endpoint = json.loads(self.proc.stdout.readline())["eks"]["endpoint"]
         self.env["AWS_ENDPOINT_URL_EKS"] = self.endpoint
@@ -179,26 +179,34 @@ class EksCloud:
         self.proc.wait()
 
 
-def test_kill_9_while_the_cluster_is_creating_resumes_the_wait(tmp_path):
+def test_the_eks_sample_survives_kill_9_while_the_cluster_is_creating(tmp_path):
+    """AWS's "Manage an Amazon EKS cluster" sample (examples/eks-cluster)
+    through `aslan serve`, killed with SIGKILL while its cluster is CREATING:
+    after the restart the wait resumes, the pi Job runs on the cluster, and
+    everything is deleted again; one cluster was ever created."""
     from conftest import Server, client as sfn_client, machine, wait_done
-    cloud = EksCloud(2500)
+    cloud = EksCloud(2500, "--run-processes")
     try:
         server = Server(tmp_path / "data", env=cloud.env).start()
         sfn = sfn_client(server.endpoint)
-        arn = machine(sfn, "eks-crash", task("createCluster.sync", cluster_params("crashy")))
+        sample = json.loads((Path(__file__).resolve().parents[2] / "examples" / "eks-cluster" / "manage-eks-cluster.asl.json").read_text())
+        arn = machine(sfn, "eks-sample", sample)
         ex = sfn.start_execution(stateMachineArn=arn)["executionArn"]
         deadline = time.time() + 30
         while "TaskStarted" not in [e["type"] for e in sfn.get_execution_history(executionArn=ex)["events"]]:
             assert time.time() < deadline
             time.sleep(0.02)
-        assert cloud.client().describe_cluster(name="crashy")["cluster"]["status"] == "CREATING"
+        assert cloud.client().describe_cluster(name="ExampleCluster")["cluster"]["status"] == "CREATING"
         server.kill()
         server.start()
         sfn = sfn_client(server.endpoint)
-        d = wait_done(sfn, ex, timeout=60)
+        d = wait_done(sfn, ex, timeout=120)
         assert d["status"] == "SUCCEEDED", d
-        assert json.loads(d["output"])["Cluster"]["Status"] == "ACTIVE"
-        assert cloud.client().list_clusters()["clusters"] == ["crashy"]
+        assert json.loads(d["output"]) == "pi as expected"
+        assert cloud.client().list_clusters()["clusters"] == []
+        created = [e for e in sfn.get_execution_history(executionArn=ex, maxResults=1000)["events"]
+                   if e["type"] == "TaskSucceeded" and e["taskSucceededEventDetails"]["resource"] == "createCluster.sync"]
+        assert len(created) == 1
         server.stop()
     finally:
         cloud.stop()
