@@ -510,3 +510,43 @@ fn when_the_cluster_refuses_watches_run_job_sync_polls_with_backoff() {
         "{took:?}"
     );
 }
+
+#[test]
+fn a_kubeconfig_context_can_give_the_credentials() {
+    let c = cloud();
+    let dir = tmp();
+    // A kubeconfig whose context's user holds the emulator's token; its
+    // cluster entry points elsewhere: the Task's Endpoint and CA win.
+    let kc = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: elsewhere\n  cluster:\n    server: https://192.0.2.1:6443\ncontexts:\n- name: emu\n  context:\n    cluster: elsewhere\n    user: emu-user\n- name: other\n  context:\n    cluster: elsewhere\n    user: nobody\ncurrent-context: other\nusers:\n- name: emu-user\n  user:\n    token: {}\n- name: nobody\n  user:\n    token: wrong\n",
+        c.token
+    );
+    std::fs::write(dir.join("kubeconfig.yaml"), kc).unwrap();
+    let def_path = dir.join("sm.asl.json");
+    std::fs::write(
+        &def_path,
+        call(json!({"Method": "GET", "Path": "/api/v1/namespaces"})).to_string(),
+    )
+    .unwrap();
+    let input = json!({"cluster": {"endpoint": c.endpoint, "certificateAuthority": c.ca}}).to_string();
+    let run_with = |context: &str| {
+        // A relative kubeconfig path is relative to the configuration file.
+        std::fs::write(
+            dir.join("aslan.toml"),
+            format!("[clusters.MyCluster]\nkubeconfig = \"kubeconfig.yaml\"\ncontext = \"{context}\"\n"),
+        )
+        .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_aslan"))
+            .arg("run")
+            .arg(&def_path)
+            .arg("--input")
+            .arg(&input)
+            .arg("--config")
+            .arg(dir.join("aslan.toml"))
+            .output()
+            .unwrap()
+    };
+    assert_eq!(ok(&run_with("emu"))["StatusCode"], 200);
+    assert_eq!(err(&run_with("other")).0, "EKS.401");
+    let _ = std::fs::remove_dir_all(&dir);
+}
