@@ -389,6 +389,9 @@ async fn logs(
     }
     pods.sort_by(|a, b| a["metadata"]["name"].as_str().cmp(&b["metadata"]["name"].as_str()));
     let mut out = Map::new();
+    // The result cannot exceed 256 KiB: stop reading logs (of a Job with
+    // many pods) once they could not fit.
+    let mut total = 0usize;
     for pod in &pods {
         let Some(name) = pod["metadata"]["name"].as_str() else {
             continue;
@@ -400,6 +403,16 @@ async fn logs(
             q.extend(opts.parameters.iter().filter(|(k, _)| k != "container").cloned());
             let path = with_query(&format!("{pods_path}/{}/log", seg(name)), &q);
             let r = send(client, cluster, http::Method::GET, &path, None).await?;
+            total += r.body.len();
+            if total > crate::asl::error::PAYLOAD_LIMIT {
+                return Err(StateError::new(
+                    crate::asl::error::DATA_LIMIT_EXCEEDED,
+                    format!(
+                        "The logs of the Job's pods exceed the maximum number of bytes service limit ({} bytes); trim them with LogOptions.LogParameters tailLines or limitBytes",
+                        crate::asl::error::PAYLOAD_LIMIT
+                    ),
+                ));
+            }
             let entry = if r.status.is_success() {
                 let text = String::from_utf8_lossy(&r.body).into_owned();
                 let log = if opts.raw {
