@@ -15,7 +15,9 @@
 //!   the task with `States.TaskFailed` and the status and health issues as
 //!   the cause), a delete until it is gone (`DELETE_FAILED` fails it). The
 //!   first look is after [`FIRST_POLL_MS`], then the interval doubles up to
-//!   [`MAX_POLL_MS`].
+//!   [`MAX_POLL_MS`]. A look that cannot reach the API, or gets
+//!   `ServerException` or `ServiceUnavailableException`, is tried again at
+//!   the next interval instead of failing the wait.
 //! - Service errors are `EKS.<ExceptionName>` (`EKS.ResourceInUseException`,
 //!   `EKS.ResourceNotFoundException`, `EKS.InvalidParameterException`, ...)
 //!   with the service's message as the cause; the SDK retries throttling.
@@ -135,6 +137,14 @@ async fn start(api: &EksApi, task: &Task) -> Result<Outcome, StateError> {
     })
 }
 
+/// Failures worth another look rather than failing a long wait.
+fn transient(e: &StateError) -> bool {
+    matches!(
+        e.error.as_str(),
+        crate::asl::error::TASK_FAILED | "EKS.ServerException" | "EKS.ServiceUnavailableException"
+    )
+}
+
 /// The described resource's object (`cluster`, `nodegroup`,
 /// `fargateProfile`) in a describe answer.
 fn resource_of(described: &Value) -> &Value {
@@ -147,7 +157,6 @@ fn resource_of(described: &Value) -> &Value {
 async fn poll(api: &EksApi, task: &Task, state: Value) -> Result<Outcome, StateError> {
     let mut st: WaitState = serde_json::from_value(state)
         .map_err(|_| StateError::runtime("the stored poll state of an EKS .sync task is not readable"))?;
-    let described = api.describe(&task.ctx.region, &st.target).await?;
     let again = |mut st: WaitState| {
         let after_ms = (st.next_ms * 2).clamp(FIRST_POLL_MS, MAX_POLL_MS);
         st.next_ms = after_ms;
@@ -155,6 +164,16 @@ async fn poll(api: &EksApi, task: &Task, state: Value) -> Result<Outcome, StateE
             after_ms,
             state: serde_json::to_value(st).unwrap_or(Value::Null),
         })
+    };
+    let described = match api.describe(&task.ctx.region, &st.target).await {
+        Ok(d) => d,
+        // The API could not be reached, or was briefly unable to answer:
+        // a wait of many minutes does not fail for that; look again later.
+        Err(e) if transient(&e) => {
+            tracing::warn!(error = %e.error, cause = %e.cause, "cannot describe the EKS resource; polling again later");
+            return again(st);
+        }
+        Err(e) => return Err(e),
     };
     let Some(described) = described else {
         return if st.deleting {
