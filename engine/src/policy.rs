@@ -122,6 +122,21 @@ pub fn iam_policy(def: &Value, scope: &Scope) -> Value {
     let (r, a) = (&scope.region, &scope.account);
     let mut st = Statements::default();
     let name = |p: &Value, k: &str| lit(p, k).unwrap_or("*").to_string();
+    let cluster_arn = |cluster: String| format!("arn:aws:eks:{r}:{a}:cluster/{cluster}");
+    let nodegroup_arn = |p: &Value| {
+        format!(
+            "arn:aws:eks:{r}:{a}:nodegroup/{}/{}/*",
+            name(p, "ClusterName"),
+            name(p, "NodegroupName")
+        )
+    };
+    let fargate_profile_arn = |p: &Value| {
+        format!(
+            "arn:aws:eks:{r}:{a}:fargateprofile/{}/{}/*",
+            name(p, "ClusterName"),
+            name(p, "FargateProfileName")
+        )
+    };
     for (resource, p) in &all {
         let Some(op) = resource.strip_prefix("arn:aws:states:::eks:") else {
             continue;
@@ -136,7 +151,7 @@ pub fn iam_policy(def: &Value, scope: &Scope) -> Value {
                 if sync {
                     st.add(
                         &["eks:DescribeCluster", "eks:DeleteCluster"],
-                        vec![format!("arn:aws:eks:{r}:{a}:cluster/{}", name(p, "Name"))],
+                        vec![cluster_arn(name(p, "Name"))],
                         None,
                     );
                 }
@@ -151,22 +166,14 @@ pub fn iam_policy(def: &Value, scope: &Scope) -> Value {
                 if sync {
                     actions.push("eks:DescribeCluster");
                 }
-                st.add(
-                    &actions,
-                    vec![format!("arn:aws:eks:{r}:{a}:cluster/{}", name(p, "Name"))],
-                    None,
-                );
+                st.add(&actions, vec![cluster_arn(name(p, "Name"))], None);
             }
             "createNodegroup" => {
                 st.add(&["ec2:DescribeSubnets", "eks:CreateNodegroup"], vec!["*".into()], None);
                 if sync {
                     st.add(
                         &["eks:DescribeNodegroup", "eks:DeleteNodegroup"],
-                        vec![format!(
-                            "arn:aws:eks:{r}:{a}:nodegroup/{}/{}/*",
-                            name(p, "ClusterName"),
-                            name(p, "NodegroupName")
-                        )],
+                        vec![nodegroup_arn(p)],
                         None,
                     );
                 }
@@ -186,30 +193,18 @@ pub fn iam_policy(def: &Value, scope: &Scope) -> Value {
                 if sync {
                     actions.push("eks:DescribeNodegroup");
                 }
-                st.add(
-                    &actions,
-                    vec![format!(
-                        "arn:aws:eks:{r}:{a}:nodegroup/{}/{}/*",
-                        name(p, "ClusterName"),
-                        name(p, "NodegroupName")
-                    )],
-                    None,
-                );
+                st.add(&actions, vec![nodegroup_arn(p)], None);
             }
             "createFargateProfile" => {
                 st.add(
                     &["eks:CreateFargateProfile"],
-                    vec![format!("arn:aws:eks:{r}:{a}:cluster/{}", name(p, "ClusterName"))],
+                    vec![cluster_arn(name(p, "ClusterName"))],
                     None,
                 );
                 if sync {
                     st.add(
                         &["eks:DescribeFargateProfile", "eks:DeleteFargateProfile"],
-                        vec![format!(
-                            "arn:aws:eks:{r}:{a}:fargateprofile/{}/{}/*",
-                            name(p, "ClusterName"),
-                            name(p, "FargateProfileName")
-                        )],
+                        vec![fargate_profile_arn(p)],
                         None,
                     );
                 }
@@ -224,15 +219,7 @@ pub fn iam_policy(def: &Value, scope: &Scope) -> Value {
                 if sync {
                     actions.push("eks:DescribeFargateProfile");
                 }
-                st.add(
-                    &actions,
-                    vec![format!(
-                        "arn:aws:eks:{r}:{a}:fargateprofile/{}/{}/*",
-                        name(p, "ClusterName"),
-                        name(p, "FargateProfileName")
-                    )],
-                    None,
-                );
+                st.add(&actions, vec![fargate_profile_arn(p)], None);
             }
             _ => {} // eks:call and eks:runJob need RBAC inside the cluster, not IAM
         }

@@ -61,6 +61,18 @@ pub struct AwsKeys {
 }
 
 impl AwsKeys {
+    /// The credentials aws-sigv4 signs with: these keys and the request's
+    /// session token, if any.
+    pub fn credentials(&self, session_token: Option<&str>) -> Credentials {
+        Credentials::new(
+            &self.access_key_id,
+            &self.secret_access_key,
+            session_token.map(String::from),
+            None,
+            "aslan-local-cloud",
+        )
+    }
+
     /// From `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
     pub fn from_env() -> Option<AwsKeys> {
         let access_key_id = std::env::var("AWS_ACCESS_KEY_ID").ok().filter(|s| !s.is_empty())?;
@@ -105,14 +117,7 @@ fn presign(
     cluster: &str,
     unsigned_payload: bool,
 ) -> Option<String> {
-    let identity = Credentials::new(
-        &keys.access_key_id,
-        &keys.secret_access_key,
-        session_token.map(String::from),
-        None,
-        "aslan-local-cloud",
-    )
-    .into();
+    let identity = keys.credentials(session_token).into();
     let mut settings = SigningSettings::default();
     settings.signature_location = SignatureLocation::QueryParams;
     settings.expires_in = Some(Duration::from_secs(expires));
@@ -144,14 +149,7 @@ fn presign(
 pub fn make_token(keys: &AwsKeys, region: &str, cluster: &str, time: SystemTime) -> String {
     let host = format!("sts.{region}.amazonaws.com");
     let base = format!("https://{host}/?Action=GetCallerIdentity&Version=2011-06-15");
-    let identity = Credentials::new(
-        &keys.access_key_id,
-        &keys.secret_access_key,
-        None,
-        None,
-        "aslan-local-cloud",
-    )
-    .into();
+    let identity = keys.credentials(None).into();
     let mut settings = SigningSettings::default();
     settings.signature_location = SignatureLocation::QueryParams;
     settings.expires_in = Some(Duration::from_secs(60));

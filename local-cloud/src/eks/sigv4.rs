@@ -4,7 +4,6 @@
 
 use super::error::EksError;
 use crate::eks_token::AwsKeys;
-use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use http::HeaderMap;
@@ -180,14 +179,7 @@ pub fn verify(
     }
     let host = header("host").unwrap_or("localhost");
     let url = format!("http://{host}{uri}");
-    let identity = Credentials::new(
-        &keys.access_key_id,
-        &keys.secret_access_key,
-        session_token.map(String::from),
-        None,
-        "aslan-local-cloud",
-    )
-    .into();
+    let identity = keys.credentials(session_token).into();
     let mut settings = SigningSettings::default();
     settings.excluded_headers = Some(Vec::new());
     let params = v4::SigningParams::builder()
@@ -228,14 +220,7 @@ pub fn sign_request(
     body: &[u8],
     time: SystemTime,
 ) -> Vec<(String, String)> {
-    let identity = Credentials::new(
-        &keys.access_key_id,
-        &keys.secret_access_key,
-        None,
-        None,
-        "aslan-local-cloud",
-    )
-    .into();
+    let identity = keys.credentials(None).into();
     let Ok(params) = v4::SigningParams::builder()
         .identity(&identity)
         .region(region)

@@ -280,14 +280,7 @@ fn backoff(mut st: JobState) -> Outcome {
 /// A transient failure to read the Job: try again after the backoff.
 fn again_later(st: JobState, e: StateError) -> Outcome {
     tracing::warn!(job = %st.name, namespace = %st.namespace, error = %e.error, cause = %e.cause, "cannot read the Job; polling again later");
-    let after_ms = st.backoff_ms.clamp(BACKOFF_MS.0, BACKOFF_MS.1);
-    Outcome::Poll {
-        after_ms,
-        state: to_state(&JobState {
-            backoff_ms: (after_ms * 2).min(BACKOFF_MS.1),
-            ..st
-        }),
-    }
+    backoff(st)
 }
 
 async fn watch(client: &kube::Client, p: &RunJob, mut st: JobState) -> Outcome {
