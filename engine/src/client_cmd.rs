@@ -1,6 +1,6 @@
 //! `aslan executions ...`: a client of a running `aslan serve`.
 
-use crate::{Conn, ExecCmd};
+use crate::{Conn, ExecCmd, ModCmd};
 use aslan::api::client::Client;
 use aslan::api::sigv4::Credentials;
 use serde_json::{json, Value};
@@ -34,6 +34,55 @@ fn paginate(client: &Client, op: &str, mut req: Value, field: &str, max: usize) 
             _ => return Ok(items),
         }
     }
+}
+
+fn credentials() -> Option<Credentials> {
+    match (
+        std::env::var("ASLAN_ACCESS_KEY_ID"),
+        std::env::var("ASLAN_SECRET_ACCESS_KEY"),
+    ) {
+        (Ok(a), Ok(s)) => Some(Credentials {
+            access_key_id: a,
+            secret_access_key: s,
+        }),
+        _ => None,
+    }
+}
+
+/// `aslan modules ...`.
+pub fn modules_cmd(cmd: ModCmd, conn: Conn) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    use base64::Engine as _;
+    let client = Client::new(&conn.endpoint, &conn.region, credentials());
+    let out = match cmd {
+        ModCmd::Add { name, path, config } => {
+            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let mut req = json!({"name": name, "module": base64::engine::general_purpose::STANDARD.encode(&bytes)});
+            if let Some(c) = config {
+                let text = std::fs::read_to_string(&c).with_context(|| format!("cannot read {}", c.display()))?;
+                let v: toml::Value = toml::from_str(&text).with_context(|| format!("{} is not TOML", c.display()))?;
+                req["config"] = serde_json::to_value(v)?;
+            }
+            client.call_at("/aslan/modules", "AslanPutModule", &req)?
+        }
+        ModCmd::List => client.call("AslanListModules", &json!({}))?,
+        ModCmd::Remove { name } => client.call("AslanDeleteModule", &json!({"name": name}))?,
+    };
+    if conn.json || out.get("modules").is_none() {
+        println!("{out}");
+    } else {
+        let mut rows = vec![vec!["NAME".into(), "WORLD".into(), "SIZE".into(), "SHA256".into()]];
+        for m in out["modules"].as_array().into_iter().flatten() {
+            rows.push(vec![
+                m["name"].as_str().unwrap_or("").into(),
+                m["world"].as_str().unwrap_or("").into(),
+                m["size"].to_string(),
+                m["sha256"].as_str().unwrap_or("").into(),
+            ]);
+        }
+        table(rows);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn client_cmd(cmd: ExecCmd, conn: Conn) -> anyhow::Result<ExitCode> {

@@ -17,6 +17,31 @@
 //!
 //! Clusters not listed get an EKS token made from the standard AWS
 //! credential chain.
+//!
+//! WebAssembly modules, their allowlists, and pollers attached to `.sync`
+//! states (see [`crate::wasm`]):
+//!
+//! ```toml
+//! [modules.job-poller]
+//! path = "guests/rust-poller.wasm"   # relative to this file
+//! deadline_ms = 1000                  # guest time per call (default 1000)
+//! memory_mib = 64                     # per linear memory (default 64)
+//! [modules.job-poller.allow]          # default: nothing
+//! clusters = ["MyCluster"]            # ClusterName values, or "*"
+//! namespaces = ["batch"]              # or "*"
+//! methods = ["GET"]                   # the default
+//! cluster_scoped = false              # paths outside a namespace
+//! eks = ["describe-cluster"]          # EKS operations, or "*"
+//!
+//! [[pollers]]
+//! state_machine = "Jobs"
+//! state = "Run the Job"
+//! module = "job-poller"
+//!
+//! [wasm]
+//! pooling = true                      # the pooling allocator (default)
+//! cache_dir = "/var/cache/aslan"      # compiled components
+//! ```
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -29,6 +54,18 @@ pub struct EngineConfig {
     /// Per-cluster credentials, keyed by the Task's `ClusterName`.
     #[serde(default)]
     pub clusters: BTreeMap<String, ClusterCredentials>,
+    /// WebAssembly modules, by name: their file, limits and allowlist.
+    #[cfg(feature = "wasm")]
+    #[serde(default)]
+    pub modules: BTreeMap<String, crate::wasm::ModuleConfig>,
+    /// Pollers attached to `.sync` states.
+    #[cfg(feature = "wasm")]
+    #[serde(default)]
+    pub pollers: Vec<crate::wasm::PollerConfig>,
+    /// Settings of the WebAssembly host.
+    #[cfg(feature = "wasm")]
+    #[serde(default)]
+    pub wasm: crate::wasm::run::WasmSettings,
 }
 
 /// How to authenticate to one cluster.
@@ -114,6 +151,14 @@ impl EngineConfig {
             if let Some(k) = &mut c.kubeconfig {
                 if k.is_relative() {
                     *k = base.join(&*k);
+                }
+            }
+        }
+        #[cfg(feature = "wasm")]
+        for m in cfg.modules.values_mut() {
+            if let Some(p) = &mut m.path {
+                if p.is_relative() {
+                    *p = base.join(&*p);
                 }
             }
         }

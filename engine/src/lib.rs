@@ -21,3 +21,5 @@ pub mod exec;
 pub mod policy;
 pub mod store;
 pub mod tasks;
+#[cfg(feature = "wasm")]
+pub mod wasm;

@@ -70,9 +70,15 @@ enum Cmd {
         /// Which clock drives Wait states, retries and timeouts.
         #[arg(long, value_enum, default_value = "real")]
         clock: ClockKind,
-        /// The engine configuration (TOML): credentials per cluster.
+        /// The engine configuration (TOML): credentials per cluster,
+        /// WebAssembly modules and pollers.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Register a WebAssembly component for this run as NAME
+        /// (`arn:aslan:states:::wasm:NAME`); repeatable. Its limits and
+        /// allowlist come from `[modules.NAME]` in the configuration.
+        #[arg(long = "module", value_name = "NAME=PATH", value_parser = parse_module)]
+        modules: Vec<(String, PathBuf)>,
     },
     /// Serve the AWS Step Functions API (JSON 1.0 protocol) with durable
     /// executions stored in a local folder.
@@ -126,6 +132,13 @@ enum Cmd {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Register, list and remove WebAssembly modules on a running `aslan serve`.
+    Modules {
+        #[command(subcommand)]
+        cmd: ModCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Print the least-privilege IAM policy (JSON) a definition's EKS states
     /// need; with --rbac, the Kubernetes RBAC rules of its eks:call and
     /// eks:runJob states instead.
@@ -163,6 +176,29 @@ struct Conn {
     /// Print the API's JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
+}
+
+#[derive(Subcommand)]
+enum ModCmd {
+    /// Compile and register a component as NAME (replacing one of that
+    /// name); the server keeps it across restarts.
+    Add {
+        /// The module's name (`arn:aslan:states:::wasm:NAME`).
+        name: String,
+        /// The component (`.wasm`).
+        path: PathBuf,
+        /// Its limits and allowlist, as a `[modules.NAME]` table of the
+        /// configuration file, in a TOML file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// List the registered modules.
+    List,
+    /// Remove a module.
+    Remove {
+        /// The module's name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -302,6 +338,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Executions { cmd, conn } => client_cmd(cmd, conn),
+        Cmd::Modules { cmd, conn } => client_cmd::modules_cmd(cmd, conn),
         Cmd::Policy {
             definition,
             region,
@@ -362,9 +399,11 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             history,
             clock,
             config,
+            modules,
         } => {
             let config = load_config(config.as_deref())?;
-            let machine = match load_machine(&definition, &Registry::builtin(&config))? {
+            let registry = with_modules(Registry::builtin(&config), &config, &modules)?;
+            let machine = match load_machine(&definition, &registry)? {
                 Ok(m) => Arc::new(m),
                 Err(diags) => {
                     for d in &diags {
@@ -391,9 +430,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let tasks = Arc::new(match (mock_config, test_case) {
                 (Some(f), Some(case)) => {
                     let text = std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?;
-                    Registry::builtin(&config).with_mock_tasks(MockTasks::from_config(&text, &sm_name, &case)?)
+                    registry.with_mock_tasks(MockTasks::from_config(&text, &sm_name, &case)?)
                 }
-                _ => Registry::builtin(&config),
+                _ => registry,
             });
             let clock: Box<dyn Clock> = match clock {
                 ClockKind::Real => Box::new(SystemClock),
@@ -438,4 +477,30 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+fn parse_module(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((n, p)) if !n.is_empty() && !p.is_empty() => Ok((n.to_string(), PathBuf::from(p))),
+        _ => Err(format!("expected NAME=PATH, got {s:?}")),
+    }
+}
+
+/// Adds the WebAssembly host when modules or pollers are configured.
+#[cfg(feature = "wasm")]
+fn with_modules(r: Registry, config: &EngineConfig, extra: &[(String, PathBuf)]) -> anyhow::Result<Registry> {
+    if extra.is_empty() && config.modules.is_empty() && config.pollers.is_empty() {
+        return Ok(r);
+    }
+    let host = aslan::wasm::host_with_modules(config, extra, Arc::new(aslan::wasm::MemoryState::default()))?;
+    if let Some(e) = aslan::wasm::check_pollers(&host, &config.pollers).into_iter().next() {
+        return Err(e.into());
+    }
+    Ok(r.with_wasm(host, &config.pollers))
+}
+
+#[cfg(not(feature = "wasm"))]
+fn with_modules(r: Registry, _: &EngineConfig, extra: &[(String, PathBuf)]) -> anyhow::Result<Registry> {
+    anyhow::ensure!(extra.is_empty(), "this build of aslan has no WebAssembly support (feature `wasm`)");
+    Ok(r)
 }

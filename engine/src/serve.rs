@@ -33,10 +33,11 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
     }
     let store = Store::open(&o.data).with_context(|| format!("cannot open the store in {}", o.data.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let tasks = Arc::new(match &o.mock {
+    let registry = match &o.mock {
         Some(text) => Registry::builtin(&o.config).with_mock_config(MockConfig::new(text)?),
         None => Registry::builtin(&o.config),
-    });
+    };
+    let tasks = Arc::new(with_wasm(registry, &o.config, &store)?);
     let (executor, report) = Executor::start(
         store.clone(),
         ExecutorConfig {
@@ -120,4 +121,26 @@ async fn shutdown_signal() {
         _ = term => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+/// The WebAssembly host: the configured modules, then the ones registered
+/// through the API (kept in the store), and the pollers. A poller whose
+/// module is missing is reported, not fatal: its module can be added
+/// through the API.
+#[cfg(feature = "wasm")]
+fn with_wasm(r: Registry, config: &aslan::config::EngineConfig, store: &Store) -> anyhow::Result<Registry> {
+    let host = aslan::wasm::host_with_modules(config, &[], Arc::new(store.clone()))?;
+    let n = aslan::api::modules::load_stored(store, &host).map_err(|e| anyhow::anyhow!("cannot load the stored modules: {e}"))?;
+    if n > 0 {
+        eprintln!("aslan: loaded {n} WebAssembly module(s) from the store");
+    }
+    for e in aslan::wasm::check_pollers(&host, &config.pollers) {
+        eprintln!("aslan: warning: {e}");
+    }
+    Ok(r.with_wasm(host, &config.pollers))
+}
+
+#[cfg(not(feature = "wasm"))]
+fn with_wasm(r: Registry, _: &aslan::config::EngineConfig, _: &Store) -> anyhow::Result<Registry> {
+    Ok(r)
 }

@@ -13,6 +13,7 @@
 //! | `aslan.io/log-repeat` | print the log this many times (for huge logs; at most 64 MiB) | `1` |
 //! | `aslan.io/fail-attempts` | the first N pods of a Job fail (exit code 1, or `exit-code` if not 0) | `0` |
 //! | `aslan.io/start-delay-ms` | how long the pod stays in `ContainerCreating` (pod-wide) | `5` |
+//! | `aslan.io/waiting-reason` | the containers never start and wait with this reason (`ImagePullBackOff`) (pod-wide) | |
 //! | `aslan.io/mode` | `process` or `simulated`, overriding `--run-processes` | |
 
 use crate::logstore::{LogBuf, MAX_LOG_BYTES};

@@ -116,7 +116,9 @@ struct PodInfo {
 }
 
 enum CState {
-    Waiting,
+    /// Waiting to start: `ContainerCreating`, or the reason given by
+    /// `aslan.io/waiting-reason` (`ImagePullBackOff`).
+    Waiting(Option<String>),
     Running { started: String, id: String },
     Terminated { o: Outcome, id: String },
 }
@@ -124,10 +126,13 @@ enum CState {
 fn container_status(name: &str, image: &str, st: &CState) -> Value {
     let mut s = json!({"name": name, "image": image, "imageID": "", "lastState": {}, "restartCount": 0});
     match st {
-        CState::Waiting => {
+        CState::Waiting(reason) => {
             s["ready"] = false.into();
             s["started"] = false.into();
-            s["state"] = json!({"waiting": {"reason": "ContainerCreating"}});
+            s["state"] = match reason {
+                None => json!({"waiting": {"reason": "ContainerCreating"}}),
+                Some(r) => json!({"waiting": {"reason": r, "message": format!("Back-off pulling image \"{image}\"")}}),
+            };
         }
         CState::Running { started, id } => {
             s["containerID"] = id.clone().into();
@@ -162,7 +167,7 @@ fn write_status(state: &Shared, info: &PodInfo, states: &[CState]) -> bool {
     let any_failed = states
         .iter()
         .any(|s| matches!(s, CState::Terminated { o, .. } if o.exit_code != 0));
-    let creating = states.iter().all(|s| matches!(s, CState::Waiting));
+    let creating = states.iter().all(|s| matches!(s, CState::Waiting(_)));
     let unready: Vec<&str> = info
         .containers
         .iter()
@@ -254,7 +259,7 @@ async fn run_pod(state: Shared, pod: Arc<Value>, mut cancel: watch::Receiver<boo
         pod_ip: format!("10.244.{}.{}", b[0] % 4, 2 + b[1] % 250),
         start_time: util::now_rfc3339(),
     };
-    let mut states: Vec<CState> = containers.iter().map(|_| CState::Waiting).collect();
+    let mut states: Vec<CState> = containers.iter().map(|_| CState::Waiting(None)).collect();
     if !write_status(&state, &info, &states) {
         return;
     }
@@ -267,6 +272,13 @@ async fn run_pod(state: Shared, pod: Arc<Value>, mut cancel: watch::Receiver<boo
     tokio::select! {
         _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
         _ = cancel.changed() => return,
+    }
+    if let Some(reason) = ann.get("aslan.io/waiting-reason").and_then(Value::as_str) {
+        // The containers never start (an image that cannot be pulled).
+        let states: Vec<CState> = containers.iter().map(|_| CState::Waiting(Some(reason.to_string()))).collect();
+        write_status(&state, &info, &states);
+        let _ = cancel.changed().await;
+        return;
     }
     let attempt = state.attempt_of(&info.uid);
     let mut set = JoinSet::new();

@@ -60,11 +60,17 @@ impl Client {
 
     /// Calls `AWSStepFunctions.<op>` with `body`.
     pub fn call(&self, op: &str, body: &Value) -> Result<Value, ClientError> {
+        self.call_at("/", op, body)
+    }
+
+    /// Calls `AWSStepFunctions.<op>` with `body` at `path` (`/aslan/modules`
+    /// takes large bodies).
+    pub fn call_at(&self, path: &str, op: &str, body: &Value) -> Result<Value, ClientError> {
         let body = body.to_string();
         let target = format!("AWSStepFunctions.{op}");
         let mut req = self
             .agent
-            .post(&format!("{}/", self.endpoint))
+            .post(&format!("{}{path}", self.endpoint))
             .header("content-type", "application/x-amz-json-1.0")
             .header("x-amz-target", &target);
         if let Some(c) = &self.credentials {
@@ -75,7 +81,7 @@ impl Client {
             ];
             let r = sigv4::SignedRequest {
                 method: "POST",
-                path: "/",
+                path,
                 query: "",
                 headers: &headers,
                 body: body.as_bytes(),

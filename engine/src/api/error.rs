@@ -38,6 +38,7 @@ kinds!(
     InvalidToken,
     MissingAuthenticationToken,
     MissingRequiredParameter,
+    ResourceNotFound,
     SerializationException,
     ServiceUnavailable,
     StateMachineAlreadyExists,

@@ -6,6 +6,7 @@
 //! [`Executor`], state lives in the [`Store`].
 
 mod activities;
+pub mod modules;
 pub mod client;
 pub mod error;
 pub mod sigv4;
@@ -97,6 +98,10 @@ type ApiResult = Result<Value, ApiError>;
 pub fn router(api: Arc<Api>) -> axum::Router {
     axum::Router::new()
         .route("/", axum::routing::post(handle))
+        .route(
+            "/aslan/modules",
+            axum::routing::post(handle).layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024)),
+        )
         .with_state(api)
 }
 
@@ -164,6 +169,12 @@ async fn handle(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: 
         "RedriveExecution" => api.redrive_execution(&req).await,
         "ValidateStateMachineDefinition" => api.validate_definition(&req),
         "TestState" => api.test_state(&req).await,
+        #[cfg(feature = "wasm")]
+        "AslanPutModule" => api.put_module(&req).await,
+        #[cfg(feature = "wasm")]
+        "AslanListModules" => api.list_modules(&req),
+        #[cfg(feature = "wasm")]
+        "AslanDeleteModule" => api.delete_module(&req).await,
         _ => Err(ApiError::new(
             Kind::UnknownOperationException,
             format!("operation '{op}' is not supported"),

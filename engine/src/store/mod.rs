@@ -301,6 +301,22 @@ pub mod key {
     pub fn activity(name: &str) -> Vec<u8> {
         with(b'v', &[name.as_bytes()])
     }
+    /// `W` name: a registered WebAssembly module.
+    pub fn module(name: &str) -> Vec<u8> {
+        with(b'W', &[name.as_bytes()])
+    }
+    /// `B` sha256: a module's bytes.
+    pub fn module_bytes(sha256: &str) -> Vec<u8> {
+        with(b'B', &[sha256.as_bytes()])
+    }
+    /// `g` module `\0`: the guest state of a module.
+    pub fn guest_state_prefix(module: &str) -> Vec<u8> {
+        with(b'g', &[module.as_bytes(), b"\0"])
+    }
+    /// `g` module `\0` key.
+    pub fn guest_state(module: &str, k: &str) -> Vec<u8> {
+        with(b'g', &[module.as_bytes(), b"\0", k.as_bytes()])
+    }
     /// Decodes a task (or cancel) key into (id, token).
     pub fn parse_task(k: &[u8]) -> Option<(u64, u64)> {
         if k.len() != 17 {
@@ -392,6 +408,76 @@ impl Store {
             .get(key::COUNTER)?
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
             .unwrap_or(1))
+    }
+
+    /// A registered WebAssembly module's record (JSON) by name.
+    pub fn module_record(&self, name: &str) -> Result<Option<Value>, StoreError> {
+        self.get_json(&key::module(name))
+    }
+
+    /// Every registered module's record, by name.
+    pub fn module_records(&self) -> Result<Vec<Value>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(b"W") {
+            let (_, v) = kv?;
+            out.push(serde_json::from_slice(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// A module's bytes by digest.
+    pub fn module_bytes(&self, sha256: &str) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.db.get(key::module_bytes(sha256))?)
+    }
+
+    /// Registers (or replaces) a module durably: its record and its bytes.
+    pub async fn put_module(&self, name: &str, record: &Value, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        b.insert(key::module(name), serde_json::to_vec(record)?);
+        b.insert(key::module_bytes(sha256), bytes);
+        self.commit_now(b).await
+    }
+
+    /// Removes a module's record durably (its bytes stay while another
+    /// record names them); whether it was there.
+    pub async fn delete_module(&self, name: &str) -> Result<bool, StoreError> {
+        let Some(rec) = self.module_record(name)? else {
+            return Ok(false);
+        };
+        let mut b = sled::Batch::default();
+        b.remove(key::module(name));
+        let sha = rec["sha256"].as_str().unwrap_or_default().to_string();
+        let shared = self
+            .module_records()?
+            .iter()
+            .any(|r| r["name"] != name && r["sha256"] == sha.as_str());
+        if !shared {
+            b.remove(key::module_bytes(&sha));
+        }
+        self.commit_now(b).await?;
+        Ok(true)
+    }
+
+    /// A guest's stored value.
+    pub fn guest_state(&self, module: &str, k: &str) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.db.get(key::guest_state(module, k))?)
+    }
+
+    /// Stores a guest's value (durable with the next flush, within 200 ms).
+    pub fn set_guest_state(&self, module: &str, k: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.db.insert(key::guest_state(module, k), value)?;
+        Ok(())
+    }
+
+    /// Removes a guest's value.
+    pub fn remove_guest_state(&self, module: &str, k: &str) -> Result<(), StoreError> {
+        self.db.remove(key::guest_state(module, k))?;
+        Ok(())
+    }
+
+    /// How many values a guest has stored.
+    pub fn guest_state_count(&self, module: &str) -> usize {
+        self.db.scan_prefix(key::guest_state_prefix(module)).count()
     }
 
     /// A state machine by name.

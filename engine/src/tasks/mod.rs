@@ -168,6 +168,20 @@ impl TaskContext {
     }
 }
 
+/// Custom polling logic attached to `.sync` states (the WebAssembly
+/// pollers): when [`attached`](PollHook::attached), the registry sends a
+/// started task's polls here instead of to its integration.
+pub trait PollHook: Send + Sync {
+    /// Whether `task`'s polls come here.
+    fn attached(&self, task: &Task) -> bool;
+
+    /// One poll. `request` is `{"Resource", "Parameters", "Started"}`;
+    /// `state` is the hook's own state from its poll before (none at
+    /// first). [`Outcome::Poll`] carries the hook's next state; the
+    /// registry stores it next to the integration's.
+    fn poll(&self, task: Task, request: Value, state: Option<Value>) -> TaskFuture;
+}
+
 /// A Kubernetes-safe idempotency key: `aslan-`, up to 30 characters of the
 /// state machine's name made DNS-safe, and 24 hex digits of a SHA-256 over
 /// the execution ARN and the invocation token. At most 61 characters.
@@ -240,6 +254,14 @@ pub trait Integration: Send + Sync {
     fn cancel(&self, task: Task, state: Option<Value>) -> CancelFuture {
         let _ = (task, state);
         Box::pin(std::future::ready(()))
+    }
+
+    /// What a started invocation is, as a [`PollHook`] sees it (the
+    /// `Started` of a poller's request), from the state its start
+    /// committed. By default the state itself.
+    fn started_view(&self, resource: &Resource, state: &Value) -> Value {
+        let _ = resource;
+        state.clone()
     }
 }
 

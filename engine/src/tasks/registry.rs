@@ -2,7 +2,7 @@
 
 use super::catalog::Catalog;
 use super::mock::{MockConfig, MockTasks};
-use super::{unsupported, CancelFuture, Integration, Outcome, Pattern, Resource, Task, TaskFuture};
+use super::{unsupported, CancelFuture, Integration, Outcome, Pattern, PollHook, Resource, Task, TaskFuture};
 use crate::asl::diag::{esc, Diagnostic};
 use crate::asl::StateError;
 use serde_json::Value;
@@ -20,6 +20,26 @@ enum Mock {
 pub struct Registry {
     integrations: Vec<Arc<dyn Integration>>,
     mock: Option<Mock>,
+    hook: Option<Arc<dyn PollHook>>,
+    #[cfg(feature = "wasm")]
+    wasm: Option<Arc<crate::wasm::WasmHost>>,
+}
+
+/// The key under which a poll state holds a [`PollHook`]'s state next to
+/// the integration's.
+const HOOK_STATE: &str = "aslan:poller";
+
+/// The integration's state and the hook's, from a stored poll state.
+fn split_state(state: Value) -> (Value, Option<Value>) {
+    match state {
+        Value::Object(mut o) if o.len() == 1 && o.contains_key(HOOK_STATE) => {
+            let mut inner = o.remove(HOOK_STATE).unwrap_or(Value::Null);
+            let started = inner.get_mut("started").map(Value::take).unwrap_or(Value::Null);
+            let hook = inner.get_mut("state").map(Value::take);
+            (started, hook)
+        }
+        other => (other, None),
+    }
 }
 
 impl Default for Registry {
@@ -36,6 +56,9 @@ impl Registry {
         Registry {
             integrations: Vec::new(),
             mock: None,
+            hook: None,
+            #[cfg(feature = "wasm")]
+            wasm: None,
         }
     }
 
@@ -57,6 +80,28 @@ impl Registry {
     pub fn register(&mut self, i: Arc<dyn Integration>) -> &mut Self {
         self.integrations.push(i);
         self
+    }
+
+    /// Sends the polls of the tasks `hook` is attached to there.
+    pub fn with_poll_hook(mut self, hook: Arc<dyn PollHook>) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// Serves `arn:aslan:states:::wasm:NAME` from `host`'s modules and
+    /// attaches the configured `pollers`.
+    #[cfg(feature = "wasm")]
+    pub fn with_wasm(mut self, host: Arc<crate::wasm::WasmHost>, pollers: &[crate::wasm::PollerConfig]) -> Self {
+        self.register(Arc::new(crate::wasm::tasks::WasmTasks::new(host.clone())));
+        self.hook = Some(Arc::new(crate::wasm::poller::Pollers::new(host.clone(), pollers)));
+        self.wasm = Some(host);
+        self
+    }
+
+    /// The WebAssembly host, when [`with_wasm`](Registry::with_wasm) gave one.
+    #[cfg(feature = "wasm")]
+    pub fn wasm(&self) -> Option<&Arc<crate::wasm::WasmHost>> {
+        self.wasm.as_ref()
     }
 
     /// Answers Task states from a MockConfigFile first, by each execution's
@@ -219,8 +264,35 @@ impl Registry {
         }
     }
 
-    /// Polls a started invocation.
+    /// Polls a started invocation: through the [`PollHook`] attached to it,
+    /// if any, else its integration.
     pub fn poll(&self, task: Task, state: Value) -> TaskFuture {
+        if let Some(hook) = self.hook.as_ref().filter(|h| h.attached(&task)) {
+            let (inner, hook_state) = split_state(state);
+            let started = match self.route(&task.resource) {
+                Some((i, _)) => i.started_view(&task.resource, &inner),
+                None => inner.clone(),
+            };
+            let request = serde_json::json!({
+                "Resource": task.resource.arn(),
+                "Parameters": task.invocation.parameters,
+                "Started": started,
+            });
+            let fut = hook.poll(task, request, hook_state);
+            return Box::pin(async move {
+                match fut.await {
+                    Outcome::Poll { after_ms, state } => Outcome::Poll {
+                        after_ms,
+                        state: {
+                            let mut o = serde_json::Map::new();
+                            o.insert(HOOK_STATE.into(), serde_json::json!({ "started": inner, "state": state }));
+                            Value::Object(o)
+                        },
+                    },
+                    other => other,
+                }
+            });
+        }
         match self.route(&task.resource) {
             Some((i, _)) => i.poll(task, state),
             None => Box::pin(std::future::ready(Outcome::Failed(unsupported(&task.invocation)))),
@@ -229,6 +301,7 @@ impl Registry {
 
     /// Cancels a started invocation.
     pub fn cancel(&self, task: Task, state: Option<Value>) -> CancelFuture {
+        let state = state.map(|s| split_state(s).0);
         match self.route(&task.resource) {
             Some((i, _)) => i.cancel(task, state),
             None => Box::pin(std::future::ready(())),

@@ -96,6 +96,19 @@ impl Integration for Eks {
         })
     }
 
+    fn started_view(&self, _resource: &Resource, state: &Value) -> Value {
+        let Ok(w) = serde_json::from_value::<WaitState>(state.clone()) else {
+            return state.clone();
+        };
+        let mut v = match w.target {
+            Target::Cluster { name } => json!({ "Name": name }),
+            Target::Nodegroup { cluster, name } => json!({ "ClusterName": cluster, "NodegroupName": name }),
+            Target::FargateProfile { cluster, name } => json!({ "ClusterName": cluster, "FargateProfileName": name }),
+        };
+        v["Deleting"] = json!(w.deleting);
+        v
+    }
+
     fn poll(&self, task: Task, state: Value) -> TaskFuture {
         let api = self.api.clone();
         Box::pin(async move {

@@ -75,6 +75,13 @@ impl Integration for Kubernetes {
         Box::pin(async move { job::poll(&clients, &task, state).await })
     }
 
+    fn started_view(&self, _resource: &Resource, state: &Value) -> Value {
+        match serde_json::from_value::<job::JobState>(state.clone()) {
+            Ok(s) => serde_json::json!({"Namespace": s.namespace, "Name": s.name, "Uid": s.uid}),
+            Err(_) => state.clone(),
+        }
+    }
+
     fn cancel(&self, task: Task, state: Option<Value>) -> CancelFuture {
         let clients = self.clients.clone();
         Box::pin(async move {

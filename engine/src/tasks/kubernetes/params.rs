@@ -207,6 +207,20 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A cluster from its `ClusterName`, `Endpoint` and `CertificateAuthority`
+/// (base64 of PEM), checked as the Parameters of `eks:call` are.
+pub fn cluster(name: &str, endpoint: &str, ca: &str) -> Result<Cluster, String> {
+    if name.is_empty() {
+        return Err("The field \"ClusterName\" must not be empty".into());
+    }
+    check_endpoint(endpoint)?;
+    Ok(Cluster {
+        name: name.to_string(),
+        endpoint: endpoint.trim_end_matches('/').to_string(),
+        ca_der: decode_ca(ca)?,
+    })
+}
+
 /// `CertificateAuthority` is base64 of one or more PEM certificates.
 fn decode_ca(ca: &str) -> Result<Vec<Vec<u8>>, String> {
     let pem_text = base64::engine::general_purpose::STANDARD

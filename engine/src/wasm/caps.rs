@@ -1,0 +1,142 @@
+//! What a module may touch: the per-module allowlist.
+//!
+//! A module may reach only the clusters, namespaces and HTTP methods (verbs)
+//! and the EKS operations its configuration lists; by default nothing. A
+//! call outside the list is refused with [`Denied`], which traps the guest:
+//! the Task fails with `Wasm.Denied`, whatever the guest would do next.
+
+use serde::Deserialize;
+
+/// The allowlist of one module (`[modules.NAME]` in the configuration file).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// `ClusterName`s the module may call; `"*"` for any.
+    #[serde(default)]
+    pub clusters: Vec<String>,
+    /// Namespaces it may touch; `"*"` for any.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// HTTP methods it may use (`GET`, `POST`, `PUT`, `PATCH`, `DELETE`,
+    /// `HEAD`); `"*"` for any. Default: `GET` only. `create-job` is a `POST`.
+    #[serde(default = "get_only")]
+    pub methods: Vec<String>,
+    /// Whether it may call paths outside a namespace (`/api/v1/nodes`,
+    /// `/version`).
+    #[serde(default)]
+    pub cluster_scoped: bool,
+    /// EKS operations it may call, as the WIT names them
+    /// (`describe-cluster`); `"*"` for any.
+    #[serde(default)]
+    pub eks: Vec<String>,
+}
+
+fn get_only() -> Vec<String> {
+    vec!["GET".into()]
+}
+
+/// A call the allowlist refuses.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
+fn allows(list: &[String], item: &str) -> bool {
+    list.iter().any(|x| x == "*" || x == item)
+}
+
+/// The namespace a Kubernetes API path is in, `None` for a cluster-scoped
+/// path; an error for a path that is not plainly an API path (dot
+/// segments, percent escapes).
+pub fn namespace_of(path: &str) -> Result<Option<&str>, String> {
+    if !path.starts_with('/') || path.contains('%') || path.contains("//") {
+        return Err(format!("the path {path:?} is not a plain API path"));
+    }
+    let segs: Vec<&str> = path[1..].split('/').collect();
+    if segs.iter().any(|s| *s == "." || *s == "..") {
+        return Err(format!("the path {path:?} has dot segments"));
+    }
+    let rest = match segs.first() {
+        Some(&"api") => segs.get(2..),
+        Some(&"apis") => segs.get(3..),
+        _ => None,
+    };
+    match rest {
+        Some([ns_kw, ns, ..]) if *ns_kw == "namespaces" && !ns.is_empty() => Ok(Some(ns)),
+        _ => Ok(None),
+    }
+}
+
+impl Capabilities {
+    /// Everything allowed (tests and trusted modules).
+    pub fn all() -> Capabilities {
+        let any = || vec!["*".to_string()];
+        Capabilities {
+            clusters: any(),
+            namespaces: any(),
+            methods: any(),
+            cluster_scoped: true,
+            eks: any(),
+        }
+    }
+
+    /// Checks one Kubernetes call of `module`.
+    pub fn check_kubernetes(&self, module: &str, cluster: &str, method: &str, path: &str) -> Result<(), Denied> {
+        let deny = |why: String| Err(Denied(format!("module {module} may not {method} {path} on cluster {cluster}: {why}")));
+        if !allows(&self.clusters, cluster) {
+            return deny("the cluster is not in its allowlist".into());
+        }
+        if !allows(&self.methods, &method.to_ascii_uppercase()) {
+            return deny(format!("{method} is not in its allowed methods"));
+        }
+        match namespace_of(path) {
+            Err(e) => deny(e),
+            Ok(None) if !self.cluster_scoped => deny("cluster-scoped paths are not allowed".into()),
+            Ok(Some(ns)) if !allows(&self.namespaces, ns) => deny(format!("namespace {ns} is not in its allowlist")),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Checks one EKS operation of `module`.
+    pub fn check_eks(&self, module: &str, operation: &str) -> Result<(), Denied> {
+        if allows(&self.eks, operation) {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "module {module} may not call the EKS operation {operation}: it is not in its allowlist"
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_come_from_the_path() {
+        assert_eq!(namespace_of("/api/v1/namespaces/a/pods"), Ok(Some("a")));
+        assert_eq!(namespace_of("/apis/batch/v1/namespaces/b/jobs/x"), Ok(Some("b")));
+        assert_eq!(namespace_of("/api/v1/namespaces/c"), Ok(Some("c")));
+        assert_eq!(namespace_of("/api/v1/nodes"), Ok(None));
+        assert_eq!(namespace_of("/version"), Ok(None));
+        assert!(namespace_of("/api/v1/namespaces/a/../../nodes").is_err());
+        assert!(namespace_of("/api/v1/namespaces/a%2F..").is_err());
+    }
+
+    #[test]
+    fn the_allowlist_refuses_what_it_does_not_list() {
+        let c = Capabilities {
+            clusters: vec!["prod".into()],
+            namespaces: vec!["jobs".into()],
+            ..Capabilities::default()
+        };
+        assert!(c.check_kubernetes("m", "prod", "GET", "/api/v1/namespaces/jobs/pods").is_ok());
+        let e = c.check_kubernetes("m", "prod", "DELETE", "/api/v1/namespaces/jobs/pods/p").unwrap_err();
+        assert!(e.0.contains("DELETE is not in its allowed methods"), "{e}");
+        assert!(c.check_kubernetes("m", "dev", "GET", "/api/v1/namespaces/jobs/pods").is_err());
+        assert!(c.check_kubernetes("m", "prod", "GET", "/api/v1/namespaces/kube-system/secrets").is_err());
+        assert!(c.check_kubernetes("m", "prod", "GET", "/api/v1/nodes").is_err());
+        assert!(c.check_eks("m", "describe-cluster").is_err());
+        assert!(Capabilities::all().check_eks("m", "delete-cluster").is_ok());
+    }
+}

@@ -1,0 +1,203 @@
+//! What each guest call's `Store` holds, and the limits on it.
+
+use super::caps::Capabilities;
+use super::Services;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// A guest ran out of its deadline.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the guest ran for more than {0:?} of guest time in one call")]
+pub struct DeadlineExceeded(pub Duration);
+
+/// A guest asked for more memory (or tables, or instances) than allowed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct LimitExceeded(pub String);
+
+/// Memory and table limits of one store.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Bytes per linear memory.
+    pub memory_bytes: usize,
+    /// Elements per table.
+    pub table_elements: usize,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            return Err(LimitExceeded(format!(
+                "the guest asked to grow a memory from {current} to {desired} bytes; its limit is {} bytes",
+                self.memory_bytes
+            ))
+            .into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.table_elements {
+            return Err(LimitExceeded(format!(
+                "the guest asked to grow a table from {current} to {desired} elements; its limit is {}",
+                self.table_elements
+            ))
+            .into());
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        64
+    }
+
+    fn tables(&self) -> usize {
+        64
+    }
+
+    fn memories(&self) -> usize {
+        4
+    }
+}
+
+/// Where a guest's stdout and stderr go: kept up to a cap, the rest
+/// dropped (a full pipe would trap the guest).
+#[derive(Clone, Default)]
+pub struct Captured {
+    buf: Arc<Mutex<Vec<u8>>>,
+    cap: usize,
+}
+
+impl Captured {
+    /// A sink keeping at most `cap` bytes.
+    pub fn new(cap: usize) -> Captured {
+        Captured {
+            buf: Arc::default(),
+            cap,
+        }
+    }
+
+    /// What was written, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+impl tokio::io::AsyncWrite for Captured {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let mut b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+        let room = self.cap.saturating_sub(b.len());
+        b.extend_from_slice(&data[..data.len().min(room)]);
+        std::task::Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for Captured {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for Captured {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+/// The data of one guest call's store.
+pub struct GuestData {
+    /// The module's name.
+    pub module: Arc<str>,
+    /// Its allowlist.
+    pub caps: Arc<Capabilities>,
+    /// Clusters, EKS and the state store.
+    pub services: Arc<Services>,
+    /// The execution's region (for EKS and EKS tokens).
+    pub region: String,
+    /// Who is calling, for log lines: `execution state`.
+    pub origin: String,
+    /// Memory and table limits.
+    pub limits: Limits,
+    /// Guest time allowed per call.
+    pub deadline: Duration,
+    /// When the call began.
+    pub started: Instant,
+    /// Time spent in host calls so far (not guest time).
+    pub host_time: Duration,
+    /// Lines logged so far in this call.
+    pub log_lines: u32,
+    /// The guest's stdout and stderr (one sink).
+    pub output: Captured,
+    wasi: Option<WasiCtx>,
+    table: ResourceTable,
+}
+
+impl GuestData {
+    /// The data for one call.
+    pub fn new(
+        module: Arc<str>,
+        caps: Arc<Capabilities>,
+        services: Arc<Services>,
+        region: String,
+        origin: String,
+        limits: Limits,
+        deadline: Duration,
+    ) -> GuestData {
+        GuestData {
+            module,
+            caps,
+            services,
+            region,
+            origin,
+            limits,
+            deadline,
+            started: Instant::now(),
+            host_time: Duration::ZERO,
+            log_lines: 0,
+            output: Captured::new(64 * 1024),
+            wasi: None,
+            table: ResourceTable::new(),
+        }
+    }
+
+    /// Guest time used so far in this call.
+    pub fn guest_time(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.host_time)
+    }
+}
+
+impl WasiView for GuestData {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        // Built on first use, so guests that import no WASI never pay for
+        // it. Sandboxed: no environment, arguments, preopened directories
+        // or sockets; stdout and stderr captured; clocks and random on.
+        let out = self.output.clone();
+        let ctx = self.wasi.get_or_insert_with(|| {
+            let mut b = WasiCtx::builder();
+            b.stdout(out.clone()).stderr(out).allow_tcp(false).allow_udp(false);
+            b.build()
+        });
+        WasiCtxView {
+            ctx,
+            table: &mut self.table,
+        }
+    }
+}
