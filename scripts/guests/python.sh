@@ -3,6 +3,10 @@
 # examples/wasm/python-poller/requirements.txt, installed into a venv under
 # target/guest-tools/): python-poller.wasm (world `poller`) and
 # hostcheck-python.wasm (world `task`), into ${GUESTS_OUT:-target/guests}/.
+# WASI is stubbed (`--stub-wasi`: a WASI call traps; these guests make none),
+# so the components import only aslan:host. PYTHON_GUEST_WASI=1 keeps
+# componentize-py's WASI p2 imports instead, so that an uncaught exception's
+# traceback reaches stderr (the host's log) before the trap.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/guests/lib.sh
@@ -17,6 +21,8 @@ if ! cmp -s "$REQ" "$VENV/requirements.txt"; then
     cp "$REQ" "$VENV/requirements.txt"
 fi
 PY=$VENV/bin/componentize-py
+STUB=(--stub-wasi)
+[ "${PYTHON_GUEST_WASI:-0}" = 1 ] && STUB=()
 
 # componentize-py cannot export a world function named `poll` (its core
 # export collides with wasi-libc's `poll` when it links its libraries), so
@@ -36,7 +42,7 @@ fi
 # against WORLD, renaming the export EXPORT (if given) to `poll`.
 build() {
     local tmp="$OUT/.$5.tmp"
-    timed "$5" nice "$PY" -q -d "$3" -w "$4" componentize "$1" -p "$2" -o "$tmp"
+    timed "$5" nice "$PY" -q -d "$3" -w "$4" componentize "$1" -p "$2" "${STUB[@]}" -o "$tmp"
     if [ -n "${6:-}" ] && [ "$6" != poll ]; then
         python3 scripts/guests/rename-export.py "$tmp" "$6" poll "$tmp"
     fi
