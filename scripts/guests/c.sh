@@ -29,7 +29,8 @@ build() {
     local start end
     start=$(date +%s.%N)
     rm -rf "$gen"
-    wit-bindgen c wit --world "$world" --out-dir "$gen" >/dev/null
+    local log
+    log=$(wit-bindgen c wit --world "$world" --out-dir "$gen" 2>&1) || { echo "$log" >&2; return 1; }
     nice clang-19 "${CFLAGS[@]}" -I"$gen" -I"$SRC" -o "$gen/core.wasm" \
         "$@" "$SRC/json.c" "$gen/$world.c" "$gen/${world}_component_type.o"
     local adapt=()
