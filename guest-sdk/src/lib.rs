@@ -101,6 +101,11 @@
 //! [`export_poller!`] declares `poll` and not `run`. The exports are
 //! compiled for `wasm32` only, so a guest crate's unit tests run natively;
 //! there every host function panics (`unreachable!`) if called.
+//!
+//! `poll` is exported from the core module under the component model's
+//! standard name, `cm32p2||poll`, not the legacy `poll`: that is also
+//! wasi-libc's `poll()`, and a `wasm32-wasip2` guest would not link.
+//! The component's export is `poll` either way.
 #![deny(missing_docs)]
 
 #[doc(hidden)]
