@@ -31,6 +31,9 @@ set -e
 echo "order-pipeline Declined (exit $rc): $out"
 [ "$rc" = 1 ] && [[ "$out" == *'Payments.Declined'* ]] || fail order-pipeline Declined
 [ "$vrc" = 2 ] || fail "validate invalid.asl.json should exit 2, got $vrc"
+out=$(examples/wasm/run.sh)
+echo "wasm (poller + task guests): $out"
+[[ "$out" == '{"Job":"example-job","Pods":1,"Phases":{"Succeeded":1}}' ]] || fail wasm
 # The server example: aslan serve driven by boto3.
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

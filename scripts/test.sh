@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need (idempotently) and runs every test:
-# unit and end-to-end tests, the differential test against
+# the WebAssembly guests, unit and end-to-end tests, the differential test against
 # aws-local-stepfunctions, the API tests (boto3, aws CLI, crash test), the
 # examples, clippy, rustfmt, the benchmarks in quick mode and the fuzz
 # targets for a while each.
@@ -47,6 +47,11 @@ if ! .venv/bin/python -c 'import boto3, pytest, awscli, moto.server' 2>/dev/null
   .venv/bin/pip install -q -r tests/api/requirements.txt
 fi
 
+log "WebAssembly guests (Rust, C, JavaScript, Python) from source into target/guests"
+# Installs its toolchains (rustup targets, clang-19 and wit-bindgen-cli,
+# jco from npm, componentize-py from PyPI) when missing.
+scripts/guests.sh
+
 # --- checks ------------------------------------------------------------------
 log "rustfmt"
 cargo fmt --all -- --check
@@ -70,7 +75,7 @@ log "examples"
 ASLAN_BIN_DIR=target/debug scripts/examples.sh
 
 log "benchmarks (quick mode: they must run; figures come from cargo bench)"
-cargo test -q -p aslan --bench core --bench durable --bench kubernetes
+cargo test -q -p aslan --bench core --bench durable --bench kubernetes --bench wasm
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   log "fuzzing each target for ${FUZZ_SECONDS}s"

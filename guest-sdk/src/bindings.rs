@@ -39,7 +39,7 @@ pub mod task {
     });
 }
 
-/// The `poller` world: exports `poll`.
+/// The `poller` world: exports `decide`.
 pub mod poller {
     wit_bindgen::generate!({
         world: "poller",
@@ -53,13 +53,5 @@ pub mod poller {
         },
         pub_export_macro: true,
         export_macro_name: "__export_poller_world",
-        // The legacy core name of the export, `poll`, is also wasi-libc's
-        // `poll()`: a wasm32-wasip2 guest fails to link ("duplicate symbol:
-        // poll"). The standard name mangling, `cm32p2||poll`, avoids it;
-        // wit-component reads both. wit-bindgen prefixes the post-return
-        // too (`cm32p2||cabi_post_poll`, which wit-component ignores), so
-        // `export_poller!` exports it under its standard name,
-        // `cm32p2||poll_post`.
-        export_prefix: "cm32p2||",
     });
 }

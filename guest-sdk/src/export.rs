@@ -25,9 +25,10 @@ pub trait RawTask {
 
 /// A poller guest (world `poller`): custom polling for a `.sync` task,
 /// attached to a state by the engine's configuration. Export it with
-/// [`export_poller!`](crate::export_poller).
+/// [`export_poller!`](crate::export_poller), which makes
+/// [`poll`](Poller::poll) the component's export `decide`.
 pub trait Poller {
-    /// Decides once. `request` is `{"Resource", "Parameters", "Started"}`:
+    /// Decides once; the host calls it once per poll. `request` is `{"Resource", "Parameters", "Started"}`:
     /// the Task's resource, its effective Parameters and what the start
     /// produced (`eks:runJob.sync`: `{"Namespace", "Name", "Uid"}` of the
     /// Job). `state` is `None` on the first poll, then the state of the
@@ -119,9 +120,9 @@ pub fn run_raw_task<T: RawTask>(input: String) -> Result<String, TaskError> {
     T::run(input)
 }
 
-/// The body of an exported `poll`, for [`export_poller!`](crate::export_poller).
+/// The body of the exported `decide`, for [`export_poller!`](crate::export_poller).
 #[doc(hidden)]
-pub fn poll<P: Poller>(ctx: Context, request: String, state: Option<String>) -> RawDecision {
+pub fn decide<P: Poller>(ctx: Context, request: String, state: Option<String>) -> RawDecision {
     let request = match parse_json(&request) {
         Ok(request) => request,
         Err(e) => return RawDecision::Failed(TaskError::runtime(format!("the poll's request: {}", e.cause))),
@@ -198,7 +199,8 @@ macro_rules! __export_run {
     };
 }
 
-/// Exports a [`Poller`] as the component's `poll` (world `poller`).
+/// Exports a [`Poller`] as the component's `decide` (world `poller`): the
+/// host calls it once per poll, and it calls [`Poller::poll`].
 ///
 /// ```
 /// use aslan_guest::{json, Context, Decision, Poller, Value};
@@ -221,25 +223,18 @@ macro_rules! export_poller {
             struct AslanGuestPoller;
             #[allow(dead_code)]
             impl $crate::__private::PollerGuest for AslanGuestPoller {
-                fn poll(
+                fn decide(
                     ctx: $crate::Context,
                     request: ::std::string::String,
                     state: ::core::option::Option<::std::string::String>,
                 ) -> $crate::__private::RawDecision {
-                    $crate::__private::poll::<$poller>(ctx, request, state)
+                    $crate::__private::decide::<$poller>(ctx, request, state)
                 }
             }
             #[cfg(target_arch = "wasm32")]
             $crate::bindings::poller::__export_poller_world!(
                 AslanGuestPoller with_types_in $crate::bindings::poller
             );
-            // The post-return of `poll` under its standard name (see
-            // `bindings.rs`): frees the decision's strings.
-            #[cfg(target_arch = "wasm32")]
-            #[unsafe(export_name = "cm32p2||poll_post")]
-            unsafe extern "C" fn aslan_guest_poll_post(ret: *mut u8) {
-                unsafe { $crate::bindings::poller::__post_return_poll::<AslanGuestPoller>(ret) }
-            }
         };
     };
 }
@@ -299,25 +294,25 @@ mod tests {
     fn poller_adapter() {
         let request = r#"{"Resource": "r"}"#.to_string();
         assert_eq!(
-            poll::<Counter>(ctx(), request.clone(), None),
+            decide::<Counter>(ctx(), request.clone(), None),
             RawDecision::Again(AgainAfter {
                 after_ms: 10,
                 state: r#"{"n":1}"#.into()
             })
         );
         assert_eq!(
-            poll::<Counter>(ctx(), request.clone(), Some(r#"{"n":2}"#.into())),
+            decide::<Counter>(ctx(), request.clone(), Some(r#"{"n":2}"#.into())),
             RawDecision::Done(r#"{"key":"k-1","resource":"r"}"#.into())
         );
         assert_eq!(
-            poll::<Counter>(ctx(), r#"{"Resource":"fail"}"#.into(), None),
+            decide::<Counter>(ctx(), r#"{"Resource":"fail"}"#.into(), None),
             RawDecision::Failed(TaskError::new("E", "c"))
         );
-        let bad_state = poll::<Counter>(ctx(), request, Some("{".into()));
+        let bad_state = decide::<Counter>(ctx(), request, Some("{".into()));
         assert!(
             matches!(bad_state, RawDecision::Failed(e) if e.error == "States.Runtime" && e.cause.starts_with("the poll's state: "))
         );
-        let bad_request = poll::<Counter>(ctx(), "[".into(), None);
+        let bad_request = decide::<Counter>(ctx(), "[".into(), None);
         assert!(matches!(bad_request, RawDecision::Failed(e) if e.cause.starts_with("the poll's request: ")));
     }
 

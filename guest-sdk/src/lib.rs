@@ -7,8 +7,9 @@
 //!   `"Resource": "arn:aslan:states:::wasm:NAME"`, that turns the Task's
 //!   input into a result or an error; or
 //! - a **poller** (world `poller`): custom polling for a `.sync`
-//!   integration (`eks:runJob.sync`, `eks:createCluster.sync`, ...), called
-//!   until it decides `Done`, `Failed` or `Again`.
+//!   integration (`eks:runJob.sync`, `eks:createCluster.sync`, ...): the
+//!   host calls its export `decide` once per poll, and it decides `Done`,
+//!   `Failed` or `Again`.
 //!
 //! This crate carries the `wit-bindgen` bindings of both worlds and a Rust
 //! API over them: the host functions with [`serde_json::Value`] in and out
@@ -98,14 +99,10 @@
 //! `poller` worlds reuse them with `wit-bindgen`'s `with` option. Their
 //! export macros are public, and `wit-bindgen` then describes a world's
 //! export only where the macro is invoked: a guest that calls
-//! [`export_poller!`] declares `poll` and not `run`. The exports are
-//! compiled for `wasm32` only, so a guest crate's unit tests run natively;
-//! there every host function panics (`unreachable!`) if called.
-//!
-//! `poll` is exported from the core module under the component model's
-//! standard name, `cm32p2||poll`, not the legacy `poll`: that is also
-//! wasi-libc's `poll()`, and a `wasm32-wasip2` guest would not link.
-//! The component's export is `poll` either way.
+//! [`export_poller!`] declares `decide` (which calls [`Poller::poll`]) and
+//! not `run`. The exports are compiled for `wasm32` only, so a guest
+//! crate's unit tests run natively; there every host function panics
+//! (`unreachable!`) if called.
 #![deny(missing_docs)]
 
 #[doc(hidden)]
@@ -167,7 +164,7 @@ pub mod __private {
     pub use crate::bindings::imports::aslan::host::types::Decision as RawDecision;
     pub use crate::bindings::poller::Guest as PollerGuest;
     pub use crate::bindings::task::Guest as TaskGuest;
-    pub use crate::export::{poll, run_raw_task, run_task};
+    pub use crate::export::{decide, run_raw_task, run_task};
     /// What `run` returns.
     pub type RunResult = Result<String, crate::TaskError>;
 }

@@ -18,7 +18,7 @@ pub mod task {
     });
 }
 
-/// The `poller` world: `export poll: func(ctx, request, state) -> decision`.
+/// The `poller` world: `export decide: func(ctx, request, state) -> decision`.
 pub mod poller {
     wasmtime::component::bindgen!({
         world: "aslan:host/poller",

@@ -11,7 +11,7 @@
 //!
 //! The integration starts the work as usual (creates the Job). Then,
 //! instead of its own wait, the [`Registry`](crate::tasks::Registry) calls
-//! the guest's `poll` with `{"Resource", "Parameters", "Started"}` and the
+//! the guest's `decide` with `{"Resource", "Parameters", "Started"}` and the
 //! guest's state from the poll before, until it decides `done` or
 //! `failed`. `again` is a durable poll step: the executor commits the
 //! guest's state with the task and arms a timer, so after a restart the

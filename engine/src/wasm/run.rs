@@ -288,13 +288,13 @@ impl WasmHost {
             TaskPre::new(pre)
                 .map(Kind::Task)
                 .map_err(|e| format!("it exports `run` but not as the world aslan:host/task has it: {e:#}"))
-        } else if exports.iter().any(|e| e == "poll") {
+        } else if exports.iter().any(|e| e == "decide") {
             PollerPre::new(pre)
                 .map(Kind::Poller)
-                .map_err(|e| format!("it exports `poll` but not as the world aslan:host/poller has it: {e:#}"))
+                .map_err(|e| format!("it exports `decide` but not as the world aslan:host/poller has it: {e:#}"))
         } else {
             Err(format!(
-                "it exports neither `run` (world aslan:host/task) nor `poll` (world aslan:host/poller), but {exports:?}"
+                "it exports neither `run` (world aslan:host/task) nor `decide` (world aslan:host/poller), but {exports:?}"
             ))
         }
     }
@@ -404,7 +404,7 @@ impl WasmHost {
             .spawn(async move {
                 let r = async {
                     let inst: Poller = pre.instantiate_async(&mut store).await?;
-                    inst.call_poll(&mut store, &ctx, &request, state.as_ref()).await
+                    inst.call_decide(&mut store, &ctx, &request, state.as_ref()).await
                 }
                 .await;
                 (r, store.into_data().output.text())
