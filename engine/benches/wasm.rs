@@ -44,7 +44,10 @@ fn ctx() -> Context {
 /// Polls per second over `n` sequential polls, and the CPU seconds used
 /// per wall second (how many cores the loop kept busy).
 fn polls_per_second(h: &WasmHost, module: &str, n: usize) -> (f64, f64) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let m = h.module(module).unwrap();
     let caller = Caller {
         region: "us-east-1".into(),
@@ -101,7 +104,10 @@ fn main() {
             best.1
         );
     }
-    println!("cold start: register a component (compile vs. load from the on-disk cache), best of {}:", if quick { 1 } else { 3 });
+    println!(
+        "cold start: register a component (compile vs. load from the on-disk cache), best of {}:",
+        if quick { 1 } else { 3 }
+    );
     let dir = std::env::temp_dir().join(format!("aslan-bench-wasm-{}", std::process::id()));
     for name in ["rust-poller", "c-poller", "js-poller", "python-poller"] {
         let bytes = guest(name);
@@ -110,7 +116,9 @@ fn main() {
             for _ in 0..if quick { 1 } else { 3 } {
                 let _ = std::fs::remove_dir_all(&dir);
                 if cache {
-                    host(true, Some(dir.clone())).add_module("m", &bytes, ModuleConfig::default()).unwrap();
+                    host(true, Some(dir.clone()))
+                        .add_module("m", &bytes, ModuleConfig::default())
+                        .unwrap();
                 }
                 let h = host(true, Some(dir.clone()));
                 let t = Instant::now();

@@ -501,6 +501,9 @@ fn with_modules(r: Registry, config: &EngineConfig, extra: &[(String, PathBuf)])
 
 #[cfg(not(feature = "wasm"))]
 fn with_modules(r: Registry, _: &EngineConfig, extra: &[(String, PathBuf)]) -> anyhow::Result<Registry> {
-    anyhow::ensure!(extra.is_empty(), "this build of aslan has no WebAssembly support (feature `wasm`)");
+    anyhow::ensure!(
+        extra.is_empty(),
+        "this build of aslan has no WebAssembly support (feature `wasm`)"
+    );
     Ok(r)
 }

@@ -130,7 +130,8 @@ async fn shutdown_signal() {
 #[cfg(feature = "wasm")]
 fn with_wasm(r: Registry, config: &aslan::config::EngineConfig, store: &Store) -> anyhow::Result<Registry> {
     let host = aslan::wasm::host_with_modules(config, &[], Arc::new(store.clone()))?;
-    let n = aslan::api::modules::load_stored(store, &host).map_err(|e| anyhow::anyhow!("cannot load the stored modules: {e}"))?;
+    let n = aslan::api::modules::load_stored(store, &host)
+        .map_err(|e| anyhow::anyhow!("cannot load the stored modules: {e}"))?;
     if n > 0 {
         eprintln!("aslan: loaded {n} WebAssembly module(s) from the store");
     }

@@ -27,7 +27,11 @@ fn guests() -> PathBuf {
 
 fn guest(name: &str) -> PathBuf {
     let p = guests().join(format!("{name}.wasm"));
-    assert!(p.exists(), "{} is missing: build the guests with scripts/guests.sh", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: build the guests with scripts/guests.sh",
+        p.display()
+    );
     p
 }
 
@@ -82,8 +86,19 @@ fn run_env(
 
 fn show(o: &Output) -> String {
     let e = String::from_utf8_lossy(&o.stderr);
-    let tail: String = e.chars().rev().take(4000).collect::<Vec<_>>().into_iter().rev().collect();
-    format!("status {:?}\nstdout: {}\nstderr: ...{tail}", o.status.code(), String::from_utf8_lossy(&o.stdout))
+    let tail: String = e
+        .chars()
+        .rev()
+        .take(4000)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!(
+        "status {:?}\nstdout: {}\nstderr: ...{tail}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout)
+    )
 }
 
 fn ok(o: &Output) -> Value {
@@ -108,7 +123,10 @@ fn a_task_guest_gets_the_effective_input_and_its_output_is_the_result() {
     t["ResultPath"] = json!("$.echoed");
     let def = json!({"StartAt": "T", "States": {"T": t}});
     let o = run(&def, &json!({"x": {"y": 1}}), &[("echo", "echo")], "", &[]);
-    assert_eq!(ok(&o), json!({"x": {"y": 1}, "echoed": {"a": {"y": 1}, "b": [1, "two"]}}));
+    assert_eq!(
+        ok(&o),
+        json!({"x": {"y": 1}, "echoed": {"a": {"y": 1}, "b": [1, "two"]}})
+    );
 }
 
 #[test]
@@ -123,12 +141,28 @@ fn a_looping_a_memory_hungry_and_a_trapping_guest_each_fail_only_their_task() {
         branch("spin"), branch("membomb"), branch("trap"), branch("missing"),
         {"StartAt": "echo", "States": {"echo": wasm_task("echo")}}
     ]}}});
-    let modules = [("spin", "spin"), ("membomb", "membomb"), ("trap", "trap"), ("echo", "echo")];
+    let modules = [
+        ("spin", "spin"),
+        ("membomb", "membomb"),
+        ("trap", "trap"),
+        ("echo", "echo"),
+    ];
     let started = std::time::Instant::now();
-    let o = run(&def, &json!({"n": 7}), &modules, "[modules.spin]\ndeadline_ms = 300\n", &[]);
+    let o = run(
+        &def,
+        &json!({"n": 7}),
+        &modules,
+        "[modules.spin]\ndeadline_ms = 300\n",
+        &[],
+    );
     let out = ok(&o);
     let took = started.elapsed();
-    let err = |i: usize| (out[i]["Error"].as_str().unwrap().to_string(), out[i]["Cause"].as_str().unwrap().to_string());
+    let err = |i: usize| {
+        (
+            out[i]["Error"].as_str().unwrap().to_string(),
+            out[i]["Cause"].as_str().unwrap().to_string(),
+        )
+    };
     let (e, c) = err(0);
     assert_eq!(e, "Wasm.DeadlineExceeded", "{c}");
     assert!(c.contains("300ms"), "{c}");
@@ -151,7 +185,13 @@ fn retry_applies_to_a_trapping_guest() {
     let mut t = wasm_task("trap");
     t["Retry"] = json!([{"ErrorEquals": ["Wasm.Trap"], "MaxAttempts": 2, "IntervalSeconds": 1}]);
     let def = json!({"StartAt": "T", "States": {"T": t}});
-    let o = run(&def, &json!({}), &[("trap", "trap")], "", &["--history", "--clock", "simulated"]);
+    let o = run(
+        &def,
+        &json!({}),
+        &[("trap", "trap")],
+        "",
+        &["--history", "--clock", "simulated"],
+    );
     let (e, _) = failed(&o);
     assert_eq!(e, "Wasm.Trap");
     let failures = String::from_utf8_lossy(&o.stderr)
@@ -204,7 +244,13 @@ fn every_host_function_answers_each_guest_language() {
         let job = format!("hostcheck-{lang}");
         let def = json!({"StartAt": "T", "States": {"T": wasm_task("hc")}});
         let file = format!("hostcheck-{lang}");
-        let o = run_with_eks(&c, &def, &hostcheck_input(&c, &job), &[("hc", &file)], &kube_config(&c, ALLOW_ALL));
+        let o = run_with_eks(
+            &c,
+            &def,
+            &hostcheck_input(&c, &job),
+            &[("hc", &file)],
+            &kube_config(&c, ALLOW_ALL),
+        );
         assert_eq!(
             ok(&o),
             json!({"stateGet": {"n": 1}, "stateRemoved": true, "callStatus": 200, "createdJob": job,
@@ -225,8 +271,17 @@ fn run_with_eks(c: &Cloud, def: &Value, input: &Value, modules: &[(&str, &str)],
 fn a_call_outside_the_allowlist_fails_the_task_with_wasm_denied() {
     let c = cloud_with(&[], &CREDS);
     let def = json!({"StartAt": "T", "States": {"T": wasm_task("hc")}});
-    let cfg = kube_config(&c, "clusters = [\"MyCluster\"]\nnamespaces = [\"jobs\"]\nmethods = [\"*\"]");
-    let o = run_with_eks(&c, &def, &hostcheck_input(&c, "denied"), &[("hc", "hostcheck-rust")], &cfg);
+    let cfg = kube_config(
+        &c,
+        "clusters = [\"MyCluster\"]\nnamespaces = [\"jobs\"]\nmethods = [\"*\"]",
+    );
+    let o = run_with_eks(
+        &c,
+        &def,
+        &hostcheck_input(&c, "denied"),
+        &[("hc", "hostcheck-rust")],
+        &cfg,
+    );
     let (e, cause) = failed(&o);
     assert_eq!(e, "Wasm.Denied");
     assert!(cause.contains("namespace default is not in its allowlist"), "{cause}");
@@ -248,7 +303,9 @@ fn poller_config(c: &Cloud, states: &[&str]) -> String {
         c.token
     );
     for s in states {
-        cfg.push_str(&format!("[[pollers]]\nstate_machine = \"sm\"\nstate = \"{s}\"\nmodule = \"poller\"\n"));
+        cfg.push_str(&format!(
+            "[[pollers]]\nstate_machine = \"sm\"\nstate = \"{s}\"\nmodule = \"poller\"\n"
+        ));
     }
     cfg
 }
@@ -286,10 +343,16 @@ fn the_pollers_in_four_languages_drive_a_job_to_its_end_and_fail_fast_on_image_p
         );
         assert_eq!(out[1]["Error"], "Job.ImagePullBackOff", "{lang}: {out}");
         let cause = out[1]["Cause"].as_str().unwrap();
-        assert!(cause.starts_with(&format!("pod {stuck_job}-")) && cause.ends_with("container main: ImagePullBackOff"), "{lang}: {cause}");
+        assert!(
+            cause.starts_with(&format!("pod {stuck_job}-")) && cause.ends_with("container main: ImagePullBackOff"),
+            "{lang}: {cause}"
+        );
         // Failing fast: the poller's error, not the state's 60 s States.Timeout.
         let log = String::from_utf8_lossy(&o.stderr);
-        assert!(log.contains(&format!("job default/{ok_job}: poll 0")), "{lang}: the guest's log line: {log}");
+        assert!(
+            log.contains(&format!("job default/{ok_job}: poll 0")),
+            "{lang}: the guest's log line: {log}"
+        );
     }
 }
 
@@ -324,8 +387,8 @@ fn the_four_pollers_decide_alike_on_the_same_jobs() {
     }
     let config = aslan::config::EngineConfig::parse(&config).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let host = aslan::wasm::host_with_modules(&config, &[], std::sync::Arc::new(aslan::wasm::MemoryState::default()))
-        .unwrap();
+    let host =
+        aslan::wasm::host_with_modules(&config, &[], std::sync::Arc::new(aslan::wasm::MemoryState::default())).unwrap();
     let ctx = Context {
         execution_arn: "arn:aws:states:us-east-1:123456789012:execution:sm:e1".into(),
         state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:sm".into(),
@@ -354,14 +417,20 @@ fn the_four_pollers_decide_alike_on_the_same_jobs() {
     };
     let same = |ds: &[Decision]| {
         for (lang, d) in LANGUAGES.iter().zip(ds) {
-            assert_eq!(format!("{d:?}"), format!("{:?}", ds[0]), "{lang} decides otherwise than rust");
+            assert_eq!(
+                format!("{d:?}"),
+                format!("{:?}", ds[0]),
+                "{lang} decides otherwise than rust"
+            );
         }
     };
     // Running, at attempts 0 and 5: again, with the specified backoff.
     for (state, base) in [(None, 250u32), (Some("{\"attempt\":5}"), 8000)] {
         let ds = decide("cmp-running", state);
         same(&ds);
-        let Decision::Again(a) = &ds[0] else { panic!("{:?}", ds[0]) };
+        let Decision::Again(a) = &ds[0] else {
+            panic!("{:?}", ds[0])
+        };
         assert!(a.after_ms >= base && a.after_ms <= base + base / 4, "{}", a.after_ms);
     }
     // Finished: done with the Job as read.
@@ -374,8 +443,13 @@ fn the_four_pollers_decide_alike_on_the_same_jobs() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     same(&ds);
-    let Decision::Done(job) = &ds[0] else { panic!("{:?}", ds[0]) };
-    assert_eq!(serde_json::from_str::<Value>(job).unwrap()["metadata"]["name"], "cmp-done");
+    let Decision::Done(job) = &ds[0] else {
+        panic!("{:?}", ds[0])
+    };
+    assert_eq!(
+        serde_json::from_str::<Value>(job).unwrap()["metadata"]["name"],
+        "cmp-done"
+    );
     // Stuck pulling its image: failed fast.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let ds = loop {
@@ -386,7 +460,9 @@ fn the_four_pollers_decide_alike_on_the_same_jobs() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     same(&ds);
-    let Decision::Failed(e) = &ds[0] else { panic!("{:?}", ds[0]) };
+    let Decision::Failed(e) = &ds[0] else {
+        panic!("{:?}", ds[0])
+    };
     assert_eq!(e.error, "Job.ImagePullBackOff");
     assert!(e.cause.ends_with("container main: ErrImagePull"), "{}", e.cause);
     drop(rt);

@@ -119,8 +119,14 @@ enum CState {
     /// Waiting to start: `ContainerCreating`, or the reason given by
     /// `aslan.io/waiting-reason` (`ImagePullBackOff`).
     Waiting(Option<String>),
-    Running { started: String, id: String },
-    Terminated { o: Outcome, id: String },
+    Running {
+        started: String,
+        id: String,
+    },
+    Terminated {
+        o: Outcome,
+        id: String,
+    },
 }
 
 fn container_status(name: &str, image: &str, st: &CState) -> Value {
@@ -275,7 +281,10 @@ async fn run_pod(state: Shared, pod: Arc<Value>, mut cancel: watch::Receiver<boo
     }
     if let Some(reason) = ann.get("aslan.io/waiting-reason").and_then(Value::as_str) {
         // The containers never start (an image that cannot be pulled).
-        let states: Vec<CState> = containers.iter().map(|_| CState::Waiting(Some(reason.to_string()))).collect();
+        let states: Vec<CState> = containers
+            .iter()
+            .map(|_| CState::Waiting(Some(reason.to_string())))
+            .collect();
         write_status(&state, &info, &states);
         let _ = cancel.changed().await;
         return;

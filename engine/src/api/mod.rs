@@ -6,9 +6,9 @@
 //! [`Executor`], state lives in the [`Store`].
 
 mod activities;
-pub mod modules;
 pub mod client;
 pub mod error;
+pub mod modules;
 pub mod sigv4;
 mod testing;
 

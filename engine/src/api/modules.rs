@@ -97,7 +97,10 @@ impl Api {
             .await
             .map_err(|e| ApiError::new(Kind::InternalServerError, e.to_string()))?;
         if !host.remove_module(name) && !stored {
-            return Err(ApiError::new(Kind::ResourceNotFound, format!("no module named {name:?}")));
+            return Err(ApiError::new(
+                Kind::ResourceNotFound,
+                format!("no module named {name:?}"),
+            ));
         }
         Ok(json!({}))
     }

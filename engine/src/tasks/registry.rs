@@ -285,7 +285,10 @@ impl Registry {
                         after_ms,
                         state: {
                             let mut o = serde_json::Map::new();
-                            o.insert(HOOK_STATE.into(), serde_json::json!({ "started": inner, "state": state }));
+                            o.insert(
+                                HOOK_STATE.into(),
+                                serde_json::json!({ "started": inner, "state": state }),
+                            );
                             Value::Object(o)
                         },
                     },

@@ -81,7 +81,11 @@ impl Capabilities {
 
     /// Checks one Kubernetes call of `module`.
     pub fn check_kubernetes(&self, module: &str, cluster: &str, method: &str, path: &str) -> Result<(), Denied> {
-        let deny = |why: String| Err(Denied(format!("module {module} may not {method} {path} on cluster {cluster}: {why}")));
+        let deny = |why: String| {
+            Err(Denied(format!(
+                "module {module} may not {method} {path} on cluster {cluster}: {why}"
+            )))
+        };
         if !allows(&self.clusters, cluster) {
             return deny("the cluster is not in its allowlist".into());
         }
@@ -130,11 +134,19 @@ mod tests {
             namespaces: vec!["jobs".into()],
             ..Capabilities::default()
         };
-        assert!(c.check_kubernetes("m", "prod", "GET", "/api/v1/namespaces/jobs/pods").is_ok());
-        let e = c.check_kubernetes("m", "prod", "DELETE", "/api/v1/namespaces/jobs/pods/p").unwrap_err();
+        assert!(c
+            .check_kubernetes("m", "prod", "GET", "/api/v1/namespaces/jobs/pods")
+            .is_ok());
+        let e = c
+            .check_kubernetes("m", "prod", "DELETE", "/api/v1/namespaces/jobs/pods/p")
+            .unwrap_err();
         assert!(e.0.contains("DELETE is not in its allowed methods"), "{e}");
-        assert!(c.check_kubernetes("m", "dev", "GET", "/api/v1/namespaces/jobs/pods").is_err());
-        assert!(c.check_kubernetes("m", "prod", "GET", "/api/v1/namespaces/kube-system/secrets").is_err());
+        assert!(c
+            .check_kubernetes("m", "dev", "GET", "/api/v1/namespaces/jobs/pods")
+            .is_err());
+        assert!(c
+            .check_kubernetes("m", "prod", "GET", "/api/v1/namespaces/kube-system/secrets")
+            .is_err());
         assert!(c.check_kubernetes("m", "prod", "GET", "/api/v1/nodes").is_err());
         assert!(c.check_eks("m", "describe-cluster").is_err());
         assert!(Capabilities::all().check_eks("m", "delete-cluster").is_ok());

@@ -84,9 +84,15 @@ impl GuestData {
         Ok(self
             .timed(async move {
                 let client = services.clients.get(&cluster, &region).await.map_err(err)?;
-                let reply = send(&client, &cluster, m, &target, body.as_ref().map(|b| (b.clone(), content_type)))
-                    .await
-                    .map_err(err)?;
+                let reply = send(
+                    &client,
+                    &cluster,
+                    m,
+                    &target,
+                    body.as_ref().map(|b| (b.clone(), content_type)),
+                )
+                .await
+                .map_err(err)?;
                 if reply.status.is_success() {
                     Ok(reply)
                 } else {
@@ -147,7 +153,10 @@ impl kubernetes::Host for GuestData {
             }
             None => (None, "application/json"),
         };
-        let reply = tri!(self.kube(&cluster, &method, &request.path, &request.query, body, ct).await?);
+        let reply = tri!(
+            self.kube(&cluster, &method, &request.path, &request.query, body, ct)
+                .await?
+        );
         let headers = reply
             .headers
             .iter()
@@ -176,7 +185,10 @@ impl kubernetes::Host for GuestData {
         o.entry("kind").or_insert("Job".into());
         let body = serde_json::to_vec(&v)?;
         let path = format!("/apis/batch/v1/namespaces/{ns}/jobs");
-        let reply = tri!(self.kube(&cluster, "POST", &path, &[], Some(body), "application/json").await?);
+        let reply = tri!(
+            self.kube(&cluster, "POST", &path, &[], Some(body), "application/json")
+                .await?
+        );
         Ok(Ok(json_text(reply)))
     }
 
@@ -186,7 +198,11 @@ impl kubernetes::Host for GuestData {
         namespace: String,
         name: String,
     ) -> wasmtime::Result<Result<String, TaskError>> {
-        let path = format!("/apis/batch/v1/namespaces/{}/jobs/{}", tri!(seg(&namespace)), tri!(seg(&name)));
+        let path = format!(
+            "/apis/batch/v1/namespaces/{}/jobs/{}",
+            tri!(seg(&namespace)),
+            tri!(seg(&name))
+        );
         let reply = tri!(self.kube(&cluster, "GET", &path, &[], None, "").await?);
         Ok(Ok(json_text(reply)))
     }
@@ -211,7 +227,11 @@ impl kubernetes::Host for GuestData {
         container: Option<String>,
         tail_lines: Option<u32>,
     ) -> wasmtime::Result<Result<String, TaskError>> {
-        let path = format!("/api/v1/namespaces/{}/pods/{}/log", tri!(seg(&namespace)), tri!(seg(&pod)));
+        let path = format!(
+            "/api/v1/namespaces/{}/pods/{}/log",
+            tri!(seg(&namespace)),
+            tri!(seg(&pod))
+        );
         let mut query = vec![("limitBytes".to_string(), MAX_LOG_BYTES.to_string())];
         if let Some(c) = container {
             query.push(("container".into(), c));
@@ -270,7 +290,11 @@ fn describe_target(op: eks::Operation, req: &Value) -> Result<Target, TaskError>
 }
 
 impl eks::Host for GuestData {
-    async fn call(&mut self, operation: eks::Operation, request: String) -> wasmtime::Result<Result<String, TaskError>> {
+    async fn call(
+        &mut self,
+        operation: eks::Operation,
+        request: String,
+    ) -> wasmtime::Result<Result<String, TaskError>> {
         use eks::Operation as O;
         self.caps.check_eks(&self.module, op_name(operation))?;
         let req = tri!(parse("EKS request", &request));
@@ -289,7 +313,8 @@ impl eks::Host for GuestData {
             Some(op) => {
                 let body = tri!(members::to_request(op.name(), &req)
                     .map_err(|p| err(crate::tasks::kubernetes::params::bad(&req, &p))));
-                self.timed(async move { api.call(&region, op, &body).await.map_err(err) }).await
+                self.timed(async move { api.call(&region, op, &body).await.map_err(err) })
+                    .await
             }
             None => {
                 let target = tri!(describe_target(operation, &req));
@@ -345,12 +370,16 @@ impl state::Host for GuestData {
             return Ok(Err(runtime(format!("state keys are at most {MAX_STATE_KEY} bytes"))));
         }
         if value.len() > MAX_STATE_VALUE {
-            return Ok(Err(runtime(format!("state values are at most {MAX_STATE_VALUE} bytes"))));
+            return Ok(Err(runtime(format!(
+                "state values are at most {MAX_STATE_VALUE} bytes"
+            ))));
         }
         tri!(parse("state value", &value));
         let store = &self.services.state;
         if store.get(&self.module, &key).is_none() && store.count(&self.module) >= MAX_STATE_KEYS {
-            return Ok(Err(runtime(format!("a module may store at most {MAX_STATE_KEYS} keys"))));
+            return Ok(Err(runtime(format!(
+                "a module may store at most {MAX_STATE_KEYS} keys"
+            ))));
         }
         Ok(store.set(&self.module, &key, &value).map_err(runtime))
     }

@@ -136,12 +136,19 @@ pub struct MemoryState(Mutex<HashMap<String, HashMap<String, String>>>);
 
 impl GuestStateStore for MemoryState {
     fn get(&self, module: &str, key: &str) -> Option<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(module)?.get(key).cloned()
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(module)?
+            .get(key)
+            .cloned()
     }
 
     fn set(&self, module: &str, key: &str, value: &str) -> Result<(), String> {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        m.entry(module.to_string()).or_default().insert(key.to_string(), value.to_string());
+        m.entry(module.to_string())
+            .or_default()
+            .insert(key.to_string(), value.to_string());
         Ok(())
     }
 
@@ -152,7 +159,11 @@ impl GuestStateStore for MemoryState {
     }
 
     fn count(&self, module: &str) -> usize {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(module).map_or(0, HashMap::len)
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(module)
+            .map_or(0, HashMap::len)
     }
 }
 
@@ -217,7 +228,8 @@ pub fn host_with_modules(
     extra: &[(String, std::path::PathBuf)],
     state: Arc<dyn GuestStateStore>,
 ) -> Result<Arc<WasmHost>, SetupError> {
-    let host = WasmHost::new(&config.wasm, Services::new(config, state)).map_err(|e| SetupError::Host(format!("{e:#}")))?;
+    let host =
+        WasmHost::new(&config.wasm, Services::new(config, state)).map_err(|e| SetupError::Host(format!("{e:#}")))?;
     let mut files: std::collections::BTreeMap<String, std::path::PathBuf> = config
         .modules
         .iter()
@@ -244,7 +256,8 @@ impl GuestStateStore for crate::store::Store {
     }
 
     fn set(&self, module: &str, key: &str, value: &str) -> Result<(), String> {
-        self.set_guest_state(module, key, value.as_bytes()).map_err(|e| e.to_string())
+        self.set_guest_state(module, key, value.as_bytes())
+            .map_err(|e| e.to_string())
     }
 
     fn remove(&self, module: &str, key: &str) {
@@ -268,7 +281,9 @@ pub fn check_pollers(host: &WasmHost, pollers: &[PollerConfig]) -> Vec<SetupErro
         };
         match host.module(&p.module) {
             None => out.push(bad(format!("no module is registered as {:?}", p.module))),
-            Some(m) if m.world() != "poller" => out.push(bad(format!("module {:?} is a {}, not a poller", p.module, m.world()))),
+            Some(m) if m.world() != "poller" => {
+                out.push(bad(format!("module {:?} is a {}, not a poller", p.module, m.world())))
+            }
             Some(_) => {}
         }
     }

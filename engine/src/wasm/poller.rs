@@ -115,7 +115,10 @@ impl PollHook for Pollers {
             let Some(m) = host.module(&name) else {
                 return Outcome::Failed(StateError::new(
                     MODULE_NOT_FOUND,
-                    format!("No WebAssembly module is registered as {name:?} (the poller of state {:?})", task.ctx.state_name),
+                    format!(
+                        "No WebAssembly module is registered as {name:?} (the poller of state {:?})",
+                        task.ctx.state_name
+                    ),
                 ));
             };
             let previous = state.clone().unwrap_or(Value::Null);

@@ -301,17 +301,30 @@ impl WasmHost {
 
     /// Removes a module; whether it was there.
     pub fn remove_module(&self, name: &str) -> bool {
-        self.modules.write().unwrap_or_else(|e| e.into_inner()).remove(name).is_some()
+        self.modules
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+            .is_some()
     }
 
     /// The module registered as `name`.
     pub fn module(&self, name: &str) -> Option<Arc<WasmModule>> {
-        self.modules.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        self.modules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// Every registered module, by name.
     pub fn modules(&self) -> Vec<Arc<WasmModule>> {
-        self.modules.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.modules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     fn store(&self, m: &WasmModule, caller: &Caller) -> Store<GuestData> {
@@ -330,12 +343,21 @@ impl WasmHost {
         let mut store = Store::new(&self.engine, data);
         store.limiter(|d| &mut d.limits);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|cx| {
-            let d = cx.data();
-            if d.guest_time() > d.deadline {
+        store.epoch_deadline_callback(|mut cx| {
+            let d = cx.data_mut();
+            if d.tick() > d.deadline {
                 return Err(DeadlineExceeded(d.deadline).into());
             }
-            Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
+            // Let other guests run; the slice after the yield starts when
+            // this guest runs again.
+            let resumed = d.resume_handle();
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    *resumed.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+                }),
+            ))
         });
         store
     }
@@ -367,6 +389,7 @@ impl WasmHost {
         let (pre, mut store, module) = (pre.clone(), self.store(m, caller), m.name.clone());
         let r = self
             .spawn(async move {
+                store.data_mut().start_clock();
                 let r = async {
                     let inst = pre.instantiate_async(&mut store).await?;
                     inst.call_run(&mut store, &input).await
@@ -402,6 +425,7 @@ impl WasmHost {
         let (pre, mut store, module) = (pre.clone(), self.store(m, caller), m.name.clone());
         let r = self
             .spawn(async move {
+                store.data_mut().start_clock();
                 let r = async {
                     let inst: Poller = pre.instantiate_async(&mut store).await?;
                     inst.call_decide(&mut store, &ctx, &request, state.as_ref()).await
@@ -433,5 +457,9 @@ fn check_json(module: &str, out: String) -> Result<String, StateError> {
 
 /// Module names: 1 to 80 of `[A-Za-z0-9_-]`.
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 80 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !name.is_empty()
+        && name.len() <= 80
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

@@ -98,7 +98,10 @@ impl tokio::io::AsyncWrite for Captured {
         std::task::Poll::Ready(Ok(data.len()))
     }
 
-    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
 
@@ -138,8 +141,13 @@ pub struct GuestData {
     pub limits: Limits,
     /// Guest time allowed per call.
     pub deadline: Duration,
-    /// When the call began.
-    pub started: Instant,
+    /// Guest time used before the current slice.
+    used: Duration,
+    /// When the guest last (re)started running: set when the call starts
+    /// and after each yield to the runtime.
+    resumed: Arc<Mutex<Instant>>,
+    /// Host time at `resumed`.
+    host_at_resume: Duration,
     /// Time spent in host calls so far (not guest time).
     pub host_time: Duration,
     /// Lines logged so far in this call.
@@ -169,7 +177,9 @@ impl GuestData {
             origin,
             limits,
             deadline,
-            started: Instant::now(),
+            used: Duration::ZERO,
+            resumed: Arc::new(Mutex::new(Instant::now())),
+            host_at_resume: Duration::ZERO,
             host_time: Duration::ZERO,
             log_lines: 0,
             output: Captured::new(64 * 1024),
@@ -178,9 +188,29 @@ impl GuestData {
         }
     }
 
-    /// Guest time used so far in this call.
-    pub fn guest_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.host_time)
+    /// Starts the clock of guest time (when the call begins to run).
+    pub fn start_clock(&mut self) {
+        *self.resumed.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.host_at_resume = self.host_time;
+    }
+
+    /// Adds the slice since the guest last resumed, less the host calls in
+    /// it, to the guest time used, and returns the total. Time the guest
+    /// spends yielded to the runtime (waiting for a thread) is not counted.
+    pub fn tick(&mut self) -> Duration {
+        let now = Instant::now();
+        let mut resumed = self.resumed.lock().unwrap_or_else(|e| e.into_inner());
+        let host = self.host_time.saturating_sub(self.host_at_resume);
+        self.used += now.saturating_duration_since(*resumed).saturating_sub(host);
+        *resumed = now;
+        self.host_at_resume = self.host_time;
+        self.used
+    }
+
+    /// A handle that [`tick`](GuestData::tick)'s caller sets when the guest
+    /// resumes after a yield.
+    pub fn resume_handle(&self) -> Arc<Mutex<Instant>> {
+        self.resumed.clone()
     }
 }
 

@@ -14,7 +14,7 @@
 //! token, queued for or handed to an Activity worker). On start, the actor
 //! restores every running execution from its snapshot, re-arms its timers
 //! (late ones fire at once), re-dispatches tasks that were dispatched
-//! (at-least-once, with a stable [`TaskContext::idempotency_key`]), resumes
+//! (at-least-once, with a stable [`TaskContext::idempotency_key`](crate::tasks::TaskContext::idempotency_key)), resumes
 //! polls from their stored state, re-queues Activity tasks, leaves parked
 //! tasks parked, and finishes integrations' cancels that had not finished.
 //!
