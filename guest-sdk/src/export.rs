@@ -28,11 +28,12 @@ pub trait RawTask {
 /// [`export_poller!`](crate::export_poller), which makes
 /// [`poll`](Poller::poll) the component's export `decide`.
 pub trait Poller {
-    /// Decides once; the host calls it once per poll. `request` is `{"Resource", "Parameters", "Started"}`:
-    /// the Task's resource, its effective Parameters and what the start
-    /// produced (`eks:runJob.sync`: `{"Namespace", "Name", "Uid"}` of the
-    /// Job). `state` is `None` on the first poll, then the state of the
-    /// [`Decision::Again`] before (it survives restarts of the engine).
+    /// Decides once; the host calls it once per poll. `request` is
+    /// `{"Resource", "Parameters", "Started"}`: the Task's resource, its
+    /// effective Parameters and what the start produced (`eks:runJob.sync`:
+    /// `{"Namespace", "Name", "Uid"}` of the Job). `state` is `None` on the
+    /// first poll, then the state of the [`Decision::Again`] before (it
+    /// survives restarts of the engine).
     fn poll(ctx: &Context, request: &Value, state: Option<Value>) -> Decision;
 }
 
