@@ -24,30 +24,12 @@ PY=$VENV/bin/componentize-py
 STUB=(--stub-wasi)
 [ "${PYTHON_GUEST_WASI:-0}" = 1 ] && STUB=()
 
-# componentize-py cannot export a world function named `poll` (its core
-# export collides with wasi-libc's `poll` when it links its libraries), so
-# the poller is built against a copy of wit/ whose export is `aslan-poll`,
-# and the component's export is renamed back to `poll` afterwards.
-SHIM=$TOOLS/py-wit
-rm -rf "$SHIM"
-mkdir -p "$SHIM"
-cp wit/*.wit "$SHIM/"
-POLL_EXPORT=poll
-if grep -q '^ *export poll: func' "$SHIM/worlds.wit"; then
-    sed -i 's/^\( *\)export poll: func/\1export aslan-poll: func/' "$SHIM/worlds.wit"
-    POLL_EXPORT=aslan-poll
-fi
-
-# build APP DIR WIT WORLD OUT [EXPORT]: componentizes module APP of DIR
-# against WORLD, renaming the export EXPORT (if given) to `poll`.
+# build APP DIR WORLD OUT: componentizes module APP of DIR against WORLD.
 build() {
-    local tmp="$OUT/.$5.tmp"
-    timed "$5" nice "$PY" -q -d "$3" -w "$4" componentize "$1" -p "$2" "${STUB[@]}" -o "$tmp"
-    if [ -n "${6:-}" ] && [ "$6" != poll ]; then
-        python3 scripts/guests/rename-export.py "$tmp" "$6" poll "$tmp"
-    fi
-    mv "$tmp" "$OUT/$5"
-    report "$OUT/$5"
+    local tmp="$OUT/.$4.tmp"
+    timed "$4" nice "$PY" -q -d wit -w "$3" componentize "$1" -p "$2" "${STUB[@]}" -o "$tmp"
+    mv "$tmp" "$OUT/$4"
+    report "$OUT/$4"
 }
-build app examples/wasm/python-poller "$SHIM" poller python-poller.wasm "$POLL_EXPORT"
-build hostcheck tests/guests/python wit task hostcheck-python.wasm
+build app examples/wasm/python-poller poller python-poller.wasm
+build hostcheck tests/guests/python task hostcheck-python.wasm

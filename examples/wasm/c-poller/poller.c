@@ -114,8 +114,8 @@ static const char *const REQUIRED[][2] = {
 };
 enum { CLUSTER_NAME, ENDPOINT, CA, NAMESPACE, NAME, NFIELDS };
 
-static void decide(const poller_context_t *ctx, const poller_json_t *request, const poller_json_t *state,
-                   poller_decision_t *ret) {
+static void poll_job(const poller_context_t *ctx, const poller_json_t *request, const poller_json_t *state,
+                     poller_decision_t *ret) {
     json_doc req = {0}, job = {0}, pods = {0};
     str f[NFIELDS] = {0};
     aslan_host_kubernetes_json_t job_text = {0}, pods_text = {0};
@@ -235,9 +235,10 @@ out:
     aslan_host_kubernetes_json_free(&pods_text);
 }
 
-void exports_poller_poll(poller_context_t *ctx, poller_json_t *request, poller_json_t *maybe_state,
-                         poller_decision_t *ret) {
-    decide(ctx, request, maybe_state, ret);
+/* The world's export `decide`: the host calls it once per poll. */
+void exports_poller_decide(poller_context_t *ctx, poller_json_t *request, poller_json_t *maybe_state,
+                           poller_decision_t *ret) {
+    poll_job(ctx, request, maybe_state, ret);
     poller_context_free(ctx);
     poller_json_free(request);
     if (maybe_state) poller_json_free(maybe_state);

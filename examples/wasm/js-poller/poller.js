@@ -106,7 +106,8 @@ const REQUIRED = [
   ["Started", "Name"],
 ];
 
-export function poll(ctx, request, state) {
+// The world's export `decide`: the host calls it once per poll.
+export function decide(ctx, request, state) {
   const req = parse(request);
   if (!req.ok) return failed("States.Runtime", "poller: the request is not JSON");
   const fields = [];

@@ -100,7 +100,8 @@ REQUIRED = (
 )
 
 
-def decide(ctx: Context, request: str, state: Optional[str]) -> Decision:
+def poll_job(ctx: Context, request: str, state: Optional[str]) -> Decision:
+    """One poll of the Job: the decision."""
     try:
         req = json.loads(request)
     except ValueError:
@@ -154,11 +155,6 @@ def decide(ctx: Context, request: str, state: Optional[str]) -> Decision:
 
 
 class WitWorld(wit_world.WitWorld):
-    def poll(self, ctx: Context, request: str, state: Optional[str]) -> Decision:
-        return decide(ctx, request, state)
-
-    # scripts/guests/python.sh builds against a copy of the world whose
-    # export `poll` is renamed `aslan-poll` (componentize-py cannot export a
-    # function named `poll`: see scripts/guests/rename-export.py), then
-    # renames the component's export back to `poll`.
-    aslan_poll = poll
+    def decide(self, ctx: Context, request: str, state: Optional[str]) -> Decision:
+        """The world's export `decide`: the host calls it once per poll."""
+        return poll_job(ctx, request, state)
