@@ -2,20 +2,22 @@
 # Builds the Rust WebAssembly guests (components of aslan:host@0.1.0) and
 # copies them to ${GUESTS_OUT:-target/guests}/:
 #
-#   rust-poller.wasm    examples/wasm/rust-poller   world poller   wasm32-wasip2
-#   rust-task.wasm      examples/wasm/rust-task     world task     wasm32-wasip2
-#   hostcheck-rust.wasm tests/guests/rust/hostcheck world task     wasm32-wasip2
-#   spin.wasm           tests/guests/rust/spin      world task     wasm32-wasip2
-#   membomb.wasm        tests/guests/rust/membomb   world task     wasm32-wasip2
-#   trap.wasm           tests/guests/rust/trap      world task     wasm32-wasip2
-#   echo.wasm           tests/guests/rust/echo      world task     wasm32-unknown-unknown (no WASI)
+#   rust-poller.wasm    examples/wasm/rust-poller      world poller wasm32-wasip2
+#   rust-task.wasm      examples/wasm/rust-task        world task   wasm32-wasip2
+#   hostcheck-rust.wasm tests/guests/rust/hostcheck    world task   wasm32-wasip2
+#   spin.wasm           tests/guests/rust/spin         world task   wasm32-wasip2
+#   membomb.wasm        tests/guests/rust/membomb      world task   wasm32-wasip2
+#   trap.wasm           tests/guests/rust/trap         world task   wasm32-wasip2
+#   echo.wasm           tests/guests/rust/echo         world task   wasm32-unknown-unknown (no WASI)
+#   noop-poller.wasm    tests/guests/rust/noop-poller  world poller wasm32-unknown-unknown (no WASI)
 #
 # Idempotent; run from anywhere (it works from the repository's root).
 # wasm32-wasip2 builds are components straight out of cargo (rustup's
 # wasm-component-ld); wasm32-unknown-unknown builds are core modules that
 # scripts/guests/componentize (the wit-component crate, no wasm-tools
 # install) turns into components. Every output's world is then checked:
-# its export, and imports only of aslan:host (and WASI, except echo).
+# its export, and imports only of aslan:host (and WASI, except echo and
+# noop-poller).
 #
 # Needs rustup's wasm32-wasip2 and wasm32-unknown-unknown targets; when
 # `rustup target add` fails, it falls back to Debian's Rust toolchain with
@@ -75,8 +77,8 @@ build() {
 
 build "$WASIP2" examples/wasm/rust-poller/Cargo.toml
 build "$WASIP2" examples/wasm/rust-task/Cargo.toml
-build "$WASIP2" tests/guests/rust/Cargo.toml --workspace --exclude echo
-build wasm32-unknown-unknown tests/guests/rust/Cargo.toml -p echo
+build "$WASIP2" tests/guests/rust/Cargo.toml --workspace --exclude echo --exclude noop-poller
+build wasm32-unknown-unknown tests/guests/rust/Cargo.toml -p echo -p noop-poller
 
 # --- components -------------------------------------------------------------------
 mkdir -p "$GUESTS_OUT"
@@ -101,6 +103,7 @@ component spin "$WASIP2" spin.wasm
 component membomb "$WASIP2" membomb.wasm
 component trap "$WASIP2" trap.wasm
 component echo wasm32-unknown-unknown echo.wasm
+component noop_poller wasm32-unknown-unknown noop-poller.wasm
 
 # --- check each component's world ---------------------------------------------------
 # check OUTPUT EXPORT WASI(yes|no): the one export, and imports only of
@@ -116,14 +119,15 @@ check() {
   [ -z "$bad" ] || die "$file: unexpected imports: $(tr '\n' ' ' <<<"$bad")"
 }
 
-check rust-poller.wasm poll yes
+check rust-poller.wasm decide yes
 check rust-task.wasm run yes
 check hostcheck-rust.wasm run yes
 check spin.wasm run yes
 check membomb.wasm run yes
 check trap.wasm run yes
 check echo.wasm run no
+check noop-poller.wasm decide no
 
-for f in rust-poller rust-task hostcheck-rust spin membomb trap echo; do
+for f in rust-poller rust-task hostcheck-rust spin membomb trap echo noop-poller; do
   printf '%-22s %8d bytes\n' "$f.wasm" "$(stat -c %s "$GUESTS_OUT/$f.wasm")"
 done
