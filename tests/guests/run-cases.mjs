@@ -1,11 +1,13 @@
 // Runs the built guest components against tests/guests/cases.json and a
 // scripted host, under Node with `jco transpile` (no wasmtime needed):
 //
-//   node tests/guests/run-cases.mjs            (after scripts/guests/*.sh)
+//   node tests/guests/run-cases.mjs [--all]    (after scripts/guests/*.sh)
 //
 // Every poller found in ${GUESTS_OUT:-target/guests} (rust-, python-, js-,
-// c-poller.wasm) must make each case's host calls and decision exactly; every
-// host check (hostcheck-LANG.wasm) must give the expected output. jco comes
+// c-poller.wasm; the export `decide`) must make each case's host calls and
+// decision exactly; the noop poller (noop-poller.wasm) must hand its state
+// back; every host check (hostcheck-LANG.wasm) must give the expected output.
+// A guest that is not built is skipped, or fails with `--all`. jco comes
 // from examples/wasm/js-poller/node_modules (scripts/guests/js.sh installs it).
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
@@ -36,6 +38,13 @@ const LANGS = ["rust", "python", "js", "c"];
 const cases = JSON.parse(readFileSync(join(here, "cases.json"), "utf8"));
 let passed = 0;
 let failed = 0;
+
+// `--all`: a guest that was not built fails (scripts/guests.sh builds all).
+const requireAll = process.argv.slice(2).includes("--all");
+function notBuilt(file) {
+  if (requireAll) check(`${file}: built`, false, `  ${join(guests, file)} does not exist`);
+  else console.log(`skip ${file} (not built)`);
+}
 
 async function load(file) {
   const name = file.replace(/\.wasm$/, "");
@@ -73,7 +82,7 @@ function decisionOf(d) {
 
 async function runPoller(lang) {
   const file = `${lang}-poller.wasm`;
-  if (!existsSync(join(guests, file))) return console.log(`skip ${file} (not built)`);
+  if (!existsSync(join(guests, file))) return notBuilt(file);
   const guest = await load(file);
   const ctx = camel(cases.context);
   for (const c of cases.cases) {
@@ -85,7 +94,7 @@ async function runPoller(lang) {
     host.clusters = [];
     let got;
     try {
-      got = decisionOf(guest.poll(ctx, JSON.stringify(request), c.state ?? undefined));
+      got = decisionOf(guest.decide(ctx, JSON.stringify(request), c.state ?? undefined));
     } catch (e) {
       got = { trapped: String(e) };
     }
@@ -134,7 +143,7 @@ const expectedCalls = (eksRequest) => [
 
 async function runHostcheck(lang) {
   const file = `hostcheck-${lang}.wasm`;
-  if (!existsSync(join(guests, file))) return console.log(`skip ${file} (not built)`);
+  if (!existsSync(join(guests, file))) return notBuilt(file);
   const guest = await load(file);
   const runs = [
     ["eks ok", { ok: JSON.stringify({ Cluster: { Name: "demo", Status: "ACTIVE" } }) }, "ACTIVE"],
@@ -179,7 +188,32 @@ async function runHostcheck(lang) {
     `  want HostCheck.Failed, cause starting readJobKind\n  got  ${JSON.stringify(err)}`);
 }
 
+// The benchmarks' noop poller (tests/guests/rust/noop-poller): `again`
+// after 1000 ms with the state unchanged, `{"attempt":0}` for none, and no
+// host call.
+async function runNoopPoller() {
+  const file = "noop-poller.wasm";
+  if (!existsSync(join(guests, file))) return notBuilt(file);
+  const guest = await load(file);
+  const ctx = camel(cases.context);
+  const request = JSON.stringify(cases.request);
+  for (const [state, want] of [[undefined, '{"attempt":0}'], ['{ "attempt": 7, "x": [1] }', '{ "attempt": 7, "x": [1] }']]) {
+    host.script = {};
+    host.calls = [];
+    let got;
+    try {
+      got = decisionOf(guest.decide(ctx, request, state));
+    } catch (e) {
+      got = { trapped: String(e) };
+    }
+    const decision = { again: { "after-ms": 1000, state: want } };
+    check(`${file} state ${state ?? "none"}: decision`, isDeepStrictEqual(got, decision) && host.calls.length === 0,
+      `  want ${JSON.stringify(decision)}, no host calls\n  got  ${JSON.stringify(got)}, calls ${JSON.stringify(host.calls)}`);
+  }
+}
+
 for (const lang of LANGS) await runPoller(lang);
+await runNoopPoller();
 for (const lang of LANGS) await runHostcheck(lang);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
