@@ -28,6 +28,7 @@
 //! memory_mib = 64                     # per linear memory (default 64)
 //! [modules.job-poller.allow]          # default: nothing
 //! clusters = ["MyCluster"]            # ClusterName values, or "*"
+//! endpoints = ["https://ABC.gr7.us-east-1.eks.amazonaws.com"]  # where its credentials may go, or "*"
 //! namespaces = ["batch"]              # or "*"
 //! methods = ["GET"]                   # the default
 //! cluster_scoped = false              # paths outside a namespace

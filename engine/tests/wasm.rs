@@ -225,8 +225,8 @@ fn a_module_that_is_not_a_component_of_our_worlds_is_refused_at_startup() {
 
 fn kube_config(c: &Cloud, allow: &str) -> String {
     format!(
-        "[clusters.MyCluster]\ntoken = \"{}\"\n[modules.hc]\n[modules.hc.allow]\n{allow}\n",
-        c.token
+        "[clusters.MyCluster]\ntoken = \"{}\"\n[modules.hc]\n[modules.hc.allow]\nendpoints = [\"{}\"]\n{allow}\n",
+        c.token, c.endpoint
     )
 }
 
@@ -285,6 +285,24 @@ fn a_call_outside_the_allowlist_fails_the_task_with_wasm_denied() {
     let (e, cause) = failed(&o);
     assert_eq!(e, "Wasm.Denied");
     assert!(cause.contains("namespace default is not in its allowlist"), "{cause}");
+    // An endpoint other than the listed one never gets the cluster's token.
+    let cfg = format!(
+        "[clusters.MyCluster]\ntoken = \"{}\"\n[modules.hc.allow]\nendpoints = [\"https://somewhere.else\"]\n{ALLOW_ALL}\n",
+        c.token
+    );
+    let o = run_with_eks(
+        &c,
+        &def,
+        &hostcheck_input(&c, "denied"),
+        &[("hc", "hostcheck-rust")],
+        &cfg,
+    );
+    let (e, cause) = failed(&o);
+    assert_eq!(e, "Wasm.Denied");
+    assert!(
+        cause.contains(&format!("the endpoint {} is not in its allowlist", c.endpoint)),
+        "{cause}"
+    );
 }
 
 fn run_job(c: &Cloud, state: &str, name: &str, annotations: Value) -> Value {
@@ -299,8 +317,8 @@ fn run_job(c: &Cloud, state: &str, name: &str, annotations: Value) -> Value {
 
 fn poller_config(c: &Cloud, states: &[&str]) -> String {
     let mut cfg = format!(
-        "[clusters.MyCluster]\ntoken = \"{}\"\n[modules.poller.allow]\nclusters = [\"MyCluster\"]\nnamespaces = [\"default\"]\n",
-        c.token
+        "[clusters.MyCluster]\ntoken = \"{}\"\n[modules.poller.allow]\nclusters = [\"MyCluster\"]\nendpoints = [\"{}\"]\nnamespaces = [\"default\"]\n",
+        c.token, c.endpoint
     );
     for s in states {
         cfg.push_str(&format!(
@@ -381,8 +399,9 @@ fn the_four_pollers_decide_alike_on_the_same_jobs() {
     );
     for lang in LANGUAGES {
         config.push_str(&format!(
-            "[modules.{lang}]\npath = \"{}\"\n[modules.{lang}.allow]\nclusters = [\"MyCluster\"]\nnamespaces = [\"default\"]\n",
-            guest(&format!("{lang}-poller")).display()
+            "[modules.{lang}]\npath = \"{}\"\n[modules.{lang}.allow]\nclusters = [\"MyCluster\"]\nendpoints = [\"{}\"]\nnamespaces = [\"default\"]\n",
+            guest(&format!("{lang}-poller")).display(),
+            c.endpoint
         ));
     }
     let config = aslan::config::EngineConfig::parse(&config).unwrap();

@@ -29,12 +29,14 @@ token = "{k["token"]}"
 path = "{guests}/rust-poller.wasm"
 [modules.job-poller.allow]
 clusters = ["MyCluster"]
+endpoints = ["{k["endpoint"]}"]
 namespaces = ["default"]
 
 [modules.pods-summary]
 path = "{guests}/rust-task.wasm"
 [modules.pods-summary.allow]
 clusters = ["MyCluster"]
+endpoints = ["{k["endpoint"]}"]
 namespaces = ["default"]
 
 [[pollers]]

@@ -80,6 +80,7 @@ token = "{cloud.token}"
 path = "{guest('rust-poller')}"
 [modules.job-poller.allow]
 clusters = ["MyCluster"]
+endpoints = ["{cloud.endpoint}"]
 namespaces = ["default"]
 [[pollers]]
 state_machine = "polled"

@@ -14,6 +14,13 @@ pub struct Capabilities {
     /// `ClusterName`s the module may call; `"*"` for any.
     #[serde(default)]
     pub clusters: Vec<String>,
+    /// API server endpoints (`https://host[:port]`) the module may send
+    /// requests to; `"*"` for any. The guest names the endpoint, and the
+    /// host sends the cluster's credentials (an EKS token, a configured
+    /// token) there, so list the real endpoints: `"*"` lets a guest send
+    /// them anywhere.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
     /// Namespaces it may touch; `"*"` for any.
     #[serde(default)]
     pub namespaces: Vec<String>,
@@ -72,6 +79,7 @@ impl Capabilities {
         let any = || vec!["*".to_string()];
         Capabilities {
             clusters: any(),
+            endpoints: any(),
             namespaces: any(),
             methods: any(),
             cluster_scoped: true,
@@ -80,7 +88,14 @@ impl Capabilities {
     }
 
     /// Checks one Kubernetes call of `module`.
-    pub fn check_kubernetes(&self, module: &str, cluster: &str, method: &str, path: &str) -> Result<(), Denied> {
+    pub fn check_kubernetes(
+        &self,
+        module: &str,
+        cluster: &str,
+        endpoint: &str,
+        method: &str,
+        path: &str,
+    ) -> Result<(), Denied> {
         let deny = |why: String| {
             Err(Denied(format!(
                 "module {module} may not {method} {path} on cluster {cluster}: {why}"
@@ -88,6 +103,9 @@ impl Capabilities {
         };
         if !allows(&self.clusters, cluster) {
             return deny("the cluster is not in its allowlist".into());
+        }
+        if !allows(&self.endpoints, endpoint.trim_end_matches('/')) {
+            return deny(format!("the endpoint {endpoint} is not in its allowlist"));
         }
         if !allows(&self.methods, &method.to_ascii_uppercase()) {
             return deny(format!("{method} is not in its allowed methods"));
@@ -131,23 +149,26 @@ mod tests {
     fn the_allowlist_refuses_what_it_does_not_list() {
         let c = Capabilities {
             clusters: vec!["prod".into()],
+            endpoints: vec!["https://prod.example".into()],
             namespaces: vec!["jobs".into()],
             ..Capabilities::default()
         };
-        assert!(c
-            .check_kubernetes("m", "prod", "GET", "/api/v1/namespaces/jobs/pods")
-            .is_ok());
-        let e = c
-            .check_kubernetes("m", "prod", "DELETE", "/api/v1/namespaces/jobs/pods/p")
-            .unwrap_err();
+        let ok = "https://prod.example/";
+        let check = |cluster: &str, endpoint: &str, method: &str, path: &str| {
+            c.check_kubernetes("m", cluster, endpoint, method, path)
+        };
+        assert!(check("prod", ok, "GET", "/api/v1/namespaces/jobs/pods").is_ok());
+        let e = check("prod", ok, "DELETE", "/api/v1/namespaces/jobs/pods/p").unwrap_err();
         assert!(e.0.contains("DELETE is not in its allowed methods"), "{e}");
-        assert!(c
-            .check_kubernetes("m", "dev", "GET", "/api/v1/namespaces/jobs/pods")
-            .is_err());
-        assert!(c
-            .check_kubernetes("m", "prod", "GET", "/api/v1/namespaces/kube-system/secrets")
-            .is_err());
-        assert!(c.check_kubernetes("m", "prod", "GET", "/api/v1/nodes").is_err());
+        assert!(check("dev", ok, "GET", "/api/v1/namespaces/jobs/pods").is_err());
+        // The cluster's credentials never go to an endpoint the list does not name.
+        let e = check("prod", "https://evil.example", "GET", "/api/v1/namespaces/jobs/pods").unwrap_err();
+        assert!(
+            e.0.contains("the endpoint https://evil.example is not in its allowlist"),
+            "{e}"
+        );
+        assert!(check("prod", ok, "GET", "/api/v1/namespaces/kube-system/secrets").is_err());
+        assert!(check("prod", ok, "GET", "/api/v1/nodes").is_err());
         assert!(c.check_eks("m", "describe-cluster").is_err());
         assert!(Capabilities::all().check_eks("m", "delete-cluster").is_ok());
     }

@@ -70,7 +70,8 @@ impl GuestData {
         body: Option<Vec<u8>>,
         content_type: &str,
     ) -> wasmtime::Result<Result<Reply, TaskError>> {
-        self.caps.check_kubernetes(&self.module, &c.name, method, path)?;
+        self.caps
+            .check_kubernetes(&self.module, &c.name, &c.endpoint, method, path)?;
         let cluster = match self.cluster(c) {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),

@@ -18,6 +18,11 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// How often the epoch ticks: the granularity of deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// The longest one guest call may last in wall time, host calls included
+/// (a guest that keeps calling the host never reaches its deadline of
+/// guest time).
+pub const MAX_CALL_WALL: Duration = Duration::from_secs(900);
+
 /// Host-wide settings (`[wasm]` in the configuration file).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -371,11 +376,16 @@ impl WasmHost {
         let rt = self.rt.as_ref().expect("the runtime lives as long as the host");
         let handle = rt.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            fut.await
+            tokio::time::timeout(MAX_CALL_WALL, fut).await
         });
-        handle
-            .await
-            .map_err(|e| StateError::new(TRAP, format!("the guest call did not finish: {e}")))
+        match handle.await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) => Err(StateError::new(
+                DEADLINE_EXCEEDED,
+                format!("the guest call lasted more than {MAX_CALL_WALL:?}, host calls included"),
+            )),
+            Err(e) => Err(StateError::new(TRAP, format!("the guest call did not finish: {e}"))),
+        }
     }
 
     /// Runs a `task` module with `input` (JSON text).
