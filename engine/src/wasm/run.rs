@@ -202,7 +202,11 @@ pub fn classify(e: &wasmtime::Error, output: &str) -> StateError {
     if let Some(l) = e.downcast_ref::<LimitExceeded>() {
         return StateError::new(RESOURCE_LIMIT_EXCEEDED, with_output(l.0.clone()));
     }
-    StateError::new(TRAP, with_output(format!("{e:?}")))
+    // The trap first, then what wraps it (the wasm backtrace), but not the
+    // host's backtrace (which `{:?}` adds under RUST_BACKTRACE).
+    let parts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    let cause = parts.into_iter().rev().collect::<Vec<_>>().join("\n");
+    StateError::new(TRAP, with_output(cause))
 }
 
 /// Who called, for contexts and logs.

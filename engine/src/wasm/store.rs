@@ -92,9 +92,7 @@ impl tokio::io::AsyncWrite for Captured {
         _: &mut std::task::Context<'_>,
         data: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        let mut b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
-        let room = self.cap.saturating_sub(b.len());
-        b.extend_from_slice(&data[..data.len().min(room)]);
+        self.append(data);
         std::task::Poll::Ready(Ok(data.len()))
     }
 
@@ -123,6 +121,40 @@ impl wasmtime_wasi::cli::StdoutStream for Captured {
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
         Box::new(self.clone())
     }
+
+    // Written at once, not by a background task: a guest's last words
+    // before a trap (a panic message) are in the buffer when the call ends.
+    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::OutputStream> {
+        Box::new(self.clone())
+    }
+}
+
+impl Captured {
+    fn append(&self, data: &[u8]) {
+        let mut b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+        let room = self.cap.saturating_sub(b.len());
+        b.extend_from_slice(&data[..data.len().min(room)]);
+    }
+}
+
+impl wasmtime_wasi::p2::OutputStream for Captured {
+    fn write(&mut self, bytes: bytes::Bytes) -> wasmtime_wasi::p2::StreamResult<()> {
+        self.append(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> wasmtime_wasi::p2::StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> wasmtime_wasi::p2::StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+#[async_trait::async_trait]
+impl wasmtime_wasi::p2::Pollable for Captured {
+    async fn ready(&mut self) {}
 }
 
 /// The data of one guest call's store.
