@@ -8,7 +8,8 @@
 use serde::Deserialize;
 
 /// The allowlist of one module (`[modules.NAME]` in the configuration file).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// The default allows nothing but the `GET` method, so it reaches nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
     /// `ClusterName`s the module may call; `"*"` for any.
@@ -40,6 +41,21 @@ pub struct Capabilities {
 
 fn get_only() -> Vec<String> {
     vec!["GET".into()]
+}
+
+impl Default for Capabilities {
+    // As the configuration file's defaults: GET is the one method, and no
+    // cluster, endpoint, namespace or EKS operation is listed.
+    fn default() -> Self {
+        Capabilities {
+            clusters: Vec::new(),
+            endpoints: Vec::new(),
+            namespaces: Vec::new(),
+            methods: get_only(),
+            cluster_scoped: false,
+            eks: Vec::new(),
+        }
+    }
 }
 
 /// A call the allowlist refuses.
@@ -171,5 +187,10 @@ mod tests {
         assert!(check("prod", ok, "GET", "/api/v1/nodes").is_err());
         assert!(c.check_eks("m", "describe-cluster").is_err());
         assert!(Capabilities::all().check_eks("m", "delete-cluster").is_ok());
+        // The default is the configuration file's default.
+        assert_eq!(Capabilities::default(), toml::from_str::<Capabilities>("").unwrap());
+        assert!(Capabilities::default()
+            .check_kubernetes("m", "prod", ok, "GET", "/api/v1/namespaces/jobs/pods")
+            .is_err());
     }
 }
