@@ -86,17 +86,7 @@ pub fn modules_cmd(cmd: ModCmd, conn: Conn) -> anyhow::Result<ExitCode> {
 }
 
 pub fn client_cmd(cmd: ExecCmd, conn: Conn) -> anyhow::Result<ExitCode> {
-    let creds = match (
-        std::env::var("ASLAN_ACCESS_KEY_ID"),
-        std::env::var("ASLAN_SECRET_ACCESS_KEY"),
-    ) {
-        (Ok(a), Ok(s)) => Some(Credentials {
-            access_key_id: a,
-            secret_access_key: s,
-        }),
-        _ => None,
-    };
-    let client = Client::new(&conn.endpoint, &conn.region, creds);
+    let client = Client::new(&conn.endpoint, &conn.region, credentials());
     let result = (|| -> anyhow::Result<()> {
         match cmd {
             ExecCmd::List {

@@ -400,12 +400,7 @@ impl WasmHost {
         if tokio::runtime::Handle::try_current().is_ok_and(|h| h.id() == rt.handle().id()) {
             // Already on the guests' runtime: no hop to another thread.
             let _permit = permits.acquire_owned().await;
-            return tokio::time::timeout(MAX_CALL_WALL, fut).await.map_err(|_| {
-                StateError::new(
-                    DEADLINE_EXCEEDED,
-                    format!("the guest call lasted more than {MAX_CALL_WALL:?}, host calls included"),
-                )
-            });
+            return tokio::time::timeout(MAX_CALL_WALL, fut).await.map_err(|_| too_long());
         }
         let handle = rt.spawn(async move {
             let _permit = permits.acquire_owned().await;
@@ -413,10 +408,7 @@ impl WasmHost {
         });
         match handle.await {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(_)) => Err(StateError::new(
-                DEADLINE_EXCEEDED,
-                format!("the guest call lasted more than {MAX_CALL_WALL:?}, host calls included"),
-            )),
+            Ok(Err(_)) => Err(too_long()),
             Err(e) => Err(StateError::new(TRAP, format!("the guest call did not finish: {e}"))),
         }
     }
@@ -481,6 +473,14 @@ impl WasmHost {
         log_output(&module, &caller.origin, &output);
         r.map_err(|e| classify(&e, &output))
     }
+}
+
+/// A call that outlasted [`MAX_CALL_WALL`].
+fn too_long() -> StateError {
+    StateError::new(
+        DEADLINE_EXCEEDED,
+        format!("the guest call lasted more than {MAX_CALL_WALL:?}, host calls included"),
+    )
 }
 
 fn log_output(module: &str, origin: &str, output: &str) {
