@@ -94,13 +94,19 @@ fn cpu_seconds() -> f64 {
 
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
+    // `cargo bench --bench wasm -- polls` (or `cold`) runs one part only;
+    // `-- pooled` only the first row (pooling, on the guests' runtime), for
+    // profiles.
+    let pooled = std::env::args().any(|a| a == "pooled");
+    let parts: Vec<String> = std::env::args().filter(|a| a == "polls" || a == "cold").collect();
+    let only = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
     let n = if quick { 50 } else { 100_000 };
     let noop = guest("noop-poller");
     println!("poller invocations (fresh Store + instantiate from InstancePre + decide), {n} sequential:");
-    for pooling in [true, false] {
+    for pooling in [true, false].into_iter().filter(|p| only("polls") && (*p || !pooled)) {
         let h = Arc::new(host(pooling, None));
         h.add_module("noop", &noop, ModuleConfig::default()).unwrap();
-        for dispatched in [false, true] {
+        for dispatched in [false, true].into_iter().filter(|d| !*d || !pooled) {
             let mut best = (0.0, 0.0);
             for _ in 0..if quick { 1 } else { 5 } {
                 let r = polls_per_second(&h, "noop", n, dispatched);
@@ -121,6 +127,9 @@ fn main() {
                 best.1
             );
         }
+    }
+    if !only("cold") || pooled {
+        return;
     }
     println!(
         "cold start: register a component (compile vs. load from the on-disk cache), best of {}:",
