@@ -205,6 +205,10 @@ fn main() {
             input: json!({"items": (0..items).map(|i| json!({"n": i})).collect::<Vec<_>>()}),
         },
     ];
+    // `ASLAN_BENCH_ONLY=Context` keeps the cases whose name contains it
+    // (to profile one workload).
+    let only = std::env::var("ASLAN_BENCH_ONLY").unwrap_or_default();
+    let cases: Vec<Case> = cases.into_iter().filter(|c| c.name.contains(only.as_str())).collect();
     let peer_dir = if quick { None } else { peer_dir() };
     let tmp = std::env::temp_dir().join(format!("aslan-bench-core-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("temp dir");

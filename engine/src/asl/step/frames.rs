@@ -2,9 +2,12 @@
 //! states, ending frames (into their Parallel/Map parent or the execution)
 //! and cancelling them.
 
-use super::{check_size, state_events, Children, Execution, Flow, Frame, FrameId, Parent, Pending, Phase, Status};
+use super::{
+    check_len, check_size, state_events, too_deep, within_depth, Children, Execution, Flow, Frame, FrameId, Parent,
+    Pending, Phase, Status,
+};
 use crate::asl::error::StateError;
-use crate::asl::history::Details;
+use crate::asl::history::{Details, Payload};
 use crate::asl::model::{Kind, StateId};
 use serde_json::Value;
 
@@ -22,6 +25,7 @@ impl Execution {
             last_event,
             retrying: false,
             input_payload: None,
+            entered_payload: None,
         };
         match self.free.pop() {
             Some(id) => {
@@ -92,6 +96,7 @@ impl Execution {
         self.transitions += 1;
         f.entered_ms = self.now;
         let input_payload = f.input_payload.take();
+        f.entered_payload = None;
         if f.retrying {
             f.retrying = false;
             return;
@@ -106,6 +111,7 @@ impl Execution {
                 Some(p) => p,
                 None => self.payload(&f.input),
             };
+            f.entered_payload = Some(input.clone());
             let d = Details::state_entered(name, input);
             f.last_event = self.record(ty, f.last_event, Some(("stateEnteredEventDetails", d)));
         }
@@ -114,6 +120,31 @@ impl Execution {
 
     /// Finishes a state with `output`: StateExited, then Next or End.
     pub(super) fn exit(&mut self, f: &mut Frame, output: Value, next: Option<StateId>) -> Result<Flow, StateError> {
+        self.exit_with(f, output, next, None)
+    }
+
+    /// [`Execution::exit`] for a state whose output is its input, unchanged
+    /// (Choice, Succeed and a plain Pass, with `InputPath` and `OutputPath`
+    /// `$`): with history, the input's serialization, made when the state
+    /// was entered, serves its exit too. The size and depth checks are the
+    /// same as for any output.
+    pub(super) fn exit_unchanged(
+        &mut self,
+        f: &mut Frame,
+        output: Value,
+        next: Option<StateId>,
+    ) -> Result<Flow, StateError> {
+        let kept = f.entered_payload.take();
+        self.exit_with(f, output, next, kept)
+    }
+
+    fn exit_with(
+        &mut self,
+        f: &mut Frame,
+        output: Value,
+        next: Option<StateId>,
+        serialized: Option<Payload>,
+    ) -> Result<Flow, StateError> {
         let machine = self.machine.clone();
         let st = machine.state(f.state);
         let what = || format!("The state/task '{}' returned a result", st.name);
@@ -124,7 +155,16 @@ impl Execution {
         if !self.opts.history {
             check_size(&output, what)?;
         } else {
-            let p = self.checked_payload(&output, what)?;
+            let p = match serialized {
+                Some(p) => {
+                    if !within_depth(&output, 0) {
+                        return Err(too_deep(what));
+                    }
+                    check_len(p.len(), what)?;
+                    p
+                }
+                None => self.checked_payload(&output, what)?,
+            };
             let ty = state_events(&st.kind).1;
             let d = Details::state_exited(st.name.clone(), p.clone());
             f.last_event = self.record(ty, f.last_event, Some(("stateExitedEventDetails", d)));

@@ -272,6 +272,11 @@ struct Frame {
     /// the previous state's output (or the execution's input).
     #[serde(skip)]
     input_payload: Option<Payload>,
+    /// The payload of the state's `...StateEntered` event, which
+    /// [`Execution::exit_unchanged`] reuses for a state whose output is its
+    /// input. Only read in the same step as the state was entered.
+    #[serde(skip)]
+    entered_payload: Option<Payload>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

@@ -54,7 +54,7 @@ impl Execution {
                 PathSpec::Null => Cow::Owned(Value::Object(Map::new())),
                 PathSpec::Path(p) => self.select(f, p, &eff, "ItemsPath")?,
             };
-            let Value::Array(items) = items.into_owned() else {
+            let Some(len) = items.as_array().map(Vec::len) else {
                 return Err(StateError::runtime(format!(
                     "Map state '{}': ItemsPath must reference a JSON array",
                     st.name
@@ -71,19 +71,24 @@ impl Execution {
                     })? as usize
                 }
             };
-            let mut pending_items = VecDeque::with_capacity(items.len());
+            let mut pending_items = VecDeque::with_capacity(len);
             match &spec.item_selector {
+                // The selector reads each item in place: no copy of the array.
                 Some(sel) => {
-                    for (i, item) in items.into_iter().enumerate() {
+                    for (i, item) in items.as_array().into_iter().flatten().enumerate() {
                         let extra = Extra {
                             task_token: None,
-                            map_item: Some((i as u32, &item)),
+                            map_item: Some((i as u32, item)),
                         };
                         let v = sel.eval(&self.scope(f, &eff, extra))?;
                         pending_items.push_back((i as u32, v));
                     }
                 }
-                None => pending_items.extend(items.into_iter().enumerate().map(|(i, v)| (i as u32, v))),
+                None => {
+                    if let Value::Array(items) = items.into_owned() {
+                        pending_items.extend(items.into_iter().enumerate().map(|(i, v)| (i as u32, v)));
+                    }
+                }
             }
             (pending_items, max_concurrency)
         };
@@ -117,6 +122,16 @@ impl Execution {
             return;
         };
         let start = machine.lists[spec.processor as usize].start;
+        // Room for the frames about to start, in one allocation each.
+        let room = if ch.max_concurrency == 0 {
+            ch.pending_items.len()
+        } else {
+            ch.pending_items
+                .len()
+                .min(ch.max_concurrency.saturating_sub(ch.running))
+        };
+        self.frames.reserve(room.saturating_sub(self.free.len()));
+        self.ready.reserve(room);
         while ch.max_concurrency == 0 || ch.running < ch.max_concurrency {
             let Some((i, input)) = ch.pending_items.pop_front() else {
                 break;

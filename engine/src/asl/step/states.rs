@@ -27,7 +27,12 @@ impl Execution {
         let input = std::mem::take(&mut f.input);
         let output = match r {
             // The state passes its input through untouched.
-            None if matches!(st.result_path, ResultPathSpec::Root | ResultPathSpec::Discard) => input,
+            None if matches!(st.result_path, ResultPathSpec::Root | ResultPathSpec::Discard) => {
+                if matches!(st.output_path, PathSpec::Root) {
+                    return self.exit_unchanged(f, input, st.next);
+                }
+                input
+            }
             None => Self::apply_result_path(&st.result_path, input.clone(), input)?,
             Some(r) => Self::apply_result_path(&st.result_path, input, r)?,
         };
@@ -63,15 +68,43 @@ impl Execution {
                 ),
             )
         })?;
-        let eff = eff.into_owned();
-        let output = self.apply_output_path(st, f, eff)?;
-        self.exit(f, output, Some(next))
+        match Self::owned_unless_whole(st, eff) {
+            Some(eff) => {
+                let output = self.apply_output_path(st, f, eff)?;
+                self.exit(f, output, Some(next))
+            }
+            None => {
+                let output = std::mem::take(&mut f.input);
+                self.exit_unchanged(f, output, Some(next))
+            }
+        }
+    }
+
+    /// The effective input as an owned value, or `None` when it is the
+    /// frame's input itself and the caller may take it rather than copy
+    /// it: `InputPath` and `OutputPath` are both `$`. Choice and Succeed
+    /// have no Retry or Catch, and with both paths `$` nothing can fail
+    /// after this (the output is the input, already within the size
+    /// limit), so a redrive never needs the raw input.
+    fn owned_unless_whole(st: &State, eff: Cow<'_, Value>) -> Option<Value> {
+        match eff {
+            Cow::Borrowed(_) if matches!((&st.input_path, &st.output_path), (PathSpec::Root, PathSpec::Root)) => None,
+            eff => Some(eff.into_owned()),
+        }
     }
 
     pub(super) fn run_succeed(&mut self, f: &mut Frame, st: &State) -> Result<Flow, StateError> {
-        let eff = self.effective_input(st, f)?.into_owned();
-        let output = self.apply_output_path(st, f, eff)?;
-        self.exit(f, output, None)
+        let eff = self.effective_input(st, f)?;
+        match Self::owned_unless_whole(st, eff) {
+            Some(eff) => {
+                let output = self.apply_output_path(st, f, eff)?;
+                self.exit(f, output, None)
+            }
+            None => {
+                let output = std::mem::take(&mut f.input);
+                self.exit_unchanged(f, output, None)
+            }
+        }
     }
 
     /// A Fail state without `Error` or `Cause` fails with neither (empty

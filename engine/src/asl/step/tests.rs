@@ -860,3 +860,59 @@ fn history_payloads_are_shared_and_serialize_as_their_json() {
         .unwrap();
     assert_eq!(exited_t, out);
 }
+
+/// Choice, Succeed and a plain Pass reuse their input's serialization for
+/// StateExited, but their output is still checked like any other: an
+/// ItemSelector can build an item over the limit, and the iteration's
+/// first state fails on it.
+#[test]
+fn states_that_pass_their_input_through_still_check_its_size() {
+    let big = "x".repeat(150_000);
+    for item_state in [
+        json!({"Type": "Pass", "End": true}),
+        json!({"Type": "Succeed"}),
+        json!({"Type": "Choice", "Choices": [{"Variable": "$.a", "IsPresent": true, "Next": "Done"}]}),
+    ] {
+        let mut states = json!({"Item": item_state});
+        if item_state["Type"] == "Choice" {
+            states["Done"] = json!({"Type": "Succeed"});
+        }
+        let def = json!({"StartAt": "Each", "States": {"Each": {
+            "Type": "Map", "ItemsPath": "$.items",
+            "ItemSelector": {"a.$": "$$.Map.Item.Value", "b.$": "$$.Map.Item.Value"},
+            "ItemProcessor": {"StartAt": "Item", "States": states},
+            "End": true}}});
+        let (ex, _) = start(def.clone(), json!({"items": [big]}));
+        let Status::Failed(e) = ex.status() else {
+            panic!("{:?}", ex.status())
+        };
+        assert_eq!(e.error, "States.DataLimitExceeded", "{def}");
+        assert!(
+            e.cause
+                .starts_with("The state/task 'Item' returned a result with a size exceeding"),
+            "{}",
+            e.cause
+        );
+        // Under the limit, the exit's output is the input, as serialized at entry.
+        let (ex, _) = start(def.clone(), json!({"items": ["small"]}));
+        assert_eq!(ex.status(), &Status::Succeeded(json!([{"a": "small", "b": "small"}])));
+        let h = ex.history();
+        let entered = h
+            .iter()
+            .find(|e| e.event_type.ends_with("StateEntered") && e.id > 3)
+            .unwrap();
+        let exited = h
+            .iter()
+            .find(|e| e.event_type.ends_with("StateExited") && e.id > 3)
+            .unwrap();
+        let (entered, exited) = (entered.to_json(), exited.to_json());
+        assert_eq!(
+            entered["stateEnteredEventDetails"]["input"],
+            exited["stateExitedEventDetails"]["output"]
+        );
+        assert_eq!(
+            exited["stateExitedEventDetails"]["output"],
+            r#"{"a":"small","b":"small"}"#
+        );
+    }
+}
