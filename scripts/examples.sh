@@ -31,6 +31,14 @@ set -e
 echo "order-pipeline Declined (exit $rc): $out"
 [ "$rc" = 1 ] && [[ "$out" == *'Payments.Declined'* ]] || fail order-pipeline Declined
 [ "$vrc" = 2 ] || fail "validate invalid.asl.json should exit 2, got $vrc"
+# Embedding: the smallest durable program, run twice on one folder.
+data=$(mktemp -d)
+out=$($bin/embed-minimal "$data" Ada "" Linus 2>/dev/null)
+echo "embed-minimal: $out"
+[[ "$out" == '["Hello, Ada!",null,"Hello, Linus!"]' ]] || fail embed-minimal
+held=$($bin/embed-minimal "$data" Grace 2>&1 >/dev/null | tail -1)
+[[ "$held" == "2 executions of greeter in $data" ]] || fail "embed-minimal second run: $held"
+rm -rf "$data"
 out=$(examples/wasm/run.sh)
 echo "wasm (poller + task guests): $out"
 [[ "$out" == '{"Job":"example-job","Pods":1,"Phases":{"Succeeded":1}}' ]] || fail wasm

@@ -61,6 +61,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 log "tests"
 cargo test --workspace --all-targets
+cargo test -p aslan --doc
 
 log "API tests against aslan serve (boto3, aws CLI, kill -9 crash test, Kubernetes emulator)"
 # One profile for tests, examples and benchmarks: the debug binaries that

@@ -1,5 +1,8 @@
 //! Aslan: a durable AWS Step Functions engine for one node.
 //!
+//! - [`Engine`] embeds the durable engine in a Rust program: open a
+//!   store, register state machines and in-process task handlers, start
+//!   executions, await them and subscribe to their history events.
 //! - [`asl`] is the pure core: parse and validate Amazon States Language,
 //!   and interpret it as a step function from (state, event) to
 //!   (state, commands).
@@ -17,9 +20,12 @@
 pub mod api;
 pub mod asl;
 pub mod config;
+pub mod engine;
 pub mod exec;
 pub mod policy;
 pub mod store;
 pub mod tasks;
 #[cfg(feature = "wasm")]
 pub mod wasm;
+
+pub use engine::{Engine, EngineBuilder, EngineError};

@@ -34,7 +34,7 @@ use crate::store::{ExecutionRecord, StateMachineRecord, Store, StoreError, TaskR
 use crate::tasks::{CancellationToken, Outcome, Registry, Signal};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 pub use callbacks::{ActivityTask, CallbackError, TaskAnswer};
@@ -42,6 +42,21 @@ pub use steps::fresh_seed;
 
 /// Messages the actor's mailbox holds at most; senders wait beyond it.
 pub const MAILBOX: usize = 4096;
+
+/// Committed steps a subscriber may fall behind by (see
+/// [`Executor::subscribe`]); beyond it, it misses the oldest ones and is
+/// told how many.
+pub const EVENT_BUFFER: usize = 4096;
+
+/// The history events of one execution's step, published once they are
+/// durable (after the group commit that wrote them).
+#[derive(Debug, Clone)]
+pub struct CommittedEvents {
+    /// The execution's ARN.
+    pub execution_arn: Arc<str>,
+    /// The events, in order; ids continue where the last step's ended.
+    pub events: Arc<[crate::asl::history::HistoryEvent]>,
+}
 
 /// State machine definitions kept compiled; beyond it the cache starts over
 /// (running executions keep their own reference).
@@ -180,6 +195,7 @@ enum Msg {
 pub struct Executor {
     tx: mpsc::Sender<Msg>,
     stats: Arc<Stats>,
+    events: broadcast::Sender<CommittedEvents>,
 }
 
 /// Counters of the executor's work since it started.
@@ -195,7 +211,9 @@ impl Executor {
     /// Recovers from `store` and starts the actor on the current tokio runtime.
     pub fn start(store: Store, cfg: ExecutorConfig) -> Result<(Executor, RecoveryReport), ExecError> {
         let (tx, rx) = mpsc::channel(MAILBOX);
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
         let mut actor = Actor {
+            events: events.clone(),
             next_id: store.next_id()?,
             store,
             cfg,
@@ -217,7 +235,7 @@ impl Executor {
         let report = actor.recover()?;
         let stats = actor.stats.clone();
         tokio::spawn(actor.run());
-        Ok((Executor { tx, stats }, report))
+        Ok((Executor { tx, stats, events }, report))
     }
 
     async fn ask(&self, f: impl FnOnce(Reply) -> Msg) -> Result<ExecutionRecord, ExecError> {
@@ -302,6 +320,17 @@ impl Executor {
         }
     }
 
+    /// Every execution's history events from now on, one
+    /// [`CommittedEvents`] per step, each sent once its group commit is
+    /// durable, in commit order (so each execution's events arrive in id
+    /// order, exactly once). A receiver that falls [`EVENT_BUFFER`] steps
+    /// behind gets `RecvError::Lagged` with the number it missed; the
+    /// store's history has them. Nothing is kept for steps no one
+    /// subscribes to.
+    pub fn subscribe(&self) -> broadcast::Receiver<CommittedEvents> {
+        self.events.subscribe()
+    }
+
     /// Counters of work done so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -376,9 +405,13 @@ struct Group {
     /// Events for executions, produced while handling commands (an Activity
     /// that does not exist): fed after the current message.
     deferred: Vec<(u64, Event)>,
+    /// Steps' history events for subscribers, sent after the commit (only
+    /// collected while someone subscribes).
+    published: Vec<CommittedEvents>,
 }
 
 struct Actor {
+    events: broadcast::Sender<CommittedEvents>,
     store: Store,
     cfg: ExecutorConfig,
     rx: mpsc::Receiver<Msg>,
@@ -503,6 +536,9 @@ impl Actor {
                 return;
             }
             if let Some(done) = shutdown {
+                for e in group.published {
+                    let _ = self.events.send(e);
+                }
                 for (reply, r) in group.replies {
                     let _ = reply.send(r);
                 }
@@ -514,6 +550,10 @@ impl Actor {
                 drop(self);
                 let _ = done.send(());
                 return;
+            }
+            for e in group.published {
+                // An error only means that no one listens any more.
+                let _ = self.events.send(e);
             }
             self.apply_effects(std::mem::take(&mut group.effects));
             for (reply, r) in group.replies {
