@@ -63,12 +63,23 @@ log "tests"
 cargo test --workspace --all-targets
 cargo test -p aslan --doc
 
+log "cargo features: each set builds clippy-clean; the minimal one (the embedding engine alone) passes its tests"
+for features in "" server cli kubernetes eks wasm; do
+  cargo clippy -q -p aslan --no-default-features --features "$features" --all-targets -- -D warnings
+done
+cargo test -q -p aslan --no-default-features --lib --tests
+
 log "API tests against aslan serve (boto3, aws CLI, kill -9 crash test, Kubernetes emulator)"
 # One profile for tests, examples and benchmarks: the debug binaries that
 # `cargo test --workspace --all-targets` just built (a release build of
 # kube, aws-sdk-eks and the rest would add several minutes).
 cargo build -q --workspace --bins
 (cd tests/api && PATH="$PWD/../../.venv/bin:$PATH" ASLAN_BIN="$PWD/../../target/debug/aslan" ../../.venv/bin/pytest -q -p no:cacheprovider)
+
+log "Python package (PyO3 + maturin): a wheel into target/wheels, installed into .venv, pytest"
+cargo fmt --manifest-path python/Cargo.toml -- --check
+CARGO_TARGET_DIR=target/python cargo clippy -q --locked --manifest-path python/Cargo.toml -- -D warnings
+scripts/python.sh
 
 log "local cloud emulator with real clients (kubectl, Python kubernetes client)"
 local-cloud/tests/check_clients.sh

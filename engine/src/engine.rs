@@ -236,7 +236,7 @@ impl Engine {
     /// Creates a STANDARD state machine (idempotent for the same
     /// definition, as CreateStateMachine is).
     pub async fn create_state_machine(&self, name: &str, definition: &str) -> Result<StateMachineRecord, EngineError> {
-        if !crate::api::valid_name(name) {
+        if !valid_name(name) {
             return Err(EngineError::InvalidName(name.into()));
         }
         let problems = self.validate(definition);
@@ -285,7 +285,7 @@ impl Engine {
     ) -> Result<ExecutionRecord, EngineError> {
         let machine = self.state_machine(machine)?;
         let name = match name {
-            Some(n) if !crate::api::valid_name(n) => return Err(EngineError::InvalidName(n.into())),
+            Some(n) if !valid_name(n) => return Err(EngineError::InvalidName(n.into())),
             Some(n) => n.to_string(),
             None => uuid::Uuid::new_v4().to_string(),
         };
@@ -377,6 +377,17 @@ impl Engine {
     pub async fn shutdown(self) {
         self.executor.shutdown().await;
     }
+}
+
+/// Whether AWS accepts `name` for a state machine, execution or activity:
+/// 1 to 80 characters, with no whitespace, no control characters, no
+/// backtick and none of `< > { } [ ] ? * " # % \ ^ | ~ $ & , ; : /`.
+pub fn valid_name(name: &str) -> bool {
+    let n = name.chars().count();
+    (1..=80).contains(&n)
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c))
 }
 
 fn exec_error(e: ExecError) -> EngineError {

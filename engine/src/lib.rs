@@ -17,6 +17,7 @@
 //!   definition's EKS and Kubernetes states need.
 #![warn(missing_docs)]
 
+#[cfg(feature = "server")]
 pub mod api;
 pub mod asl;
 pub mod config;

@@ -220,13 +220,7 @@ fn opt_str<'a>(req: &'a Value, name: &str) -> Result<Option<&'a str>, ApiError> 
 }
 
 /// Checks a state machine or execution name as AWS does.
-pub fn valid_name(name: &str) -> bool {
-    let n = name.chars().count();
-    (1..=80).contains(&n)
-        && !name
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c))
-}
+pub use crate::engine::valid_name;
 
 fn page(req: &Value) -> Result<(usize, Option<String>), ApiError> {
     let max = match req.get("maxResults") {

@@ -5,8 +5,12 @@
 //! go to `POST /aslan/modules` (bodies up to 64 MiB); `POST /` keeps the
 //! API's usual limit.
 
+#[cfg(feature = "wasm")]
 use super::error::{ApiError, ErrorKind as Kind};
-use super::{str_field, Api, ApiResult};
+use super::Api;
+#[cfg(feature = "wasm")]
+use super::{str_field, ApiResult};
+#[cfg(feature = "wasm")]
 use serde_json::{json, Value};
 
 /// The largest module the API accepts, in bytes.

@@ -66,6 +66,7 @@ impl Registry {
     /// engine (Kubernetes: `eks:call`, `eks:runJob`; EKS: `eks:createCluster`
     /// ... `eks:deleteFargateProfile`), configured by `cfg`.
     pub fn builtin(cfg: &crate::config::EngineConfig) -> Registry {
+        #[cfg_attr(not(feature = "kubernetes"), allow(unused_mut))]
         let mut r = Registry::new();
         #[cfg(feature = "kubernetes")]
         r.register(Arc::new(super::kubernetes::Kubernetes::new(cfg)));

@@ -1,0 +1,156 @@
+"""The Python package: `import aslan`, Python functions as task handlers,
+durable executions across a restart, history and the event stream."""
+
+import json
+
+import aslan
+import pytest
+
+
+def task(resource, **extra):
+    return {"Type": "Task", "Resource": resource, **extra}
+
+
+def test_a_handler_that_raises_is_retried_and_caught_by_the_exception_name():
+    calls = []
+
+    def flaky(params):
+        calls.append(params)
+        if len(calls) < 3:
+            raise ConnectionError(f"attempt {len(calls)}")
+        return {"got": params["x"], "attempts": len(calls)}
+
+    def broken(params):
+        raise KeyError("no such order")
+
+    definition = {
+        "StartAt": "Flaky",
+        "States": {
+            "Flaky": task(
+                "arn:aslan:states:::task:flaky",
+                Parameters={"x.$": "$.x"},
+                ResultPath="$.flaky",
+                Retry=[{"ErrorEquals": ["ConnectionError"], "IntervalSeconds": 30, "MaxAttempts": 3}],
+                Next="Broken",
+            ),
+            "Broken": task(
+                "arn:aslan:states:::task:broken",
+                Catch=[{"ErrorEquals": ["KeyError"], "ResultPath": "$.caught", "Next": "Done"}],
+                End=True,
+            ),
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    # The retries wait 30 s and 60 s of simulated time.
+    with aslan.Engine(
+        tasks={"arn:aslan:states:::task:flaky": flaky, "arn:aslan:states:::task:broken": broken},
+        simulated_clock=True,
+    ) as engine:
+        engine.create_state_machine("retry-catch", definition)
+        arn = engine.start_execution("retry-catch", {"x": 7}, name="one")
+        assert arn.endswith(":execution:retry-catch:one")
+        done = engine.wait(arn, timeout=30)
+        assert done["status"] == "SUCCEEDED", done
+        assert done["output"]["flaky"] == {"got": 7, "attempts": 3}
+        assert done["output"]["caught"] == {"Error": "KeyError", "Cause": "'no such order'"}
+        assert calls == [{"x": 7}] * 3
+        types = [e["type"] for e in engine.history(arn)]
+        assert types.count("TaskFailed") == 3
+        assert types[-1] == "ExecutionSucceeded"
+
+
+def test_an_uncaught_exception_fails_the_execution_with_its_name():
+    def bad(params):
+        return {"not json": {1, 2}}  # a set: json.dumps raises TypeError
+
+    with aslan.Engine(tasks={"arn:aslan:states:::task:bad": bad}) as engine:
+        engine.create_state_machine(
+            "bad", json.dumps({"StartAt": "T", "States": {"T": task("arn:aslan:states:::task:bad", End=True)}})
+        )
+        done = engine.wait(engine.start_execution("bad"), timeout=30)
+        assert done["status"] == "FAILED"
+        assert done["error"] == "TypeError"
+        assert "not JSON serializable" in done["cause"]
+
+
+def test_invalid_definitions_and_unknown_names_raise_aslan_error():
+    with aslan.Engine() as engine:
+        with pytest.raises(aslan.AslanError) as e:
+            engine.create_state_machine(
+                "broken", {"StartAt": "Nope", "States": {"A": {"Type": "Pass", "Next": "Missing"}}}
+            )
+        assert "Nope" in str(e.value) and "Missing" in str(e.value)
+        with pytest.raises(aslan.AslanError, match="Does Not Exist"):
+            engine.start_execution("absent")
+        with pytest.raises(TypeError):
+            aslan.Engine(tasks={"arn:aslan:states:::task:x": 42})
+
+
+def test_an_execution_outlives_its_engine(tmp_path):
+    tokens = []
+
+    def ask(params):
+        tokens.append(params["token"])
+        return {}
+
+    definition = {
+        "StartAt": "Ask",
+        "States": {
+            "Ask": task(
+                "arn:aslan:states:::task:approve.waitForTaskToken",
+                Parameters={"token.$": "$$.Task.Token"},
+                Next="After",
+            ),
+            "After": {"Type": "Pass", "Parameters": {"approved.$": "$.ok"}, "End": True},
+        },
+    }
+    handlers = {"arn:aslan:states:::task:approve": ask}
+    engine = aslan.Engine(path=str(tmp_path), tasks=handlers)
+    engine.create_state_machine("approval", definition)
+    events = engine.events()
+    arn = engine.start_execution("approval", {}, name="e1")
+    # The task parks once its token is handed out.
+    while not tokens:
+        assert events.next(timeout=10) is not None
+    engine.close()
+    with pytest.raises(aslan.AslanError, match="closed"):
+        engine.describe_execution(arn)
+
+    with aslan.Engine(path=str(tmp_path), tasks=handlers) as engine:
+        assert engine.describe_execution(arn)["status"] == "RUNNING"
+        engine.send_task_success(tokens[0], {"ok": True})
+        done = engine.wait(arn, timeout=30)
+        assert done["output"] == {"approved": True}
+        assert len(tokens) == 1, "a parked task is not dispatched again"
+
+
+def test_the_event_stream_carries_each_committed_event_once_in_order():
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "StartAt": "Double",
+                    "States": {"Double": task("arn:aslan:states:::task:double", End=True)},
+                },
+                "End": True,
+            }
+        },
+    }
+    with aslan.Engine(tasks={"arn:aslan:states:::task:double": lambda n: n * 2}) as engine:
+        engine.create_state_machine("doubler", definition)
+        events = engine.events()
+        arns = [engine.start_execution("doubler", {"items": list(range(5))}) for _ in range(5)]
+        streamed = {a: [] for a in arns}
+        ended = 0
+        while ended < len(arns):
+            e = events.next(timeout=30)
+            assert e is not None, "an execution did not end"
+            streamed[e["executionArn"]].append(e["event"])
+            ended += e["event"]["type"] == "ExecutionSucceeded"
+        for a in arns:
+            assert streamed[a] == engine.history(a)
+            assert [e["id"] for e in streamed[a]] == list(range(1, len(streamed[a]) + 1))
+            assert engine.describe_execution(a)["output"] == [0, 2, 4, 6, 8]
