@@ -39,6 +39,28 @@ echo "embed-minimal: $out"
 held=$($bin/embed-minimal "$data" Grace 2>&1 >/dev/null | tail -1)
 [[ "$held" == "2 executions of greeter in $data" ]] || fail "embed-minimal second run: $held"
 rm -rf "$data"
+# Embedding in a web service: orders over HTTP, progress as server-sent events.
+data=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+$bin/embed-axum "$data" "127.0.0.1:$port" 2>"$data.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; rm -rf "$data" "$data.log"' EXIT
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+url="http://127.0.0.1:$port/orders"
+curl -sf -X POST "$url" -H 'content-type: application/json' \
+  -d '{"id": "o-flaky-1", "items": [{"sku": "tea", "qty": 2}, {"sku": "cups", "qty": 4}]}' >/dev/null || fail "embed-axum POST"
+events=$(curl -sfN --max-time 30 "$url/o-flaky-1/events") || fail "embed-axum events"
+echo "embed-axum: $(grep -c '^event:' <<<"$events") events streamed for o-flaky-1"
+[[ "$events" == *'event: TaskFailed'* && "$events" == *'event: ExecutionSucceeded'* ]] || fail "embed-axum stream: $events"
+out=$(curl -sf "$url/o-flaky-1")
+[[ "$out" == *'"status":"SUCCEEDED"'* && "$out" == *'"charged":30'* ]] || fail "embed-axum order: $out"
+curl -sf -X POST "$url" -H 'content-type: application/json' -d '{"id": "o-2", "items": [{"sku": "tea", "qty": 50}]}' >/dev/null
+curl -sfN --max-time 30 "$url/o-2/events" | grep -q '^event: ExecutionFailed' || fail "embed-axum rejected order"
+out=$(curl -sf "$url/o-2")
+[[ "$out" == *'"error":"OrderRejected"'* ]] || fail "embed-axum o-2: $out"
+echo "embed-axum: o-flaky-1 SUCCEEDED after a retried payment, o-2 rejected"
+kill -TERM $pid; wait $pid || fail "embed-axum did not stop cleanly"
+trap - EXIT; rm -rf "$data" "$data.log"
 out=$(examples/wasm/run.sh)
 echo "wasm (poller + task guests): $out"
 [[ "$out" == '{"Job":"example-job","Pods":1,"Phases":{"Succeeded":1}}' ]] || fail wasm
