@@ -80,6 +80,7 @@ pub enum EngineError {
 
 /// Sets an [`Engine`] up: [`Engine::builder`].
 pub struct EngineBuilder {
+    store: Option<Store>,
     dir: Option<PathBuf>,
     registry: Registry,
     clock: Arc<dyn Clock>,
@@ -99,6 +100,14 @@ impl EngineBuilder {
     /// Keeps everything in memory (gone when the engine is dropped).
     pub fn in_memory(mut self) -> Self {
         self.dir = None;
+        self
+    }
+
+    /// Runs over a store opened already (`aslan serve` opens it first to
+    /// load the WebAssembly modules kept in it); [`EngineBuilder::path`]
+    /// and [`EngineBuilder::in_memory`] are then ignored.
+    pub fn store(mut self, store: Store) -> Self {
+        self.store = Some(store);
         self
     }
 
@@ -158,9 +167,10 @@ impl EngineBuilder {
     /// [`Engine::recovery`]) and starts the executor on the current tokio
     /// runtime.
     pub async fn open(self) -> Result<Engine, EngineError> {
-        let store = match &self.dir {
-            Some(d) => Store::open(d)?,
-            None => Store::temporary()?,
+        let store = match (self.store, &self.dir) {
+            (Some(s), _) => s,
+            (None, Some(d)) => Store::open(d)?,
+            (None, None) => Store::temporary()?,
         };
         let tasks = Arc::new(self.registry);
         let (executor, recovery) = Executor::start(
@@ -202,6 +212,7 @@ impl Engine {
     /// integrations, the system clock, fsync on.
     pub fn builder() -> EngineBuilder {
         EngineBuilder {
+            store: None,
             dir: Some(PathBuf::from("aslan-data")),
             registry: Registry::new(),
             clock: Arc::new(SystemClock),
@@ -360,9 +371,45 @@ impl Engine {
         self.executor.subscribe()
     }
 
+    /// One execution's history events as the API shows them: those already
+    /// committed, then each one as it commits, each once and in order,
+    /// until the execution's end (`ExecutionSucceeded`, `Failed`,
+    /// `Aborted` or `TimedOut`). For an ended execution it is its history.
+    pub fn watch_execution(&self, arn: &str) -> Result<ExecutionEvents, EngineError> {
+        // Subscribe before reading what is stored, so nothing falls between.
+        let rx = self.executor.subscribe();
+        let rec = self.describe_execution(arn)?;
+        let mut w = ExecutionEvents {
+            store: self.store.clone(),
+            id: rec.id,
+            arn: arn.into(),
+            rx,
+            pending: std::collections::VecDeque::new(),
+            last_id: 0,
+            ended: false,
+        };
+        w.catch_up()?;
+        Ok(w)
+    }
+
     /// The store, for what this API does not cover (listings, Activities).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The task integrations the executor dispatches to.
+    pub fn tasks(&self) -> &Arc<Registry> {
+        &self.tasks
+    }
+
+    /// The engine's time source.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The region and account in ARNs.
+    pub fn region_account(&self) -> (&str, &str) {
+        (&self.region, &self.account)
     }
 
     /// The executor, for what this API does not cover (task tokens,
@@ -388,6 +435,67 @@ pub fn valid_name(name: &str) -> bool {
         && !name
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c))
+}
+
+/// One execution's history events: [`Engine::watch_execution`].
+pub struct ExecutionEvents {
+    store: Store,
+    id: u64,
+    arn: Arc<str>,
+    rx: broadcast::Receiver<CommittedEvents>,
+    pending: std::collections::VecDeque<Value>,
+    /// The id of the last event queued: none is yielded twice.
+    last_id: u64,
+    ended: bool,
+}
+
+impl ExecutionEvents {
+    /// Queues the stored events after the last one queued (at the start,
+    /// and after falling behind the live stream).
+    fn catch_up(&mut self) -> Result<(), EngineError> {
+        for e in self.store.history(self.id)? {
+            let id = e["id"].as_u64().unwrap_or(0);
+            if id > self.last_id {
+                self.last_id = id;
+                self.pending.push_back(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The next event (as GetExecutionHistory shows it), or `None` after
+    /// the one that ended the execution.
+    pub async fn next(&mut self) -> Option<Result<Value, EngineError>> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                let ty = e["type"].as_str().unwrap_or_default();
+                if ty.starts_with("Execution") && ty != "ExecutionStarted" {
+                    self.ended = true;
+                }
+                return Some(Ok(e));
+            }
+            if self.ended {
+                return None;
+            }
+            match self.rx.recv().await {
+                Ok(c) if c.execution_arn == self.arn => {
+                    for e in c.events.iter() {
+                        if e.id > self.last_id {
+                            self.last_id = e.id;
+                            self.pending.push_back(e.to_json());
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if let Err(e) = self.catch_up() {
+                        return Some(Err(e));
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return Some(Err(ExecError::Shutdown.into())),
+            }
+        }
+    }
 }
 
 fn exec_error(e: ExecError) -> EngineError {

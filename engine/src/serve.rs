@@ -2,11 +2,11 @@
 
 use anyhow::Context as _;
 use aslan::api::{self, sigv4::Credentials, Api, ApiConfig};
-use aslan::exec::durable::{Executor, ExecutorConfig};
 use aslan::exec::{Clock, SystemClock};
 use aslan::store::Store;
 use aslan::tasks::mock::MockConfig;
 use aslan::tasks::Registry;
+use aslan::Engine;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,17 +37,18 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         Some(text) => Registry::builtin(&o.config).with_mock_config(MockConfig::new(text)?),
         None => Registry::builtin(&o.config),
     };
-    let tasks = Arc::new(with_wasm(registry, &o.config, &store)?);
-    let (executor, report) = Executor::start(
-        store.clone(),
-        ExecutorConfig {
-            clock: clock.clone(),
-            tasks: tasks.clone(),
-            region: o.region.clone(),
-            account: o.account.clone(),
-            fsync: o.fsync,
-        },
-    )?;
+    let registry = with_wasm(registry, &o.config, &store)?;
+    // The same engine an embedding program opens, with the HTTP API over it.
+    let engine = Engine::builder()
+        .store(store.clone())
+        .registry(registry)
+        .clock(clock.clone())
+        .region_account(&o.region, &o.account)
+        .fsync(o.fsync)
+        .open()
+        .await?;
+    let report = engine.recovery().clone();
+    let (executor, tasks) = (engine.executor().clone(), engine.tasks().clone());
     eprintln!(
         "aslan: recovered {} running execution(s), {} timer(s), {} task(s) dispatched again, {} poll(s) resumed, {} task(s) waiting for a token or worker in {} ms",
         report.executions, report.timers, report.tasks, report.polls, report.parked, report.elapsed_ms
@@ -103,7 +104,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         })
         .await?;
     eprintln!("aslan: shutting down: finishing the current commit");
-    executor.shutdown().await;
+    engine.shutdown().await;
     eprintln!("aslan: stopped");
     Ok(())
 }

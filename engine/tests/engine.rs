@@ -242,3 +242,62 @@ fn uuid() -> u64 {
     h.write_u64(42);
     h.finish()
 }
+
+/// Watching one execution from the middle of its run gives what had
+/// committed, then the rest as it commits: its whole history, once, in
+/// order, ending with its end. An ended execution gives its history.
+#[tokio::test]
+async fn watching_an_execution_mid_run_gives_its_whole_history_once() {
+    let tokens = Arc::new(Mutex::new(Vec::<String>::new()));
+    let t = tokens.clone();
+    let engine = Engine::builder()
+        .in_memory()
+        .fsync(false)
+        .task("arn:aslan:states:::task:approve", move |task| {
+            t.lock().unwrap().push(task.invocation.task_token.clone());
+            async { Ok(json!({})) }
+        })
+        .open()
+        .await
+        .unwrap();
+    let def = json!({"StartAt": "Ask", "States": {
+        "Ask": {"Type": "Task", "Resource": "arn:aslan:states:::task:approve.waitForTaskToken", "Next": "Wrap"},
+        "Wrap": {"Type": "Pass", "Parameters": {"answer.$": "$"}, "End": true}}});
+    engine.create_state_machine("watched", &def.to_string()).await.unwrap();
+    let mut all = engine.subscribe();
+    let started = engine.start_execution("watched", None, &json!({})).await.unwrap();
+    while tokens.lock().unwrap().is_empty() {
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(50), all.recv()).await;
+    }
+    let mut watch = engine.watch_execution(&started.arn).unwrap();
+    // What had committed comes first, before any new step.
+    let first = watch.next().await.unwrap().unwrap();
+    assert_eq!(first["type"], "ExecutionStarted");
+    let token = tokens.lock().unwrap()[0].clone();
+    engine
+        .executor()
+        .answer_task(&token, TaskAnswer::Success(r#""yes""#.into()))
+        .await
+        .unwrap();
+    let mut streamed = vec![first];
+    while let Some(e) = watch.next().await {
+        streamed.push(e.unwrap());
+    }
+    let stored = engine.history(&started.arn).unwrap();
+    assert_eq!(streamed, stored);
+    assert_eq!(types(&stored).last(), Some(&"ExecutionSucceeded"));
+    assert!(types(&stored).contains(&"TaskSucceeded"));
+
+    // An ended execution: its history, then the end.
+    let mut again = engine.watch_execution(&started.arn).unwrap();
+    let mut replayed = Vec::new();
+    while let Some(e) = again.next().await {
+        replayed.push(e.unwrap());
+    }
+    assert_eq!(replayed, stored);
+    assert!(matches!(
+        engine.watch_execution("arn:aws:states:us-east-1:123456789012:execution:watched:nope"),
+        Err(EngineError::ExecutionDoesNotExist(_))
+    ));
+    engine.shutdown().await;
+}

@@ -16,7 +16,6 @@
 //! the service: their executions live in `DATA_DIR`.
 
 use aslan::asl::StateError;
-use aslan::exec::durable::CommittedEvents;
 use aslan::{Engine, EngineError};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -25,10 +24,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::stream::{self, Stream};
 use serde_json::{json, Value};
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use tokio::sync::broadcast;
 
 const WORKFLOW: &str = "order";
 
@@ -115,77 +113,18 @@ async fn get_order(State(app): State<App>, Path(id): Path<String>) -> Result<Jso
     })))
 }
 
-/// What the event stream still has to send.
-struct Progress {
-    engine: Arc<Engine>,
-    arn: String,
-    rx: broadcast::Receiver<CommittedEvents>,
-    pending: VecDeque<Value>,
-    /// The id of the last event queued: nothing is sent twice.
-    last_id: u64,
-    done: bool,
-}
-
-impl Progress {
-    /// Queues stored events after `last_id` (at the start, and after
-    /// falling behind the live stream).
-    fn catch_up(&mut self) {
-        for e in self.engine.history(&self.arn).unwrap_or_default() {
-            let id = e["id"].as_u64().unwrap_or(0);
-            if id > self.last_id {
-                self.last_id = id;
-                self.pending.push_back(e);
-            }
-        }
-    }
-
-    async fn next(mut self) -> Option<(Result<Event, Infallible>, Progress)> {
-        loop {
-            if let Some(e) = self.pending.pop_front() {
-                let ty = e["type"].as_str().unwrap_or_default().to_string();
-                if ty.starts_with("Execution") && ty != "ExecutionStarted" {
-                    self.done = true;
-                }
-                return Some((Ok(Event::default().event(ty).data(e.to_string())), self));
-            }
-            if self.done {
-                return None;
-            }
-            match self.rx.recv().await {
-                Ok(c) if *c.execution_arn == *self.arn => {
-                    for e in c.events.iter() {
-                        if e.id > self.last_id {
-                            self.last_id = e.id;
-                            self.pending.push_back(e.to_json());
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(),
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    }
-}
-
 async fn order_events(
     State(app): State<App>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
-    let arn = app.arn(&id);
-    // Subscribe before reading what is stored, so nothing falls between.
-    let rx = app.engine.subscribe();
-    app.engine.describe_execution(&arn).map_err(failure)?;
-    let mut p = Progress {
-        engine: app.engine.clone(),
-        arn,
-        rx,
-        pending: VecDeque::new(),
-        last_id: 0,
-        done: false,
-    };
-    p.catch_up();
-    Ok(Sse::new(stream::unfold(p, Progress::next)).keep_alive(KeepAlive::default()))
+    // What has committed, then each event as it commits, until the end.
+    let events = app.engine.watch_execution(&app.arn(&id)).map_err(failure)?;
+    let stream = stream::unfold(events, |mut events| async move {
+        let e = events.next().await?.ok()?;
+        let ty = e["type"].as_str().unwrap_or_default().to_string();
+        Some((Ok(Event::default().event(ty).data(e.to_string())), events))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 #[tokio::main]
