@@ -306,6 +306,13 @@ impl Engine {
             input: input.to_string(),
             test_case: None,
         };
+        self.start(req).await
+    }
+
+    /// Starts an execution from a full request (with a mock test case, as
+    /// StartExecution with `stateMachineArn#TestCase` does), once its first
+    /// step is durable.
+    pub async fn start(&self, req: StartRequest) -> Result<ExecutionRecord, EngineError> {
         self.executor.start_execution(req).await.map_err(exec_error)
     }
 

@@ -48,7 +48,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         .open()
         .await?;
     let report = engine.recovery().clone();
-    let (executor, tasks) = (engine.executor().clone(), engine.tasks().clone());
+    let engine = Arc::new(engine);
     eprintln!(
         "aslan: recovered {} running execution(s), {} timer(s), {} task(s) dispatched again, {} poll(s) resumed, {} task(s) waiting for a token or worker in {} ms",
         report.executions, report.timers, report.tasks, report.polls, report.parked, report.elapsed_ms
@@ -88,10 +88,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
             activity_wait: o.activity_wait,
             cleanup_on_stop: o.cleanup_on_stop,
         },
-        store,
-        executor: executor.clone(),
-        clock,
-        tasks,
+        engine: engine.clone(),
         admin: tokio::sync::Mutex::new(()),
         stopping: stopping.clone(),
     });
@@ -104,7 +101,9 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         })
         .await?;
     eprintln!("aslan: shutting down: finishing the current commit");
-    engine.shutdown().await;
+    // Long polls may still hold the API (and the engine): stop the
+    // executor itself.
+    engine.executor().shutdown().await;
     eprintln!("aslan: stopped");
     Ok(())
 }

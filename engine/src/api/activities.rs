@@ -42,7 +42,7 @@ impl Api {
         if parts[3] != self.cfg.region || parts[4] != self.cfg.account {
             return Err(missing());
         }
-        self.store.activity(parts[6])?.ok_or_else(missing)
+        self.engine.store().activity(parts[6])?.ok_or_else(missing)
     }
 
     pub(super) async fn create_activity(&self, req: &Value) -> ApiResult {
@@ -52,7 +52,7 @@ impl Api {
         }
         let _serial = self.admin.lock().await;
         // As AWS: creating an existing Activity returns it.
-        if let Some(old) = self.store.activity(name)? {
+        if let Some(old) = self.engine.store().activity(name)? {
             return Ok(json!({"activityArn": old.arn, "creationDate": secs(old.created_ms)}));
         }
         let rec = ActivityRecord {
@@ -60,7 +60,7 @@ impl Api {
             arn: self.activity_arn(name),
             created_ms: self.now(),
         };
-        self.store.put_activity(&rec).await?;
+        self.engine.store().put_activity(&rec).await?;
         Ok(json!({"activityArn": rec.arn, "creationDate": secs(rec.created_ms)}))
     }
 
@@ -74,7 +74,8 @@ impl Api {
         let mut items = Vec::new();
         let mut next = None;
         for rec in self
-            .store
+            .engine
+            .store()
             .activities()?
             .into_iter()
             .filter(|r| after.as_deref().is_none_or(|a| r.name.as_str() > a))
@@ -97,7 +98,7 @@ impl Api {
         let _serial = self.admin.lock().await;
         // As AWS: deleting a missing Activity succeeds.
         if let Ok(rec) = self.activity_by_arn(arn) {
-            self.store.delete_activity(&rec.name).await?;
+            self.engine.store().delete_activity(&rec.name).await?;
         }
         Ok(json!({}))
     }
@@ -112,7 +113,8 @@ impl Api {
             return Err(ApiError::validation("workerName must be at most 80 characters"));
         }
         match self
-            .executor
+            .engine
+            .executor()
             .get_activity_task(&rec.arn, worker, self.cfg.activity_wait, &self.stopping)
             .await?
         {
@@ -124,7 +126,8 @@ impl Api {
     pub(super) async fn send_task_success(&self, req: &Value) -> ApiResult {
         let token = task_token(req)?;
         let output = str_field(req, "output")?;
-        self.executor
+        self.engine
+            .executor()
             .answer_task(token, TaskAnswer::Success(output.to_string()))
             .await?;
         Ok(json!({}))
@@ -140,7 +143,8 @@ impl Api {
         if cause.as_ref().is_some_and(|c| c.chars().count() > 32768) {
             return Err(ApiError::validation("cause must be at most 32768 characters"));
         }
-        self.executor
+        self.engine
+            .executor()
             .answer_task(token, TaskAnswer::Failure { error, cause })
             .await?;
         Ok(json!({}))
@@ -148,7 +152,7 @@ impl Api {
 
     pub(super) async fn send_task_heartbeat(&self, req: &Value) -> ApiResult {
         let token = task_token(req)?;
-        self.executor.answer_task(token, TaskAnswer::Heartbeat).await?;
+        self.engine.executor().answer_task(token, TaskAnswer::Heartbeat).await?;
         Ok(json!({}))
     }
 }

@@ -13,10 +13,9 @@ pub mod sigv4;
 mod testing;
 
 use crate::asl::Machine;
-use crate::exec::durable::{ExecError, Executor, StartRequest};
-use crate::exec::Clock;
-use crate::store::{ExecutionRecord, StateMachineRecord, Store, StoreError};
-use crate::tasks::Registry;
+use crate::engine::{Engine, EngineError};
+use crate::exec::durable::{ExecError, StartRequest};
+use crate::store::{ExecutionRecord, StateMachineRecord, StoreError};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -49,14 +48,11 @@ pub struct ApiConfig {
 pub struct Api {
     /// Settings.
     pub cfg: ApiConfig,
-    /// The store.
-    pub store: Store,
-    /// The executor.
-    pub executor: Executor,
-    /// Clock (for creation dates and StartSyncExecution).
-    pub clock: Arc<dyn Clock>,
-    /// Task integrations (for validation, StartSyncExecution and TestState).
-    pub tasks: Arc<Registry>,
+    /// The engine: its store, executor, clock (creation dates,
+    /// StartSyncExecution) and task integrations (validation,
+    /// StartSyncExecution, TestState). Executions start, stop and redrive
+    /// through its methods, as in a program that embeds it.
+    pub engine: Arc<Engine>,
     /// Serializes state machine and Activity changes, so that concurrent
     /// updates cannot lose one another.
     pub admin: tokio::sync::Mutex<()>,
@@ -69,6 +65,19 @@ pub const SYNC_EXECUTION_LIMIT: std::time::Duration = std::time::Duration::from_
 
 /// How long TestState may run (its Task calls included).
 pub const TEST_STATE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Exec(e) => e.into(),
+            EngineError::ExecutionDoesNotExist(arn) => ExecError::DoesNotExist(arn).into(),
+            EngineError::InvalidInput(m) => ExecError::InvalidInput(m).into(),
+            EngineError::Store(e) => e.into(),
+            EngineError::InvalidName(n) => ApiError::new(Kind::InvalidName, format!("Invalid Name: '{n}'")),
+            e => ApiError::validation(e.to_string()),
+        }
+    }
+}
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
@@ -256,7 +265,7 @@ fn token(s: &str) -> String {
 
 impl Api {
     fn now(&self) -> i64 {
-        self.clock.now_ms()
+        self.engine.clock().now_ms()
     }
 
     fn sm_arn(&self, name: &str) -> String {
@@ -306,7 +315,7 @@ impl Api {
 
     fn machine_by_arn(&self, arn: &str) -> Result<(StateMachineRecord, Option<String>), ApiError> {
         let (name, case) = self.parse_sm_arn(arn)?;
-        let rec = self.store.machine(name)?.ok_or_else(|| {
+        let rec = self.engine.store().machine(name)?.ok_or_else(|| {
             ApiError::new(
                 Kind::StateMachineDoesNotExist,
                 format!("State Machine Does Not Exist: '{}'", self.sm_arn(name)),
@@ -317,7 +326,7 @@ impl Api {
 
     fn execution_by_arn(&self, req: &Value) -> Result<ExecutionRecord, ApiError> {
         let arn = self.parse_exec_arn(str_field(req, "executionArn")?)?;
-        self.store.execution_by_arn(arn)?.ok_or_else(|| {
+        self.engine.store().execution_by_arn(arn)?.ok_or_else(|| {
             ApiError::new(
                 Kind::ExecutionDoesNotExist,
                 format!("Execution Does Not Exist: '{arn}'"),
@@ -330,7 +339,7 @@ impl Api {
     fn diagnostics(&self, text: &str) -> Vec<crate::asl::Diagnostic> {
         match Machine::from_json(text) {
             Ok(_) => match serde_json::from_str(text) {
-                Ok(def) => self.tasks.validate(&def),
+                Ok(def) => self.engine.tasks().validate(&def),
                 Err(_) => Vec::new(),
             },
             Err(e) => e.0,
@@ -377,7 +386,7 @@ impl Api {
         Self::check_role(role)?;
         self.check_definition(definition)?;
         let _serial = self.admin.lock().await;
-        if let Some(old) = self.store.machine(name)? {
+        if let Some(old) = self.engine.store().machine(name)? {
             // As AWS: creating the same machine again is idempotent.
             if old.definition == definition && old.role_arn == role && old.sm_type == sm_type {
                 return Ok(json!({"stateMachineArn": old.arn, "creationDate": secs(old.created_ms)}));
@@ -396,9 +405,9 @@ impl Api {
             sm_type: sm_type.into(),
             created_ms: now,
             updated_ms: now,
-            revision: self.store.next_revision(name)?,
+            revision: self.engine.store().next_revision(name)?,
         };
-        self.store.put_machine(&rec).await?;
+        self.engine.store().put_machine(&rec).await?;
         Ok(json!({"stateMachineArn": rec.arn, "creationDate": secs(now)}))
     }
 
@@ -444,20 +453,20 @@ impl Api {
         }
         rec.revision += 1;
         rec.updated_ms = self.now();
-        self.store.put_machine(&rec).await?;
+        self.engine.store().put_machine(&rec).await?;
         Ok(json!({"updateDate": secs(rec.updated_ms), "revisionId": rec.revision.to_string()}))
     }
 
     async fn delete_state_machine(&self, req: &Value) -> ApiResult {
         let (name, _) = self.parse_sm_arn(str_field(req, "stateMachineArn")?)?;
         let _serial = self.admin.lock().await;
-        self.store.delete_machine(name).await?;
+        self.engine.store().delete_machine(name).await?;
         Ok(json!({}))
     }
 
     fn list_state_machines(&self, req: &Value) -> ApiResult {
         let (max, after) = page(req)?;
-        let all = self.store.machines()?;
+        let all = self.engine.store().machines()?;
         let mut items = Vec::new();
         let mut next = None;
         for rec in all
@@ -506,7 +515,7 @@ impl Api {
 
     async fn start_execution(&self, req: &Value) -> ApiResult {
         let start = self.start_request(req)?;
-        let rec = self.executor.start_execution(start).await?;
+        let rec = self.engine.start(start).await?;
         Ok(json!({"executionArn": rec.arn, "startDate": secs(rec.start_ms)}))
     }
 
@@ -545,7 +554,14 @@ impl Api {
             history: false,
             seed: Some(crate::exec::fresh_seed()),
         };
-        let run = crate::exec::run(machine, info, input, opts, self.clock.as_ref(), self.tasks.clone());
+        let run = crate::exec::run(
+            machine,
+            info,
+            input,
+            opts,
+            self.engine.clock().as_ref(),
+            self.engine.tasks().clone(),
+        );
         let r = match tokio::time::timeout(SYNC_EXECUTION_LIMIT, run).await {
             Ok(r) => r,
             Err(_) => crate::exec::RunResult {
@@ -623,8 +639,12 @@ impl Api {
 
     fn describe_state_machine_for_execution(&self, req: &Value) -> ApiResult {
         let rec = self.execution_by_arn(req)?;
-        let definition = self.store.definition(&rec.sm_name, rec.revision)?.unwrap_or_default();
-        let sm = self.store.machine(&rec.sm_name)?;
+        let definition = self
+            .engine
+            .store()
+            .definition(&rec.sm_name, rec.revision)?
+            .unwrap_or_default();
+        let sm = self.engine.store().machine(&rec.sm_name)?;
         let mut out = json!({
             "stateMachineArn": rec.sm_arn,
             "name": rec.sm_name,
@@ -649,7 +669,7 @@ impl Api {
     fn list_executions(&self, req: &Value) -> ApiResult {
         let arn = str_field(req, "stateMachineArn")?;
         let (name, _) = self.parse_sm_arn(arn)?;
-        if self.store.machine(name)?.is_none() {
+        if self.engine.store().machine(name)?.is_none() {
             return Err(ApiError::new(
                 Kind::StateMachineDoesNotExist,
                 format!("State Machine Does Not Exist: '{arn}'"),
@@ -674,12 +694,14 @@ impl Api {
         let mut items = Vec::new();
         let mut next = None;
         let mut last_key = Vec::new();
-        for r in self.store.executions_of(name) {
+        for r in self.engine.store().executions_of(name) {
             let (k, id) = r?;
             if after.as_ref().is_some_and(|a| k <= *a) {
                 continue;
             }
-            let Some(rec) = self.store.execution(id)? else { continue };
+            let Some(rec) = self.engine.store().execution(id)? else {
+                continue;
+            };
             if status.is_some_and(|s| rec.status != s) {
                 continue;
             }
@@ -712,10 +734,7 @@ impl Api {
             return Err(ApiError::validation("cause must be at most 32768 characters"));
         }
         let id = rec.id;
-        let rec = self
-            .executor
-            .stop_execution(&rec.arn, error.map(String::from), cause.map(String::from))
-            .await?;
+        let rec = self.engine.stop_execution(&rec.arn, error, cause).await?;
         if self.cfg.cleanup_on_stop {
             self.clean_up_after_stop(id, &rec.arn)?;
         }
@@ -729,7 +748,7 @@ impl Api {
     #[cfg(feature = "eks")]
     fn clean_up_after_stop(&self, id: u64, arn: &str) -> Result<(), ApiError> {
         use crate::tasks::eks::{api::EksApi, cleanup};
-        let events = self.store.history(id)?;
+        let events = self.engine.store().history(id)?;
         let left = cleanup::leftovers(&events, &self.cfg.region);
         if left.is_empty() {
             return Ok(());
@@ -755,7 +774,7 @@ impl Api {
         let (max, after) = page(req)?;
         let reverse = req.get("reverseOrder").and_then(Value::as_bool).unwrap_or(false);
         let include_data = req.get("includeExecutionData").and_then(Value::as_bool).unwrap_or(true);
-        let mut events = self.store.history(rec.id)?;
+        let mut events = self.engine.store().history(rec.id)?;
         if reverse {
             events.reverse();
         }
@@ -779,7 +798,7 @@ impl Api {
 
     async fn redrive_execution(&self, req: &Value) -> ApiResult {
         let rec = self.execution_by_arn(req)?;
-        let rec = self.executor.redrive_execution(&rec.arn).await?;
+        let rec = self.engine.redrive_execution(&rec.arn).await?;
         Ok(json!({"redriveDate": secs(rec.redrive_ms.unwrap_or_else(|| self.now()))}))
     }
 

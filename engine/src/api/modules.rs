@@ -18,7 +18,8 @@ pub const MAX_MODULE_BYTES: usize = 48 * 1024 * 1024;
 
 #[cfg(feature = "wasm")]
 fn host(api: &Api) -> Result<std::sync::Arc<crate::wasm::WasmHost>, ApiError> {
-    api.tasks
+    api.engine
+        .tasks()
         .wasm()
         .cloned()
         .ok_or_else(|| ApiError::validation("this server has no WebAssembly host"))
@@ -75,7 +76,8 @@ impl Api {
             .map_err(|e| ApiError::new(Kind::InternalServerError, e.to_string()))?
             .map_err(|e| ApiError::validation(e.to_string()))?;
         let rec = record(&m);
-        self.store
+        self.engine
+            .store()
             .put_module(&name, &rec, &m.sha256, &bytes)
             .await
             .map_err(|e| ApiError::new(Kind::InternalServerError, e.to_string()))?;
@@ -96,7 +98,8 @@ impl Api {
         let host = host(self)?;
         let _admin = self.admin.lock().await;
         let stored = self
-            .store
+            .engine
+            .store()
             .delete_module(name)
             .await
             .map_err(|e| ApiError::new(Kind::InternalServerError, e.to_string()))?;

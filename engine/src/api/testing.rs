@@ -78,7 +78,7 @@ pub(super) async fn test_state(api: &Api, req: &Value) -> ApiResult {
             seed: Some(crate::exec::fresh_seed()),
         },
         &clock,
-        api.tasks.clone(),
+        api.engine.tasks().clone(),
     )
     .await;
     let entered: Vec<&str> = r
