@@ -17,7 +17,7 @@ use pyo3::types::{PyDict, PyString};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -90,14 +90,31 @@ fn call_handler(f: &Py<PyAny>, parameters: &str) -> Result<Value, StateError> {
 /// parameters; its return value (anything `json.dumps` accepts) is the result.
 #[pyclass(module = "aslan")]
 struct Engine {
-    rt: tokio::runtime::Runtime,
+    /// Taken only by `Drop`.
+    rt: Option<tokio::runtime::Runtime>,
     core: Option<Core>,
 }
 
+impl Drop for Engine {
+    /// Dropped without `close()` (garbage collection, interpreter exit):
+    /// the runtime is shut down in the background, without waiting for
+    /// handler threads that may be waiting for the GIL this thread holds.
+    fn drop(&mut self) {
+        self.core.take();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 impl Engine {
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.rt.as_ref().expect("the runtime lives until the engine is dropped")
+    }
+
     fn answer(&self, py: Python<'_>, token: &str, answer: TaskAnswer) -> PyResult<()> {
         let core = self.core()?;
-        py.detach(|| self.rt.block_on(core.executor().answer_task(token, answer)))
+        py.detach(|| self.rt().block_on(core.executor().answer_task(token, answer)))
             .map_err(|e| AslanError::new_err(e.to_string()))
     }
 
@@ -153,7 +170,10 @@ impl Engine {
             });
         }
         let core = py.detach(|| rt.block_on(b.open())).map_err(err)?;
-        Ok(Engine { rt, core: Some(core) })
+        Ok(Engine {
+            rt: Some(rt),
+            core: Some(core),
+        })
     }
 
     /// Creates a state machine from its definition (a `dict` or JSON text)
@@ -166,7 +186,7 @@ impl Engine {
         };
         let core = self.core()?;
         let rec = py
-            .detach(|| self.rt.block_on(core.create_state_machine(name, &text)))
+            .detach(|| self.rt().block_on(core.create_state_machine(name, &text)))
             .map_err(err)?;
         Ok(rec.arn)
     }
@@ -187,7 +207,7 @@ impl Engine {
         };
         let core = self.core()?;
         let rec = py
-            .detach(|| self.rt.block_on(core.start_execution(machine, name, &input)))
+            .detach(|| self.rt().block_on(core.start_execution(machine, name, &input)))
             .map_err(err)?;
         Ok(rec.arn)
     }
@@ -205,7 +225,7 @@ impl Engine {
     fn wait<'py>(&self, py: Python<'py>, arn: &str, timeout: Option<f64>) -> PyResult<Bound<'py, PyDict>> {
         let core = self.core()?;
         let rec = py.detach(|| {
-            self.rt.block_on(async {
+            self.rt().block_on(async {
                 match timeout {
                     Some(s) => tokio::time::timeout(Duration::from_secs_f64(s.max(0.0)), core.wait_for_execution(arn))
                         .await
@@ -228,7 +248,7 @@ impl Engine {
     ) -> PyResult<Bound<'py, PyDict>> {
         let core = self.core()?;
         let rec = py
-            .detach(|| self.rt.block_on(core.stop_execution(arn, error, cause)))
+            .detach(|| self.rt().block_on(core.stop_execution(arn, error, cause)))
             .map_err(err)?;
         record(py, &rec)
     }
@@ -262,9 +282,11 @@ impl Engine {
     /// an iterator of `{"executionArn": ..., "event": {...}}`.
     fn events(&self) -> PyResult<Events> {
         Ok(Events {
-            rx: tokio::sync::Mutex::new(self.core()?.subscribe()),
-            buffered: Mutex::new(VecDeque::new()),
-            handle: self.rt.handle().clone(),
+            state: tokio::sync::Mutex::new(Stream {
+                rx: self.core()?.subscribe(),
+                buffered: VecDeque::new(),
+            }),
+            handle: self.rt().handle().clone(),
         })
     }
 
@@ -272,7 +294,7 @@ impl Engine {
     /// executions stay in it; the next `Engine` on the folder resumes them.
     fn close(&mut self, py: Python<'_>) {
         if let Some(core) = self.core.take() {
-            let rt = &self.rt;
+            let rt = self.rt();
             py.detach(|| rt.block_on(core.shutdown()));
         }
     }
@@ -291,42 +313,53 @@ impl Engine {
 /// History events as they commit (from `Engine.events()`).
 #[pyclass(module = "aslan")]
 struct Events {
-    rx: tokio::sync::Mutex<broadcast::Receiver<CommittedEvents>>,
-    buffered: Mutex<VecDeque<(Arc<str>, Value)>>,
+    /// Locked only with the GIL released, so a second Python thread that
+    /// waits for it cannot hold the GIL the first one needs.
+    state: tokio::sync::Mutex<Stream>,
     handle: tokio::runtime::Handle,
+}
+
+struct Stream {
+    rx: broadcast::Receiver<CommittedEvents>,
+    buffered: VecDeque<(Arc<str>, Value)>,
 }
 
 impl Events {
     /// The next event, waiting at most `timeout` (forever when `None`);
     /// `None` when the time ran out or the engine closed.
     fn next_event<'py>(&self, py: Python<'py>, timeout: Option<Duration>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        let mut buffered = self.buffered.lock().expect("not poisoned");
-        if buffered.is_empty() {
-            let got = py.detach(|| {
-                self.handle.block_on(async {
-                    let mut rx = self.rx.lock().await;
-                    match timeout {
-                        Some(t) => tokio::time::timeout(t, rx.recv()).await.ok(),
-                        None => Some(rx.recv().await),
-                    }
-                })
-            });
-            match got {
-                None | Some(Err(broadcast::error::RecvError::Closed)) => return Ok(None),
-                Some(Err(broadcast::error::RecvError::Lagged(n))) => {
-                    return Err(AslanError::new_err(format!(
-                        "fell {n} steps behind the engine: their events are in each execution's history"
-                    )))
-                }
-                Some(Ok(c)) => {
-                    for e in c.events.iter() {
-                        buffered.push_back((c.execution_arn.clone(), e.to_json()));
+        let got = py.detach(|| {
+            self.handle.block_on(async {
+                let mut s = self.state.lock().await;
+                while s.buffered.is_empty() {
+                    let received = match timeout {
+                        Some(t) => match tokio::time::timeout(t, s.rx.recv()).await {
+                            Ok(r) => r,
+                            Err(_) => return Ok(None),
+                        },
+                        None => s.rx.recv().await,
+                    };
+                    match received {
+                        Ok(c) => {
+                            for e in c.events.iter() {
+                                s.buffered.push_back((c.execution_arn.clone(), e.to_json()));
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return Ok(None),
+                        Err(broadcast::error::RecvError::Lagged(n)) => return Err(n),
                     }
                 }
+                Ok(s.buffered.pop_front())
+            })
+        });
+        let (arn, event) = match got {
+            Ok(Some(e)) => e,
+            Ok(None) => return Ok(None),
+            Err(n) => {
+                return Err(AslanError::new_err(format!(
+                    "fell {n} steps behind the engine: their events are in each execution's history"
+                )))
             }
-        }
-        let Some((arn, event)) = buffered.pop_front() else {
-            return Ok(None);
         };
         let d = PyDict::new(py);
         d.set_item("executionArn", &*arn)?;

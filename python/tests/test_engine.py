@@ -2,6 +2,9 @@
 durable executions across a restart, history and the event stream."""
 
 import json
+import subprocess
+import sys
+import threading
 
 import aslan
 import pytest
@@ -154,3 +157,41 @@ def test_the_event_stream_carries_each_committed_event_once_in_order():
             assert streamed[a] == engine.history(a)
             assert [e["id"] for e in streamed[a]] == list(range(1, len(streamed[a]) + 1))
             assert engine.describe_execution(a)["output"] == [0, 2, 4, 6, 8]
+
+
+def test_two_threads_can_wait_on_one_event_stream():
+    """A thread waiting for the stream holds no lock the GIL needs: a second
+    reader waits without blocking the first."""
+    with aslan.Engine() as engine:
+        engine.create_state_machine("p", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        events = engine.events()
+        got = []
+        readers = [threading.Thread(target=lambda: got.append(events.next(timeout=20))) for _ in range(2)]
+        for r in readers:
+            r.start()
+        engine.start_execution("p", {})
+        for r in readers:
+            r.join(timeout=30)
+        assert not any(r.is_alive() for r in readers), "a reader is stuck"
+        assert [e["event"]["id"] for e in sorted(got, key=lambda e: e["event"]["id"])] == [1, 2]
+
+
+def test_an_engine_dropped_without_close_does_not_hang_the_interpreter(tmp_path):
+    """Garbage-collected while a handler runs (and wants the GIL), at exit."""
+    script = tmp_path / "drop.py"
+    script.write_text(
+        "import aslan, time\n"
+        "def slow(p):\n"
+        "    time.sleep(0.2)\n"
+        "    return p\n"
+        "e = aslan.Engine(tasks={'arn:aslan:states:::task:slow': slow})\n"
+        "e.create_state_machine('s', {'StartAt': 'T', 'States': {'T': {'Type': 'Task', "
+        "'Resource': 'arn:aslan:states:::task:slow', 'End': True}}})\n"
+        "for _ in range(4):\n"
+        "    e.start_execution('s', {})\n"
+        "del e\n"
+        "print('dropped')\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "dropped"
