@@ -184,6 +184,7 @@ impl EngineBuilder {
             },
         )?;
         Ok(Engine {
+            admin: tokio::sync::Mutex::new(()),
             store,
             executor,
             tasks,
@@ -198,6 +199,8 @@ impl EngineBuilder {
 /// A durable Step Functions engine in this process. See the [module
 /// documentation](self).
 pub struct Engine {
+    /// Serializes state machine changes (a check, then a write).
+    admin: tokio::sync::Mutex<()>,
     store: Store,
     executor: Executor,
     tasks: Arc<Registry>,
@@ -254,6 +257,7 @@ impl Engine {
         if !problems.is_empty() {
             return Err(EngineError::InvalidDefinition(problems));
         }
+        let _serial = self.admin.lock().await;
         if let Some(old) = self.store.machine(name)? {
             if old.definition == definition {
                 return Ok(old);
@@ -475,10 +479,9 @@ impl ExecutionEvents {
     pub async fn next(&mut self) -> Option<Result<Value, EngineError>> {
         loop {
             if let Some(e) = self.pending.pop_front() {
-                let ty = e["type"].as_str().unwrap_or_default();
-                if ty.starts_with("Execution") && ty != "ExecutionStarted" {
-                    self.ended = true;
-                }
+                // A redriven execution's history goes on after its first
+                // end: only the last event counts.
+                self.ended = e["type"].as_str().is_some_and(is_terminal);
                 return Some(Ok(e));
             }
             if self.ended {
@@ -486,6 +489,13 @@ impl ExecutionEvents {
             }
             match self.rx.recv().await {
                 Ok(c) if c.execution_arn == self.arn => {
+                    // A step committed before we subscribed but after we read
+                    // the store: read it again.
+                    if c.events.first().is_some_and(|e| e.id > self.last_id + 1) {
+                        if let Err(e) = self.catch_up() {
+                            return Some(Err(e));
+                        }
+                    }
                     for e in c.events.iter() {
                         if e.id > self.last_id {
                             self.last_id = e.id;
@@ -503,6 +513,14 @@ impl ExecutionEvents {
             }
         }
     }
+}
+
+/// Whether a history event type ends an execution (until a redrive).
+fn is_terminal(ty: &str) -> bool {
+    matches!(
+        ty,
+        "ExecutionSucceeded" | "ExecutionFailed" | "ExecutionAborted" | "ExecutionTimedOut"
+    )
 }
 
 fn exec_error(e: ExecError) -> EngineError {

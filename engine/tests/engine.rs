@@ -301,3 +301,107 @@ async fn watching_an_execution_mid_run_gives_its_whole_history_once() {
     ));
     engine.shutdown().await;
 }
+
+/// Waiting with no other subscriber never misses the end: the step that
+/// ends an execution is published even when no one listened when it was
+/// made (the wait may subscribe between the step and its commit).
+#[tokio::test]
+async fn waits_without_a_subscriber_see_every_end() {
+    let engine = Engine::builder()
+        .in_memory()
+        .task(
+            "arn:aslan:states:::task:now",
+            |t| async move { Ok(t.invocation.parameters) },
+        )
+        .open()
+        .await
+        .unwrap();
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aslan:states:::task:now", "Parameters": {"n.$": "$.n"}, "End": true}}});
+    engine.create_state_machine("quick", &def.to_string()).await.unwrap();
+    for n in 0..200 {
+        let e = engine.start_execution("quick", None, &json!({"n": n})).await.unwrap();
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), engine.wait_for_execution(&e.arn))
+            .await
+            .expect("the wait saw the end")
+            .unwrap();
+        assert_eq!(ended.output.as_deref(), Some(format!(r#"{{"n":{n}}}"#).as_str()));
+    }
+    engine.shutdown().await;
+}
+
+/// A redriven execution's history has an end before its redrive: watching
+/// it goes on to the last end.
+#[tokio::test]
+async fn watching_a_redriven_execution_goes_on_past_its_first_end() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let engine = Engine::builder()
+        .in_memory()
+        .task("arn:aslan:states:::task:once", move |_| {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err(StateError::new("Custom.Once", "first time"))
+                } else {
+                    Ok(json!("second time"))
+                }
+            }
+        })
+        .open()
+        .await
+        .unwrap();
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aslan:states:::task:once", "End": true}}});
+    engine.create_state_machine("redriven", &def.to_string()).await.unwrap();
+    let e = engine.start_execution("redriven", None, &json!({})).await.unwrap();
+    assert_eq!(
+        engine.wait_for_execution(&e.arn).await.unwrap().status,
+        ExecutionStatus::Failed
+    );
+    engine.redrive_execution(&e.arn).await.unwrap();
+    let mut watch = engine.watch_execution(&e.arn).unwrap();
+    let mut streamed = Vec::new();
+    while let Some(ev) = watch.next().await {
+        streamed.push(ev.unwrap());
+    }
+    let t = types(&streamed);
+    assert!(
+        t.contains(&"ExecutionFailed") && t.contains(&"ExecutionRedriven"),
+        "{t:?}"
+    );
+    assert_eq!(t.last(), Some(&"ExecutionSucceeded"));
+    assert_eq!(streamed, engine.history(&e.arn).unwrap());
+    engine.shutdown().await;
+}
+
+/// When the executor stops under a live engine (as `aslan serve` stops
+/// it), waits and streams end with an error instead of waiting forever.
+#[tokio::test]
+async fn a_stopped_executor_closes_waits_and_streams() {
+    let engine = Engine::builder()
+        .in_memory()
+        .task("arn:aslan:states:::task:park", |_| async { Ok(json!({})) })
+        .open()
+        .await
+        .unwrap();
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aslan:states:::task:park.waitForTaskToken", "End": true}}});
+    engine.create_state_machine("parked", &def.to_string()).await.unwrap();
+    let e = engine.start_execution("parked", None, &json!({})).await.unwrap();
+    let mut stream = engine.subscribe();
+    engine.executor().shutdown().await;
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match stream.recv().await {
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                _ => continue,
+            }
+        }
+    });
+    closed.await.expect("the stream closed");
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(10), engine.wait_for_execution(&e.arn))
+        .await
+        .expect("the wait ended");
+    assert!(matches!(waited, Err(EngineError::Exec(_))), "{waited:?}");
+}

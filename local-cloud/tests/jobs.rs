@@ -393,7 +393,15 @@ async fn delete_with_each_propagation_policy() {
     let j = r.json();
     assert!(j["metadata"]["deletionTimestamp"].is_string());
     assert_eq!(j["metadata"]["finalizers"], json!(["foregroundDeletion"]));
-    let ev = next_event(&mut w, 5).await;
+    // The running Job's own status updates may come first (they raced
+    // with the delete): the deletion is the MODIFIED that marks it.
+    let mut ev = next_event(&mut w, 5).await;
+    for _ in 0..10 {
+        if !(ev["type"] == "MODIFIED" && ev["object"]["metadata"]["deletionTimestamp"].is_null()) {
+            break;
+        }
+        ev = next_event(&mut w, 5).await;
+    }
     assert_eq!(ev["type"], "MODIFIED");
     assert_eq!(ev["object"]["metadata"]["finalizers"], json!(["foregroundDeletion"]));
     let ev = next_event(&mut w, 5).await;

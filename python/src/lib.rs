@@ -32,6 +32,12 @@ fn err(e: EngineError) -> PyErr {
     AslanError::new_err(e.to_string())
 }
 
+/// Seconds from Python as a duration: negative is zero, and what no
+/// duration holds (infinity, NaN, 1e300) is a year.
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::from_secs(365 * 24 * 3600))
+}
+
 /// `json.loads(text)`.
 fn loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     py.import("json")?.call_method1("loads", (text,))
@@ -227,7 +233,7 @@ impl Engine {
         let rec = py.detach(|| {
             self.rt().block_on(async {
                 match timeout {
-                    Some(s) => tokio::time::timeout(Duration::from_secs_f64(s.max(0.0)), core.wait_for_execution(arn))
+                    Some(s) => tokio::time::timeout(secs(s), core.wait_for_execution(arn))
                         .await
                         .map_err(|_| pyo3::exceptions::PyTimeoutError::new_err(format!("{arn} still runs"))),
                     None => Ok(core.wait_for_execution(arn).await),
@@ -330,10 +336,18 @@ impl Events {
     fn next_event<'py>(&self, py: Python<'py>, timeout: Option<Duration>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let got = py.detach(|| {
             self.handle.block_on(async {
-                let mut s = self.state.lock().await;
+                // The timeout covers waiting for another reader too.
+                let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+                let mut s = match deadline {
+                    Some(d) => match tokio::time::timeout_at(d, self.state.lock()).await {
+                        Ok(s) => s,
+                        Err(_) => return Ok(None),
+                    },
+                    None => self.state.lock().await,
+                };
                 while s.buffered.is_empty() {
-                    let received = match timeout {
-                        Some(t) => match tokio::time::timeout(t, s.rx.recv()).await {
+                    let received = match deadline {
+                        Some(d) => match tokio::time::timeout_at(d, s.rx.recv()).await {
                             Ok(r) => r,
                             Err(_) => return Ok(None),
                         },
@@ -381,7 +395,7 @@ impl Events {
     /// The next event, or `None` after `timeout` seconds without one.
     #[pyo3(signature = (timeout))]
     fn next<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Option<Bound<'py, PyDict>>> {
-        self.next_event(py, Some(Duration::from_secs_f64(timeout.max(0.0))))
+        self.next_event(py, Some(secs(timeout)))
     }
 }
 

@@ -157,6 +157,9 @@ def test_the_event_stream_carries_each_committed_event_once_in_order():
             assert streamed[a] == engine.history(a)
             assert [e["id"] for e in streamed[a]] == list(range(1, len(streamed[a]) + 1))
             assert engine.describe_execution(a)["output"] == [0, 2, 4, 6, 8]
+            # Timeouts no duration holds wait without one (no panic).
+            assert engine.wait(a, timeout=float("inf"))["status"] == "SUCCEEDED"
+            assert engine.wait(a, timeout=1e300)["status"] == "SUCCEEDED"
 
 
 def test_two_threads_can_wait_on_one_event_stream():

@@ -74,7 +74,13 @@ impl From<EngineError> for ApiError {
             EngineError::InvalidInput(m) => ExecError::InvalidInput(m).into(),
             EngineError::Store(e) => e.into(),
             EngineError::InvalidName(n) => ApiError::new(Kind::InvalidName, format!("Invalid Name: '{n}'")),
-            e => ApiError::validation(e.to_string()),
+            e @ EngineError::InvalidDefinition(_) => ApiError::new(Kind::InvalidDefinition, e.to_string()),
+            e @ EngineError::StateMachineDoesNotExist(_) => {
+                ApiError::new(Kind::StateMachineDoesNotExist, e.to_string())
+            }
+            e @ EngineError::StateMachineAlreadyExists(_) => {
+                ApiError::new(Kind::StateMachineAlreadyExists, e.to_string())
+            }
         }
     }
 }

@@ -195,7 +195,9 @@ enum Msg {
 pub struct Executor {
     tx: mpsc::Sender<Msg>,
     stats: Arc<Stats>,
-    events: broadcast::Sender<CommittedEvents>,
+    /// Only the actor holds the sender: when it stops, subscribers see the
+    /// stream close.
+    events: broadcast::WeakSender<CommittedEvents>,
 }
 
 /// Counters of the executor's work since it started.
@@ -234,6 +236,7 @@ impl Executor {
         };
         let report = actor.recover()?;
         let stats = actor.stats.clone();
+        let events = events.downgrade();
         tokio::spawn(actor.run());
         Ok((Executor { tx, stats, events }, report))
     }
@@ -327,8 +330,15 @@ impl Executor {
     /// behind gets `RecvError::Lagged` with the number it missed; the
     /// store's history has them. Nothing is kept for steps no one
     /// subscribes to.
+    ///
+    /// When the executor has stopped (shutdown, or a failed commit), the
+    /// stream is closed (`RecvError::Closed`).
     pub fn subscribe(&self) -> broadcast::Receiver<CommittedEvents> {
-        self.events.subscribe()
+        match self.events.upgrade() {
+            Some(tx) => tx.subscribe(),
+            // Stopped: a receiver whose sender is gone reports Closed.
+            None => broadcast::channel(1).1,
+        }
     }
 
     /// Counters of work done so far.
@@ -405,9 +415,9 @@ struct Group {
     /// Events for executions, produced while handling commands (an Activity
     /// that does not exist): fed after the current message.
     deferred: Vec<(u64, Event)>,
-    /// Steps' history events for subscribers, sent after the commit (only
-    /// collected while someone subscribes).
-    published: Vec<CommittedEvents>,
+    /// Steps' history events (execution ARN, events), sent to subscribers
+    /// after the commit when there are any.
+    published: Vec<(String, Vec<crate::asl::history::HistoryEvent>)>,
 }
 
 struct Actor {
@@ -536,9 +546,7 @@ impl Actor {
                 return;
             }
             if let Some(done) = shutdown {
-                for e in group.published {
-                    let _ = self.events.send(e);
-                }
+                self.publish(group.published);
                 for (reply, r) in group.replies {
                     let _ = reply.send(r);
                 }
@@ -551,10 +559,7 @@ impl Actor {
                 let _ = done.send(());
                 return;
             }
-            for e in group.published {
-                // An error only means that no one listens any more.
-                let _ = self.events.send(e);
-            }
+            self.publish(group.published);
             self.apply_effects(std::mem::take(&mut group.effects));
             for (reply, r) in group.replies {
                 let _ = reply.send(r);
@@ -590,6 +595,22 @@ impl Actor {
                     }
                 }
             }
+        }
+    }
+
+    /// Sends committed steps' events to the subscribers, if any (a
+    /// subscriber that joined after a step was committed reads it from the
+    /// store).
+    fn publish(&self, steps: Vec<(String, Vec<crate::asl::history::HistoryEvent>)>) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
+        for (arn, events) in steps {
+            // An error only means that no one listens any more.
+            let _ = self.events.send(CommittedEvents {
+                execution_arn: arn.into(),
+                events: events.into(),
+            });
         }
     }
 

@@ -1,7 +1,7 @@
 //! Starting, stopping and redriving executions, and persisting each step:
 //! history, commands, record and snapshot, into the group's batch.
 
-use super::{to_vec, Actor, CommittedEvents, Effect, ExecError, Group, Live, StartRequest};
+use super::{to_vec, Actor, Effect, ExecError, Group, Live, StartRequest};
 use crate::asl::{Command, Event, Execution, ExecutionInfo, Options, Status};
 use crate::store::{key, ExecutionRecord, ExecutionStatus, StoreError};
 use serde_json::Value;
@@ -181,12 +181,9 @@ impl Actor {
         // building each one's JSON object first.
         if let Some(first) = events.first() {
             g.batch.insert(key::history(id, first.id), to_vec(&events));
-            if self.events.receiver_count() > 0 {
-                g.published.push(CommittedEvents {
-                    execution_arn: live.rec.arn.as_str().into(),
-                    events: events.into(),
-                });
-            }
+            // Kept for subscribers whether or not one listens now: one may
+            // subscribe before the commit (and read the store before it).
+            g.published.push((live.rec.arn.clone(), events));
         }
         for c in cmds {
             match c {
