@@ -343,13 +343,7 @@ impl Api {
     /// Every problem of a definition: the language's, then the Task
     /// resources' integration patterns.
     fn diagnostics(&self, text: &str) -> Vec<crate::asl::Diagnostic> {
-        match Machine::from_json(text) {
-            Ok(_) => match serde_json::from_str(text) {
-                Ok(def) => self.engine.tasks().validate(&def),
-                Err(_) => Vec::new(),
-            },
-            Err(e) => e.0,
-        }
+        self.engine.validate(text)
     }
 
     fn check_definition(&self, text: &str) -> Result<(), ApiError> {
