@@ -22,6 +22,14 @@
 //! Node.js process (which always records its state events), best of 5
 //! runs. Both outputs are compared.
 //!
+//! Custom task table: Task states answered by a handler in the same
+//! process, `{"n": n + 1}` for `{"n": n}`: Aslan's
+//! `Engine::builder().task(..).run_once(..)` (what `aslan run` does, history
+//! on, on a current-thread tokio runtime), best of 5, against the peer's
+//! `taskResourceLocalHandlers` (an async JavaScript function), best of 5.
+//! Workloads: a loop of 10,000 sequential Task round trips (Task → Choice),
+//! and an inline Map of 10,000 Task iterations.
+//!
 //! Process table: each run a fresh process, the same definition and input
 //! file, stdout and stderr to /dev/null, best of 5 (the peer: 3): the
 //! release `aslan run DEF --input-file F [--history]` (the binary cargo
@@ -137,13 +145,16 @@ fn peer_dir() -> Option<PathBuf> {
 }
 
 /// Best of `runs` runs of the peer in one Node.js process, and its output.
-fn peer(dir: &Path, def: &Path, input: &Path, runs: usize) -> Option<(f64, Value)> {
+/// With `inc_tasks`, every Task state is answered by a local handler
+/// returning `{"n": n + 1}`.
+fn peer(dir: &Path, def: &Path, input: &Path, runs: usize, inc_tasks: bool) -> Option<(f64, Value)> {
     let out = Command::new("node")
         .arg("run-peer.mjs")
         .arg("--bench")
         .arg(def)
         .arg(input)
         .arg(runs.to_string())
+        .args(inc_tasks.then_some("--inc-tasks"))
         .current_dir(dir)
         .output()
         .ok()?;
@@ -173,6 +184,79 @@ fn process(runs: usize, mut cmd: impl FnMut() -> Command) -> f64 {
 
 fn ratio(peer: Option<f64>, ours: f64) -> String {
     peer.map_or("n/a".into(), |p| format!("{:.0}x", p / ours))
+}
+
+/// The resource the custom task workloads call.
+const INC: &str = "arn:aslan:states:::task:inc";
+
+/// `n` sequential round trips: Task (`n + 1`) → Choice → Task ...
+fn task_loop_def(n: u64) -> Value {
+    json!({
+        "StartAt": "Inc",
+        "States": {
+            "Inc": {"Type": "Task", "Resource": INC, "Parameters": {"n.$": "$.n"}, "Next": "More?"},
+            "More?": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericLessThan": n, "Next": "Inc"}], "Default": "Done"},
+            "Done": {"Type": "Succeed"}
+        }
+    })
+}
+
+/// A Map whose every iteration is one round trip.
+fn task_map_def() -> Value {
+    json!({
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {"StartAt": "Inc", "States": {
+                    "Inc": {"Type": "Task", "Resource": INC, "Parameters": {"n.$": "$.n"}, "End": true}
+                }},
+                "End": true
+            }
+        }
+    })
+}
+
+/// Best of `runs` runs of `EngineBuilder::run_once` with an in-process
+/// handler for [`INC`], history on, and the output.
+fn ours_with_tasks(def: &Value, input: &Value, runs: usize) -> (f64, Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let text = def.to_string();
+    let mut best = f64::MAX;
+    let mut output = Value::Null;
+    for i in 0..runs {
+        let input = input.clone();
+        let t = Instant::now();
+        let ended = rt
+            .block_on(
+                aslan::Engine::builder()
+                    .task(INC, |task| async move {
+                        let n = task.invocation.parameters["n"].as_i64().unwrap_or(0);
+                        Ok(json!({ "n": n + 1 }))
+                    })
+                    .run_once(
+                        &text,
+                        input,
+                        aslan::RunOnce {
+                            execution_name: Some(format!("run-{i}")),
+                            history: true,
+                            ..Default::default()
+                        },
+                    ),
+            )
+            .expect("valid benchmark definition");
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        let Status::Succeeded(out) = ended.status else {
+            panic!("benchmark run did not succeed: {:?}", ended.status)
+        };
+        output = out;
+        best = best.min(ms);
+    }
+    (best, output)
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -233,7 +317,7 @@ fn main() {
         assert_eq!(hist.output, fast.output);
         let p = peer_dir
             .as_deref()
-            .and_then(|d| peer(d, def_file, input_file, peer_runs));
+            .and_then(|d| peer(d, def_file, input_file, peer_runs, false));
         if let Some((_, out)) = &p {
             if *out != hist.output {
                 eprintln!("{}: the peer's output differs from Aslan's", c.name);
@@ -254,7 +338,52 @@ fn main() {
         );
     }
 
-    if !quick {
+    if only.is_empty() || "custom task".contains(only.as_str()) {
+        let n = items as u64;
+        let task_cases = [
+            Case {
+                name: "custom task loop (sequential round trips)",
+                def: task_loop_def(n),
+                input: json!({"n": 0}),
+            },
+            Case {
+                name: "inline Map of custom tasks",
+                def: task_map_def(),
+                input: json!({"items": (0..n).map(|i| json!({"n": i})).collect::<Vec<_>>()}),
+            },
+        ];
+        let runs = if quick { 1 } else { 5 };
+        println!();
+        println!("Custom task round trips in process: `Engine::builder().task(..).run_once(..)`, history on (best of {runs}) vs the peer's `taskResourceLocalHandlers` (best of {peer_runs}, same run)");
+        println!();
+        println!(
+            "| benchmark | round trips | Aslan (ms) | aws-local-stepfunctions (ms) | speed-up | Aslan round trips/s |"
+        );
+        println!("|---|---|---|---|---|---|");
+        for (i, c) in task_cases.iter().enumerate() {
+            let (d, f) = (
+                tmp.join(format!("task-def-{i}.json")),
+                tmp.join(format!("task-input-{i}.json")),
+            );
+            std::fs::write(&d, c.def.to_string()).expect("write definition");
+            std::fs::write(&f, c.input.to_string()).expect("write input");
+            let (best, output) = ours_with_tasks(&c.def, &c.input, runs);
+            let p = peer_dir.as_deref().and_then(|dir| peer(dir, &d, &f, peer_runs, true));
+            if let Some((_, out)) = &p {
+                assert_eq!(*out, output, "{}: the peer's output differs from Aslan's", c.name);
+            }
+            let p = p.map(|p| p.0);
+            println!(
+                "| {} | {n} | {best:.2} | {} | **{}** | {:.0} |",
+                c.name,
+                ms(p),
+                ratio(p, best),
+                n as f64 / (best / 1000.0)
+            );
+        }
+    }
+
+    if !quick && only.is_empty() {
         let aslan = env!("CARGO_BIN_EXE_aslan");
         let (runs, peer_runs) = (5, 3);
         println!();

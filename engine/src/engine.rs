@@ -33,9 +33,10 @@
 //! # Ok(()) }
 //! ```
 
-use crate::asl::{Diagnostic, Machine, StateError};
+use crate::asl::{Diagnostic, ExecutionInfo, Machine, Options, StateError};
 use crate::exec::clock::{Clock, SystemClock};
 use crate::exec::durable::{CommittedEvents, ExecError, Executor, ExecutorConfig, RecoveryReport, StartRequest};
+use crate::exec::RunResult;
 use crate::store::{ExecutionRecord, ExecutionStatus, StateMachineRecord, Store, StoreError};
 use crate::tasks::{FnIntegration, Integration, Registry, Task};
 use serde_json::Value;
@@ -163,6 +164,50 @@ impl EngineBuilder {
         self
     }
 
+    /// Runs one execution of `definition` to its end in memory, with no
+    /// store and no executor: the task integrations, clock, region and
+    /// account set on this builder, and the same core as [`Engine`]. What
+    /// `aslan run` does. Nothing is durable; a `.waitForTaskToken` task or
+    /// an Activity can end only by its timeout, since nothing can send its
+    /// token back. The definition is validated first, as
+    /// [`Engine::create_state_machine`] does.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), aslan::EngineError> {
+    /// use aslan::{asl::Status, Engine, RunOnce};
+    /// let def = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 1, "End": true}}}"#;
+    /// let ended = Engine::builder().run_once(def, serde_json::json!({}), RunOnce::default()).await?;
+    /// assert!(matches!(ended.status, Status::Succeeded(ref v) if v == 1));
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_once(self, definition: &str, input: Value, opts: RunOnce) -> Result<RunResult, EngineError> {
+        let machine = Machine::from_json(definition).map_err(|e| EngineError::InvalidDefinition(e.0))?;
+        let def: Value = serde_json::from_str(definition).map_err(|e| EngineError::InvalidInput(e.to_string()))?;
+        let problems = self.registry.validate(&def);
+        if !problems.is_empty() {
+            return Err(EngineError::InvalidDefinition(problems));
+        }
+        let start = self.clock.now_ms();
+        let exec_name = opts.execution_name.unwrap_or_else(|| format!("run-{start}"));
+        let mut info = ExecutionInfo::local(&opts.state_machine_name, &exec_name, start);
+        let prefix = format!("arn:aws:states:{}:{}", self.region, self.account);
+        info.execution_arn = format!("{prefix}:execution:{}:{exec_name}", opts.state_machine_name);
+        info.state_machine_arn = format!("{prefix}:stateMachine:{}", opts.state_machine_name);
+        let options = Options {
+            history: opts.history,
+            seed: Some(crate::exec::fresh_seed()),
+        };
+        Ok(crate::exec::run(
+            Arc::new(machine),
+            info,
+            input,
+            options,
+            self.clock.as_ref(),
+            Arc::new(self.registry),
+        )
+        .await)
+    }
+
     /// Opens the store, recovers the executions that were running (see
     /// [`Engine::recovery`]) and starts the executor on the current tokio
     /// runtime.
@@ -193,6 +238,28 @@ impl EngineBuilder {
             account: self.account,
             recovery,
         })
+    }
+}
+
+/// Names and options for [`EngineBuilder::run_once`].
+#[derive(Debug, Clone)]
+pub struct RunOnce {
+    /// The state machine's name in ARNs and the Context object
+    /// (`StateMachine` by default).
+    pub state_machine_name: String,
+    /// The execution's name (`run-<start time in ms>` by default).
+    pub execution_name: Option<String>,
+    /// Whether to record the history events ([`RunResult::history`]).
+    pub history: bool,
+}
+
+impl Default for RunOnce {
+    fn default() -> Self {
+        RunOnce {
+            state_machine_name: "StateMachine".into(),
+            execution_name: None,
+            history: false,
+        }
     }
 }
 

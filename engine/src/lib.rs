@@ -29,4 +29,4 @@ pub mod tasks;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 
-pub use engine::{Engine, EngineBuilder, EngineError, ExecutionEvents};
+pub use engine::{Engine, EngineBuilder, EngineError, ExecutionEvents, RunOnce};

@@ -1,11 +1,12 @@
 //! The `aslan` command: a thin shell over the `aslan` library.
 
 use anyhow::Context as _;
-use aslan::asl::{ExecutionInfo, Machine, Options, Status};
+use aslan::asl::{Machine, Status};
 use aslan::config::EngineConfig;
-use aslan::exec::{self, Clock, SimulatedClock, SystemClock};
+use aslan::exec::{Clock, SimulatedClock, SystemClock};
 use aslan::tasks::mock::MockTasks;
 use aslan::tasks::Registry;
+use aslan::{Engine, EngineError, RunOnce};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -410,15 +411,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let config = load_config(config.as_deref())?;
             let registry = with_modules(Registry::builtin(&config), &config, &modules)?;
-            let machine = match load_machine(&definition, &registry)? {
-                Ok(m) => Arc::new(m),
-                Err(diags) => {
-                    for d in &diags {
-                        eprintln!("{}: {d}", definition.display());
-                    }
-                    return Ok(ExitCode::from(2));
-                }
-            };
+            let text = std::fs::read_to_string(&definition)
+                .with_context(|| format!("cannot read {}", definition.display()))?;
             let input_text = match (input, input_file) {
                 (Some(s), _) => s,
                 (None, Some(f)) => {
@@ -434,32 +428,37 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(|s| s.to_string_lossy().trim_end_matches(".asl").to_string())
                     .unwrap_or_else(|| "StateMachine".into())
             });
-            let tasks = Arc::new(match (mock_config, test_case) {
+            let registry = match (mock_config, test_case) {
                 (Some(f), Some(case)) => {
                     let text = std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?;
                     registry.with_mock_tasks(MockTasks::from_config(&text, &sm_name, &case)?)
                 }
                 _ => registry,
-            });
-            let clock: Box<dyn Clock> = match clock {
-                ClockKind::Real => Box::new(SystemClock),
-                ClockKind::Simulated => Box::new(SimulatedClock::new(SystemClock.now_ms())),
             };
-            let start = clock.now_ms();
-            let exec_name = execution_name.unwrap_or_else(|| format!("run-{start}"));
-            let info = ExecutionInfo::local(&sm_name, &exec_name, start);
+            let clock: Arc<dyn Clock> = match clock {
+                ClockKind::Real => Arc::new(SystemClock),
+                ClockKind::Simulated => Arc::new(SimulatedClock::new(SystemClock.now_ms())),
+            };
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let mut result = rt.block_on(exec::run(
-                machine,
-                info,
-                input,
-                Options {
-                    history,
-                    seed: Some(exec::fresh_seed()),
-                },
-                clock.as_ref(),
-                tasks,
-            ));
+            let once = RunOnce {
+                state_machine_name: sm_name,
+                execution_name,
+                history,
+            };
+            let run = Engine::builder()
+                .registry(registry)
+                .clock(clock)
+                .run_once(&text, input, once);
+            let mut result = match rt.block_on(run) {
+                Ok(r) => r,
+                Err(EngineError::InvalidDefinition(diags)) => {
+                    for d in &diags {
+                        eprintln!("{}: {d}", definition.display());
+                    }
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => return Err(e.into()),
+            };
             if history {
                 // Buffered, and each event written as the JSON `to_json`
                 // gives without building it.

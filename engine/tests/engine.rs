@@ -405,3 +405,71 @@ async fn a_stopped_executor_closes_waits_and_streams() {
         .expect("the wait ended");
     assert!(matches!(waited, Err(EngineError::Exec(_))), "{waited:?}");
 }
+
+#[tokio::test]
+async fn run_once_runs_in_memory_with_the_builders_handlers_and_refuses_bad_definitions() {
+    let clock = Arc::new(SimulatedClock::new(1_700_000_000_000));
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let builder = || {
+        let c = c.clone();
+        Engine::builder()
+            .clock(clock.clone())
+            .region_account("eu-west-1", "111122223333")
+            .task("arn:aslan:states:::task:flaky", move |_| {
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        Err(StateError::new("Custom.Flaky", "first"))
+                    } else {
+                        Ok(json!({"attempt": n + 1}))
+                    }
+                }
+            })
+    };
+    let def = json!({"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": "arn:aslan:states:::task:flaky",
+        "Retry": [{"ErrorEquals": ["Custom.Flaky"], "IntervalSeconds": 30}],
+        "ResultSelector": {"attempt.$": "$.attempt", "arn.$": "$$.Execution.Id"},
+        "End": true}}});
+    let once = aslan::RunOnce {
+        state_machine_name: "m".into(),
+        execution_name: Some("e".into()),
+        history: true,
+    };
+    let ended = builder()
+        .run_once(&def.to_string(), json!({}), once.clone())
+        .await
+        .unwrap();
+    let aslan::asl::Status::Succeeded(out) = &ended.status else {
+        panic!("{:?}", ended.status)
+    };
+    assert_eq!(
+        out,
+        &json!({"attempt": 2, "arn": "arn:aws:states:eu-west-1:111122223333:execution:m:e"})
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let kinds: Vec<&str> = ended.history.iter().map(|e| e.event_type).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "TaskFailed").count(), 1, "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"ExecutionSucceeded"));
+
+    // Invalid ASL, and a pattern the integration lacks: every problem.
+    let bad = json!({"StartAt": "Nowhere", "States": {"T": {
+        "Type": "Task", "Resource": "arn:aslan:states:::task:flaky.sync", "End": true}}});
+    match builder().run_once(&bad.to_string(), json!({}), once.clone()).await {
+        Err(EngineError::InvalidDefinition(problems)) => {
+            let text = problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n");
+            assert!(text.contains("Nowhere"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let unsupported = json!({"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": "arn:aslan:states:::task:flaky.sync", "End": true}}});
+    match builder().run_once(&unsupported.to_string(), json!({}), once).await {
+        Err(EngineError::InvalidDefinition(problems)) => {
+            let text = problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n");
+            assert!(text.contains(".sync"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

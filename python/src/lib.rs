@@ -98,7 +98,11 @@ fn call_handler(f: &Py<PyAny>, parameters: &str) -> Result<Value, StateError> {
 struct Engine {
     /// Taken only by `Drop`.
     rt: Option<tokio::runtime::Runtime>,
-    core: Option<Core>,
+    /// `None` once closed. Each call clones the `Arc` out, so `close()` on
+    /// one thread never waits for (or breaks) a call running on another:
+    /// that call ends with an error once the executor has stopped, and the
+    /// folder is released when the last call returns.
+    core: std::sync::Mutex<Option<Arc<Core>>>,
 }
 
 impl Drop for Engine {
@@ -106,7 +110,7 @@ impl Drop for Engine {
     /// the runtime is shut down in the background, without waiting for
     /// handler threads that may be waiting for the GIL this thread holds.
     fn drop(&mut self) {
-        self.core.take();
+        self.core.get_mut().map(Option::take).ok();
         if let Some(rt) = self.rt.take() {
             rt.shutdown_background();
         }
@@ -124,9 +128,11 @@ impl Engine {
             .map_err(|e| AslanError::new_err(e.to_string()))
     }
 
-    fn core(&self) -> PyResult<&Core> {
+    fn core(&self) -> PyResult<Arc<Core>> {
         self.core
-            .as_ref()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
             .ok_or_else(|| AslanError::new_err("the engine is closed"))
     }
 }
@@ -178,7 +184,7 @@ impl Engine {
         let core = py.detach(|| rt.block_on(b.open())).map_err(err)?;
         Ok(Engine {
             rt: Some(rt),
-            core: Some(core),
+            core: std::sync::Mutex::new(Some(Arc::new(core))),
         })
     }
 
@@ -298,10 +304,11 @@ impl Engine {
 
     /// Finishes the current commit and releases the folder. Running
     /// executions stay in it; the next `Engine` on the folder resumes them.
-    fn close(&mut self, py: Python<'_>) {
-        if let Some(core) = self.core.take() {
+    fn close(&self, py: Python<'_>) {
+        let core = self.core.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(core) = core {
             let rt = self.rt();
-            py.detach(|| rt.block_on(core.shutdown()));
+            py.detach(|| rt.block_on(core.executor().shutdown()));
         }
     }
 
@@ -310,7 +317,7 @@ impl Engine {
     }
 
     #[pyo3(signature = (*_args))]
-    fn __exit__(&mut self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
         self.close(py);
         false
     }

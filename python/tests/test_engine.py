@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 
 import aslan
 import pytest
@@ -198,3 +199,31 @@ def test_an_engine_dropped_without_close_does_not_hang_the_interpreter(tmp_path)
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "dropped"
+
+
+def test_close_on_one_thread_ends_a_wait_on_another(tmp_path):
+    """close() while another thread waits inside the engine: the wait ends
+    with AslanError, close() returns, and the execution stays in the folder."""
+    definition = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": True}}}
+    engine = aslan.Engine(path=str(tmp_path / "data"))
+    engine.create_state_machine("w", definition)
+    arn = engine.start_execution("w", {}, name="long")
+    outcome = []
+
+    def waiter():
+        try:
+            outcome.append(engine.wait(arn, timeout=60))
+        except aslan.AslanError as e:
+            outcome.append(e)
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    time.sleep(0.3)  # likely inside the engine by now; either order must pass
+    engine.close()
+    t.join(timeout=30)
+    assert not t.is_alive(), "the wait did not end when the engine closed"
+    assert len(outcome) == 1 and isinstance(outcome[0], aslan.AslanError), outcome
+    with pytest.raises(aslan.AslanError, match="closed"):
+        engine.describe_execution(arn)
+    with aslan.Engine(path=str(tmp_path / "data")) as again:
+        assert again.describe_execution(arn)["status"] == "RUNNING"

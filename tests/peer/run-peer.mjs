@@ -6,7 +6,9 @@
 //     each output line: {"name", "status": "SUCCEEDED"|"FAILED"|"INVALID", "output"? , "error"?, "cause"?}
 //   node run-peer.mjs --bench DEFINITION_FILE INPUT_FILE ITERATIONS
 //     runs one definition ITERATIONS times in this process and prints
-//     {"ms": [..per run..], "output": ...}.
+//     {"ms": [..per run..], "output": ...}. With a fifth argument
+//     --inc-tasks, every Task state is answered by a local handler that
+//     returns {"n": n + 1} for {"n": n} (the custom task benchmark).
 import { StateMachine } from 'aws-local-stepfunctions';
 
 // aws-local-stepfunctions 3 uses Promise.withResolvers (Node 22); this machine's Node is 20.
@@ -75,11 +77,19 @@ if (process.argv[2] === '--bench') {
   const input = JSON.parse(readFileSync(process.argv[4], 'utf8'));
   const iters = Number(process.argv[5] ?? 3);
   const sm = new StateMachine(def, { validationOptions: { checkArn: false } });
+  const runOptions = {};
+  if (process.argv[6] === '--inc-tasks') {
+    const taskResourceLocalHandlers = {};
+    walkStates(def, (name, st) => {
+      if (st.Type === 'Task') taskResourceLocalHandlers[name] = async (p) => ({ n: p.n + 1 });
+    });
+    runOptions.overrides = { taskResourceLocalHandlers };
+  }
   const ms = [];
   let output;
   for (let i = 0; i < iters; i++) {
     const t0 = process.hrtime.bigint();
-    output = await sm.run(input).result;
+    output = await sm.run(input, runOptions).result;
     ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
   console.log(JSON.stringify({ ms, output }));

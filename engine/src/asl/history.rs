@@ -57,6 +57,19 @@ enum Detail {
     MapIteration { name: Arc<str>, index: u32 },
     /// `{"length"}`.
     MapStateStarted { length: usize },
+    /// `{"resourceType", "resource", "region", "parameters",
+    /// "timeoutInSeconds"?, "heartbeatInSeconds"?}`.
+    TaskScheduled {
+        resource: Arc<str>,
+        region: Arc<str>,
+        parameters: Payload,
+        timeout: Option<u64>,
+        heartbeat: Option<u64>,
+    },
+    /// `{"resourceType", "resource"}`.
+    TaskStarted { resource: Arc<str> },
+    /// `{"resourceType", "resource", "output", "outputDetails"}`.
+    TaskSucceeded { resource: Arc<str>, output: Payload },
     /// Anything else, as built.
     Json(Box<Value>),
 }
@@ -99,6 +112,34 @@ impl Details {
         Details::new(Detail::MapStateStarted { length })
     }
 
+    /// `taskScheduledEventDetails`; `resource` is the state's whole
+    /// `Resource`, split as AWS shows it when serialized.
+    pub fn task_scheduled(
+        resource: Arc<str>,
+        region: Arc<str>,
+        parameters: Payload,
+        timeout: Option<u64>,
+        heartbeat: Option<u64>,
+    ) -> Details {
+        Details::new(Detail::TaskScheduled {
+            resource,
+            region,
+            parameters,
+            timeout,
+            heartbeat,
+        })
+    }
+
+    /// `taskStartedEventDetails`.
+    pub fn task_started(resource: Arc<str>) -> Details {
+        Details::new(Detail::TaskStarted { resource })
+    }
+
+    /// `taskSucceededEventDetails`.
+    pub fn task_succeeded(resource: Arc<str>, output: Payload) -> Details {
+        Details::new(Detail::TaskSucceeded { resource, output })
+    }
+
     /// The details as a JSON object (the value under the details key in
     /// [`HistoryEvent::to_json`]).
     pub fn to_value(&self) -> Value {
@@ -131,6 +172,40 @@ impl Details {
             }
             Detail::MapIteration { name, index } => object([("name", s(name)), ("index", json!(index))]),
             Detail::MapStateStarted { length } => object([("length", json!(length))]),
+            Detail::TaskScheduled {
+                resource,
+                region,
+                parameters,
+                timeout,
+                heartbeat,
+            } => {
+                let (rt, r) = resource_parts(resource);
+                let mut m = Map::with_capacity(6);
+                m.insert("resourceType".into(), s(rt));
+                m.insert("resource".into(), s(r));
+                m.insert("region".into(), s(region));
+                m.insert("parameters".into(), s(parameters));
+                if let Some(t) = timeout {
+                    m.insert("timeoutInSeconds".into(), json!(t));
+                }
+                if let Some(h) = heartbeat {
+                    m.insert("heartbeatInSeconds".into(), json!(h));
+                }
+                Value::Object(m)
+            }
+            Detail::TaskStarted { resource } => {
+                let (rt, r) = resource_parts(resource);
+                object([("resourceType", s(rt)), ("resource", s(r))])
+            }
+            Detail::TaskSucceeded { resource, output } => {
+                let (rt, r) = resource_parts(resource);
+                object([
+                    ("resourceType", s(rt)),
+                    ("resource", s(r)),
+                    ("output", s(output)),
+                    ("outputDetails", not_truncated()),
+                ])
+            }
             Detail::Json(v) => (**v).clone(),
         }
     }
@@ -249,8 +324,60 @@ impl Serialize for Details {
                 m.serialize_entry("length", length)?;
                 m.end()
             }
+            Detail::TaskScheduled {
+                resource,
+                region,
+                parameters,
+                timeout,
+                heartbeat,
+            } => {
+                let (rt, r) = resource_parts(resource);
+                let n = 4 + usize::from(timeout.is_some()) + usize::from(heartbeat.is_some());
+                let mut m = s.serialize_map(Some(n))?;
+                m.serialize_entry("resourceType", rt)?;
+                m.serialize_entry("resource", r)?;
+                m.serialize_entry("region", &**region)?;
+                m.serialize_entry("parameters", &**parameters)?;
+                if let Some(t) = timeout {
+                    m.serialize_entry("timeoutInSeconds", t)?;
+                }
+                if let Some(h) = heartbeat {
+                    m.serialize_entry("heartbeatInSeconds", h)?;
+                }
+                m.end()
+            }
+            Detail::TaskStarted { resource } => {
+                let (rt, r) = resource_parts(resource);
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("resourceType", rt)?;
+                m.serialize_entry("resource", r)?;
+                m.end()
+            }
+            Detail::TaskSucceeded { resource, output } => {
+                let (rt, r) = resource_parts(resource);
+                let mut m = s.serialize_map(Some(4))?;
+                m.serialize_entry("resourceType", rt)?;
+                m.serialize_entry("resource", r)?;
+                m.serialize_entry("output", &**output)?;
+                m.serialize_entry("outputDetails", &NotTruncated)?;
+                m.end()
+            }
             Detail::Json(v) => v.serialize(s),
         }
+    }
+}
+
+/// A Task resource as its history events show it: `resourceType` and
+/// `resource` (`arn:aws:states:::lambda:invoke` is `lambda`, `invoke`; any
+/// other ARN is its service and the whole ARN).
+pub fn resource_parts(resource: &str) -> (&str, &str) {
+    if let Some(rest) = resource.strip_prefix("arn:aws:states:::") {
+        match rest.split_once(':') {
+            Some((t, r)) => (t, r),
+            None => (rest, ""),
+        }
+    } else {
+        (resource.split(':').nth(2).unwrap_or(""), resource)
     }
 }
 

@@ -18,3 +18,12 @@ pub use diag::Diagnostic;
 pub use error::StateError;
 pub use model::{InvalidDefinition, Machine};
 pub use step::{Command, Event, Execution, ExecutionInfo, Options, Status, TaskInvocation};
+
+/// Appends `bytes` to `s` as lowercase hex digits.
+pub fn push_hex(s: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+}

@@ -55,31 +55,41 @@ pub async fn run(
     let mut aborts = HashMap::new();
     let mut parked = 0usize;
     let mut parked_tokens = BTreeSet::new();
-    let spawn = |running: &mut JoinSet<Wake>, token: u64, task: Task, state: Option<Value>, tasks: Arc<Registry>| {
-        running.spawn(async move {
-            let t2 = task.clone();
-            let o = catch_panics(move || match state {
-                None => tasks.start(t2),
-                Some(s) => tasks.poll(t2, s),
+    // Each start or poll runs in its own task, which also forwards the
+    // handler's signals (started, heartbeat) tagged with the task's token.
+    let spawn =
+        |running: &mut JoinSet<Wake>, token: u64, mut task: Task, state: Option<Value>, tasks: Arc<Registry>| {
+            let (stx, mut srx) = mpsc::unbounded_channel();
+            task.ctx = task.ctx.with_signals(stx);
+            let sig_tx = sig_tx.clone();
+            running.spawn(async move {
+                let t2 = task.clone();
+                let fut = catch_panics(move || match state {
+                    None => tasks.start(t2),
+                    Some(s) => tasks.poll(t2, s),
+                });
+                tokio::pin!(fut);
+                let o = loop {
+                    tokio::select! {
+                        o = &mut fut => break o,
+                        Some(s) = srx.recv() => {
+                            let _ = sig_tx.send((token, s));
+                        }
+                    }
+                };
+                // Signals sent just before the end go first.
+                while let Ok(s) = srx.try_recv() {
+                    let _ = sig_tx.send((token, s));
+                }
+                Wake::Outcome(token, Box::new(task), o)
             })
-            .await;
-            Wake::Outcome(token, Box::new(task), o)
-        })
-    };
+        };
     loop {
         for c in cmds.drain(..) {
             match c {
                 Command::InvokeTask(inv) => {
                     let token = inv.token;
-                    let mut ctx = TaskContext::new(&exec_arn, &sm_arn, &role, &inv);
-                    let tx = sig_tx.clone();
-                    let (stx, mut srx) = mpsc::unbounded_channel();
-                    ctx = ctx.with_signals(stx);
-                    tokio::spawn(async move {
-                        while let Some(s) = srx.recv().await {
-                            let _ = tx.send((token, s));
-                        }
-                    });
+                    let ctx = TaskContext::new(&exec_arn, &sm_arn, &role, &inv);
                     let task = Task {
                         resource: Resource::parse(&inv.resource),
                         invocation: *inv,

@@ -123,7 +123,11 @@ impl TaskContext {
     /// account come from the ARN, and the idempotency key from the ARN and
     /// the invocation's token.
     pub fn new(execution_arn: &str, state_machine_arn: &str, role_arn: &str, inv: &TaskInvocation) -> TaskContext {
-        let part = |i: usize| execution_arn.split(':').nth(i).unwrap_or("").to_string();
+        let mut parts = [""; 8];
+        for (slot, p) in parts.iter_mut().zip(execution_arn.split(':')) {
+            *slot = p;
+        }
+        let part = |i: usize| parts[i].to_string();
         TaskContext {
             execution_arn: execution_arn.to_string(),
             execution_name: part(7),
@@ -135,7 +139,7 @@ impl TaskContext {
             state_name: inv.state_name.to_string(),
             attempt: inv.attempt,
             test_case: None,
-            idempotency_key: idempotency_key(&part(6), execution_arn, inv.token),
+            idempotency_key: idempotency_key(parts[6], execution_arn, inv.token),
             cancel: CancellationToken::new(),
             signals: None,
         }
@@ -187,27 +191,27 @@ pub trait PollHook: Send + Sync {
 /// the execution ARN and the invocation token. At most 61 characters.
 pub fn idempotency_key(state_machine: &str, execution_arn: &str, token: u64) -> String {
     use sha2::{Digest, Sha256};
-    let mut name: String = state_machine
-        .chars()
-        .map(|c| c.to_ascii_lowercase())
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .take(30)
-        .collect();
-    while name.contains("--") {
-        name = name.replace("--", "-");
+    // `aslan-`, the name with runs of other characters as one `-`, `-`,
+    // then the hex digits: one allocation.
+    let mut key = String::with_capacity(6 + 31 + 24);
+    key.push_str("aslan-");
+    for c in state_machine.chars().take(30) {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() {
+            key.push(c);
+        } else if !key.ends_with('-') {
+            key.push('-');
+        }
     }
-    let name = name.trim_matches('-');
+    if !key.ends_with('-') {
+        key.push('-');
+    }
     let mut h = Sha256::new();
     h.update(execution_arn.as_bytes());
     h.update(b"#");
     h.update(token.to_le_bytes());
-    let digest = h.finalize();
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    if name.is_empty() {
-        format!("aslan-{hex}")
-    } else {
-        format!("aslan-{name}-{hex}")
-    }
+    crate::asl::push_hex(&mut key, &h.finalize()[..12]);
+    key
 }
 
 /// One invocation, as an integration sees it.

@@ -91,12 +91,9 @@ impl Execution {
     /// The task token for the invocation with this core token: 64 hex
     /// digits, a function of the secret seed.
     pub(super) fn task_token(&self, token: u64) -> String {
-        use std::fmt::Write;
         let b = prf(&self.seed, TASK_TOKEN, token);
-        let mut s = String::with_capacity(64);
-        for x in b {
-            let _ = write!(s, "{x:02x}");
-        }
+        let mut s = String::with_capacity(2 * b.len());
+        crate::asl::push_hex(&mut s, &b);
         s
     }
 

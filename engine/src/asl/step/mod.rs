@@ -338,6 +338,10 @@ pub struct Execution {
     redrive_ms: Option<i64>,
     #[serde(skip)]
     out: Vec<Command>,
+    /// The region of [`ExecutionInfo::region`], shared by the
+    /// `TaskScheduled` events.
+    #[serde(skip)]
+    region: Option<Arc<str>>,
     /// Context objects built whole (with the execution input): tests check
     /// that the hot paths never do.
     #[cfg(test)]
@@ -470,18 +474,7 @@ pub fn is_activity(resource: &str) -> bool {
     resource.starts_with("arn:") && resource.split(':').nth(5) == Some("activity")
 }
 
-/// `resourceType` and `resource` as Task history events show them.
-fn resource_parts(resource: &str) -> (String, String) {
-    if let Some(rest) = resource.strip_prefix("arn:aws:states:::") {
-        match rest.split_once(':') {
-            Some((t, r)) => (t.to_string(), r.to_string()),
-            None => (rest.to_string(), String::new()),
-        }
-    } else {
-        let service = resource.split(':').nth(2).unwrap_or("").to_string();
-        (service, resource.to_string())
-    }
-}
+use history::resource_parts;
 
 enum Flow {
     /// Go on with the frame (it was updated in place).
@@ -527,6 +520,7 @@ impl Execution {
             redrive_count: 0,
             redrive_ms: None,
             out: Vec::new(),
+            region: None,
             #[cfg(test)]
             full_contexts: AtomicU64::new(0),
         };

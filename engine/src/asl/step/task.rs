@@ -7,7 +7,7 @@ use super::{
     check_size, is_activity, resource_parts, Command, Execution, Flow, Frame, FrameId, Pending, Phase, TaskInvocation,
 };
 use crate::asl::error::{self, StateError};
-use crate::asl::history::not_truncated;
+use crate::asl::history::{not_truncated, Details};
 use crate::asl::model::{Kind, Seconds, State, TaskSpec};
 use serde_json::{json, Value};
 
@@ -71,15 +71,10 @@ impl Execution {
                 }
                 ("ActivityScheduled", ("activityScheduledEventDetails", d.into()))
             } else {
-                let (rt, r) = resource_parts(&spec.resource);
-                let mut d = json!({"resourceType": rt, "resource": r, "region": self.info.region(), "parameters": parameters.to_string()});
-                if let Some(t) = timeout {
-                    d["timeoutInSeconds"] = json!(t);
-                }
-                if let Some(h) = heartbeat {
-                    d["heartbeatInSeconds"] = json!(h);
-                }
-                ("TaskScheduled", ("taskScheduledEventDetails", d.into()))
+                let region = self.region.get_or_insert_with(|| self.info.region().into()).clone();
+                let parameters = self.payload(&parameters);
+                let d = Details::task_scheduled(spec.resource.clone(), region, parameters, timeout, heartbeat);
+                ("TaskScheduled", ("taskScheduledEventDetails", d))
             };
             f.last_event = self.record(d.0, f.last_event, Some(d.1));
         }
@@ -152,13 +147,9 @@ impl Execution {
             };
             ("ActivityStarted", ("activityStartedEventDetails", d.into()))
         } else {
-            let (rt, r) = resource_parts(&resource);
             (
                 "TaskStarted",
-                (
-                    "taskStartedEventDetails",
-                    json!({"resourceType": rt, "resource": r}).into(),
-                ),
+                ("taskStartedEventDetails", Details::task_started(resource)),
             )
         };
         f.last_event = self.record(ty, f.last_event, self.opts.history.then_some(d));
@@ -202,9 +193,14 @@ impl Execution {
                         let d = json!({"output": v.to_string(), "outputDetails": not_truncated()});
                         ("ActivitySucceeded", ("activitySucceededEventDetails", d.into()))
                     } else {
-                        let (rt, res) = resource_parts(&resource);
-                        let d = json!({"resourceType": rt, "resource": res, "output": v.to_string(), "outputDetails": not_truncated()});
-                        ("TaskSucceeded", ("taskSucceededEventDetails", d.into()))
+                        let output = self.payload(&v);
+                        (
+                            "TaskSucceeded",
+                            (
+                                "taskSucceededEventDetails",
+                                Details::task_succeeded(resource.clone(), output),
+                            ),
+                        )
                     };
                     f.last_event = self.record(ty, f.last_event, Some(d));
                 }

@@ -916,3 +916,58 @@ fn states_that_pass_their_input_through_still_check_its_size() {
         );
     }
 }
+
+#[test]
+fn task_events_have_aws_shapes_and_serialize_as_to_json_does() {
+    let def = json!({"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": "f", "n.$": "$.n"},
+        "TimeoutSeconds": 30, "HeartbeatSeconds": 10, "End": true}}});
+    let (mut ex, cmds) = start(def, json!({"n": 1}));
+    let token = invocations(&cmds)[0].token;
+    ex.handle(Event::TaskStarted { token, worker: None }, T0 + 1);
+    ex.handle(
+        Event::TaskSucceeded {
+            token,
+            output: json!({"ok": [1, 2]}),
+        },
+        T0 + 2,
+    );
+    let events: Vec<Value> = ex.history().iter().map(HistoryEvent::to_json).collect();
+    let detail = |ty: &str, key: &str| {
+        let e = events
+            .iter()
+            .find(|e| e["type"] == ty)
+            .unwrap_or_else(|| panic!("no {ty}"));
+        e[key].to_string()
+    };
+    // Keys in AWS's order, payloads as JSON text.
+    assert_eq!(
+        detail("TaskScheduled", "taskScheduledEventDetails"),
+        r#"{"resourceType":"lambda","resource":"invoke","region":"us-east-1","parameters":"{\"FunctionName\":\"f\",\"n\":1}","timeoutInSeconds":30,"heartbeatInSeconds":10}"#
+    );
+    assert_eq!(
+        detail("TaskStarted", "taskStartedEventDetails"),
+        r#"{"resourceType":"lambda","resource":"invoke"}"#
+    );
+    assert_eq!(
+        detail("TaskSucceeded", "taskSucceededEventDetails"),
+        r#"{"resourceType":"lambda","resource":"invoke","output":"{\"ok\":[1,2]}","outputDetails":{"truncated":false}}"#
+    );
+    // Serialize (what `aslan run --history` and the store write) gives the
+    // same bytes as `to_json`, and indexing the typed details works.
+    for e in ex.history() {
+        assert_eq!(serde_json::to_string(e).unwrap(), e.to_json().to_string());
+    }
+    let scheduled = ex.history().iter().find(|e| e.event_type == "TaskScheduled").unwrap();
+    assert_eq!(scheduled.details.as_ref().unwrap().1["region"], "us-east-1");
+    // Any other ARN: its service, then the whole ARN.
+    assert_eq!(
+        history::resource_parts("arn:aws:lambda:us-east-1:1:function:f"),
+        ("lambda", "arn:aws:lambda:us-east-1:1:function:f")
+    );
+    assert_eq!(
+        history::resource_parts("arn:aws:states:::eks:runJob.sync"),
+        ("eks", "runJob.sync")
+    );
+}
