@@ -1,6 +1,6 @@
 //! Core benchmarks, measured against aws-local-stepfunctions in the same run.
 //!
-//! `cargo bench -p aslan --bench core` prints two Markdown tables; the
+//! `cargo bench -p aslan --bench core` prints three Markdown tables; the
 //! figures in BENCHMARKS.md come from them. Set `ASLAN_BENCH_NO_PEER=1` to
 //! skip the peer. Without `--bench` (as `cargo test --benches` runs it) the
 //! workloads are small, the peer and the process rows are skipped, and it
