@@ -24,17 +24,22 @@ impl Execution {
                 }
             }
         };
-        let input = std::mem::take(&mut f.input);
+        // The input stays in the frame until the state has exited (a
+        // redrive starts again from it), except where nothing can fail.
         let output = match r {
-            // The state passes its input through untouched.
-            None if matches!(st.result_path, ResultPathSpec::Root | ResultPathSpec::Discard) => {
-                if matches!(st.output_path, PathSpec::Root) {
-                    return self.exit_unchanged(f, input, st.next);
-                }
-                input
+            // The state passes its input through untouched: its exit fails
+            // only if the input itself is over the limits, which no retry
+            // or redrive could mend, so the input is moved, not copied.
+            None if matches!(st.result_path, ResultPathSpec::Root | ResultPathSpec::Discard)
+                && matches!(st.output_path, PathSpec::Root) =>
+            {
+                let input = std::mem::take(&mut f.input);
+                return self.exit_unchanged(f, input, st.next);
             }
-            None => Self::apply_result_path(&st.result_path, input.clone(), input)?,
-            Some(r) => Self::apply_result_path(&st.result_path, input, r)?,
+            None if matches!(st.result_path, ResultPathSpec::Root | ResultPathSpec::Discard) => f.input.clone(),
+            None => Self::apply_result_path(&st.result_path, f.input.clone(), f.input.clone())?,
+            Some(r) if matches!(st.result_path, ResultPathSpec::Root) => r,
+            Some(r) => Self::apply_result_path(&st.result_path, f.input.clone(), r)?,
         };
         let output = self.apply_output_path(st, f, output)?;
         self.exit(f, output, st.next)

@@ -971,3 +971,50 @@ fn task_events_have_aws_shapes_and_serialize_as_to_json_does() {
         ("eks", "runJob.sync")
     );
 }
+
+#[test]
+fn a_failed_result_path_or_size_check_keeps_the_state_input() {
+    let big = json!({"blob": "x".repeat(300 * 1024)});
+    // Caught: the result fits, the input with the result at its
+    // ResultPath does not; the catcher's ResultPath sees the state's input.
+    let def = json!({"StartAt": "T", "States": {
+        "T": task(json!({"ResultPath": "$.r", "Catch": [
+            {"ErrorEquals": ["States.DataLimitExceeded"], "ResultPath": "$.error", "Next": "Done"}]})),
+        "Done": {"Type": "Succeed"}}});
+    let (mut ex, cmds) = start(def, json!({"keep": 1, "half": "y".repeat(150 * 1024)}));
+    let token = invocations(&cmds)[0].token;
+    let half = json!("z".repeat(150 * 1024));
+    ex.handle(Event::TaskSucceeded { token, output: half }, T0 + 1);
+    let Status::Succeeded(out) = ex.status() else {
+        panic!("{:?}", ex.status())
+    };
+    assert_eq!(out["keep"], 1, "{out}");
+    assert_eq!(out["error"]["Error"], "States.DataLimitExceeded");
+
+    // Retried: the retry gets the same parameters.
+    let def = json!({"StartAt": "T", "States": {"T": task(json!({
+        "Parameters": {"k.$": "$.keep"},
+        "ResultPath": "$.a.b",
+        "Retry": [{"ErrorEquals": ["States.ResultPathMatchFailure"], "IntervalSeconds": 1}]}))}});
+    let (mut ex, cmds) = start(def, json!({"keep": 2, "a": 5}));
+    let token = invocations(&cmds)[0].token;
+    let cmds = ex.handle(
+        Event::TaskSucceeded {
+            token,
+            output: json!(1),
+        },
+        T0 + 1,
+    );
+    let (timer, at) = timers(&cmds)[0];
+    let cmds = ex.handle(Event::TimerFired { token: timer }, at);
+    assert_eq!(invocations(&cmds)[0].parameters, json!({"k": 2}));
+
+    // Failed at the top: a redrive starts the state again from its input.
+    let def = json!({"StartAt": "T", "States": {"T": task(json!({"Parameters": {"k.$": "$.keep"}}))}});
+    let (mut ex, cmds) = start(def, json!({"keep": 3}));
+    let token = invocations(&cmds)[0].token;
+    ex.handle(Event::TaskSucceeded { token, output: big }, T0 + 1);
+    assert!(matches!(ex.status(), Status::Failed(e) if e.error == "States.DataLimitExceeded"));
+    let cmds = ex.redrive(T0 + 2).expect("redrivable");
+    assert_eq!(invocations(&cmds)[0].parameters, json!({"k": 3}));
+}
