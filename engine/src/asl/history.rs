@@ -59,19 +59,25 @@ enum Detail {
     MapStateStarted { length: usize },
     /// `{"resourceType", "resource", "region", "parameters",
     /// "timeoutInSeconds"?, "heartbeatInSeconds"?}`.
-    TaskScheduled {
-        resource: Arc<str>,
-        region: Arc<str>,
-        parameters: Payload,
-        timeout: Option<u64>,
-        heartbeat: Option<u64>,
-    },
+    /// Boxed: every event carries a `Detail`, and this variant is the
+    /// largest by far.
+    TaskScheduled(Box<Scheduled>),
     /// `{"resourceType", "resource"}`.
     TaskStarted { resource: Arc<str> },
     /// `{"resourceType", "resource", "output", "outputDetails"}`.
     TaskSucceeded { resource: Arc<str>, output: Payload },
     /// Anything else, as built.
     Json(Box<Value>),
+}
+
+/// The fields of [`Detail::TaskScheduled`].
+#[derive(Debug, Clone, PartialEq)]
+struct Scheduled {
+    resource: Arc<str>,
+    region: Arc<str>,
+    parameters: Payload,
+    timeout: Option<u64>,
+    heartbeat: Option<u64>,
 }
 
 impl Details {
@@ -121,13 +127,13 @@ impl Details {
         timeout: Option<u64>,
         heartbeat: Option<u64>,
     ) -> Details {
-        Details::new(Detail::TaskScheduled {
+        Details::new(Detail::TaskScheduled(Box::new(Scheduled {
             resource,
             region,
             parameters,
             timeout,
             heartbeat,
-        })
+        })))
     }
 
     /// `taskStartedEventDetails`.
@@ -172,13 +178,14 @@ impl Details {
             }
             Detail::MapIteration { name, index } => object([("name", s(name)), ("index", json!(index))]),
             Detail::MapStateStarted { length } => object([("length", json!(length))]),
-            Detail::TaskScheduled {
-                resource,
-                region,
-                parameters,
-                timeout,
-                heartbeat,
-            } => {
+            Detail::TaskScheduled(t) => {
+                let Scheduled {
+                    resource,
+                    region,
+                    parameters,
+                    timeout,
+                    heartbeat,
+                } = &**t;
                 let (rt, r) = resource_parts(resource);
                 let mut m = Map::with_capacity(6);
                 m.insert("resourceType".into(), s(rt));
@@ -324,13 +331,14 @@ impl Serialize for Details {
                 m.serialize_entry("length", length)?;
                 m.end()
             }
-            Detail::TaskScheduled {
-                resource,
-                region,
-                parameters,
-                timeout,
-                heartbeat,
-            } => {
+            Detail::TaskScheduled(t) => {
+                let Scheduled {
+                    resource,
+                    region,
+                    parameters,
+                    timeout,
+                    heartbeat,
+                } = &**t;
                 let (rt, r) = resource_parts(resource);
                 let n = 4 + usize::from(timeout.is_some()) + usize::from(heartbeat.is_some());
                 let mut m = s.serialize_map(Some(n))?;

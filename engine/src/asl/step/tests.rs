@@ -1018,3 +1018,14 @@ fn a_failed_result_path_or_size_check_keeps_the_state_input() {
     let cmds = ex.redrive(T0 + 2).expect("redrivable");
     assert_eq!(invocations(&cmds)[0].parameters, json!({"k": 3}));
 }
+
+#[test]
+fn history_events_stay_small() {
+    // Every state records several events: a large variant in `Details`
+    // would make each of them larger (and the history's memory traffic).
+    assert!(
+        std::mem::size_of::<HistoryEvent>() <= 112,
+        "{}",
+        std::mem::size_of::<HistoryEvent>()
+    );
+}
