@@ -338,7 +338,7 @@ fn main() {
         );
     }
 
-    if only.is_empty() || "custom task".contains(only.as_str()) {
+    {
         let n = items as u64;
         let task_cases = [
             Case {
@@ -352,6 +352,10 @@ fn main() {
                 input: json!({"items": (0..n).map(|i| json!({"n": i})).collect::<Vec<_>>()}),
             },
         ];
+        let task_cases: Vec<Case> = task_cases
+            .into_iter()
+            .filter(|c| c.name.contains(only.as_str()))
+            .collect();
         let runs = if quick { 1 } else { 5 };
         println!();
         println!("Custom task round trips in process: `Engine::builder().task(..).run_once(..)`, history on (best of {runs}) vs the peer's `taskResourceLocalHandlers` (best of {peer_runs}, same run)");

@@ -193,6 +193,7 @@ impl EngineBuilder {
         let prefix = format!("arn:aws:states:{}:{}", self.region, self.account);
         info.execution_arn = format!("{prefix}:execution:{}:{exec_name}", opts.state_machine_name);
         info.state_machine_arn = format!("{prefix}:stateMachine:{}", opts.state_machine_name);
+        info.role_arn = format!("arn:aws:iam::{}:role/StepFunctionsRole", self.account);
         let options = Options {
             history: opts.history,
             seed: Some(crate::exec::fresh_seed()),

@@ -430,7 +430,7 @@ async fn run_once_runs_in_memory_with_the_builders_handlers_and_refuses_bad_defi
     let def = json!({"StartAt": "T", "States": {"T": {
         "Type": "Task", "Resource": "arn:aslan:states:::task:flaky",
         "Retry": [{"ErrorEquals": ["Custom.Flaky"], "IntervalSeconds": 30}],
-        "ResultSelector": {"attempt.$": "$.attempt", "arn.$": "$$.Execution.Id"},
+        "ResultSelector": {"attempt.$": "$.attempt", "arn.$": "$$.Execution.Id", "role.$": "$$.Execution.RoleArn"},
         "End": true}}});
     let once = aslan::RunOnce {
         state_machine_name: "m".into(),
@@ -446,14 +446,15 @@ async fn run_once_runs_in_memory_with_the_builders_handlers_and_refuses_bad_defi
     };
     assert_eq!(
         out,
-        &json!({"attempt": 2, "arn": "arn:aws:states:eu-west-1:111122223333:execution:m:e"})
+        &json!({"attempt": 2, "arn": "arn:aws:states:eu-west-1:111122223333:execution:m:e",
+                "role": "arn:aws:iam::111122223333:role/StepFunctionsRole"})
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     let kinds: Vec<&str> = ended.history.iter().map(|e| e.event_type).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "TaskFailed").count(), 1, "{kinds:?}");
     assert_eq!(kinds.last(), Some(&"ExecutionSucceeded"));
 
-    // Invalid ASL, and a pattern the integration lacks: every problem.
+    // Invalid ASL, and a pattern the integration lacks.
     let bad = json!({"StartAt": "Nowhere", "States": {"T": {
         "Type": "Task", "Resource": "arn:aslan:states:::task:flaky.sync", "End": true}}});
     match builder().run_once(&bad.to_string(), json!({}), once.clone()).await {

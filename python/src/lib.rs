@@ -308,7 +308,12 @@ impl Engine {
         let core = self.core.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(core) = core {
             let rt = self.rt();
-            py.detach(|| rt.block_on(core.executor().shutdown()));
+            // Dropped without the GIL too: the last reference closes the
+            // store (a final flush).
+            py.detach(move || {
+                rt.block_on(core.executor().shutdown());
+                drop(core);
+            });
         }
     }
 

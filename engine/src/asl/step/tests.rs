@@ -1017,6 +1017,19 @@ fn a_failed_result_path_or_size_check_keeps_the_state_input() {
     assert!(matches!(ex.status(), Status::Failed(e) if e.error == "States.DataLimitExceeded"));
     let cmds = ex.redrive(T0 + 2).expect("redrivable");
     assert_eq!(invocations(&cmds)[0].parameters, json!({"k": 3}));
+
+    // A catcher whose own ResultPath fails: the redrive still has the input.
+    let def = json!({"StartAt": "T", "States": {
+        "T": task(json!({"Parameters": {"k.$": "$.keep"},
+            "Catch": [{"ErrorEquals": ["E"], "ResultPath": "$.a.b", "Next": "Done"}]})),
+        "Done": {"Type": "Succeed"}}});
+    let (mut ex, cmds) = start(def, json!({"keep": 4, "a": 5}));
+    let token = invocations(&cmds)[0].token;
+    let error = StateError::new("E", "");
+    ex.handle(Event::TaskFailed { token, error }, T0 + 1);
+    assert!(matches!(ex.status(), Status::Failed(e) if e.error == "States.ResultPathMatchFailure"));
+    let cmds = ex.redrive(T0 + 2).expect("redrivable");
+    assert_eq!(invocations(&cmds)[0].parameters, json!({"k": 4}));
 }
 
 #[test]
