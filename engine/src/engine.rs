@@ -33,7 +33,7 @@
 //! # Ok(()) }
 //! ```
 
-use crate::asl::{Diagnostic, ExecutionInfo, Machine, Options, StateError};
+use crate::asl::{Diagnostic, ExecutionInfo, Options, StateError};
 use crate::exec::clock::{Clock, SystemClock};
 use crate::exec::durable::{CommittedEvents, ExecError, Executor, ExecutorConfig, RecoveryReport, StartRequest};
 use crate::exec::RunResult;
@@ -181,12 +181,10 @@ impl EngineBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn run_once(self, definition: &str, input: Value, opts: RunOnce) -> Result<RunResult, EngineError> {
-        let machine = Machine::from_json(definition).map_err(|e| EngineError::InvalidDefinition(e.0))?;
-        let def: Value = serde_json::from_str(definition).map_err(|e| EngineError::InvalidInput(e.to_string()))?;
-        let problems = self.registry.validate(&def);
-        if !problems.is_empty() {
-            return Err(EngineError::InvalidDefinition(problems));
-        }
+        let machine = self
+            .registry
+            .compile(definition)
+            .map_err(EngineError::InvalidDefinition)?;
         let start = self.clock.now_ms();
         let exec_name = opts.execution_name.unwrap_or_else(|| format!("run-{start}"));
         let mut info = ExecutionInfo::local(&opts.state_machine_name, &exec_name, start);
@@ -306,13 +304,7 @@ impl Engine {
     /// Every problem of a definition (empty when it is valid), as
     /// ValidateStateMachineDefinition reports them.
     pub fn validate(&self, definition: &str) -> Vec<Diagnostic> {
-        match Machine::from_json(definition) {
-            Ok(_) => match serde_json::from_str(definition) {
-                Ok(def) => self.tasks.validate(&def),
-                Err(_) => Vec::new(),
-            },
-            Err(e) => e.0,
-        }
+        self.tasks.compile(definition).err().unwrap_or_default()
     }
 
     /// Creates a STANDARD state machine (idempotent for the same

@@ -288,18 +288,7 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<EngineConfig> {
 
 fn load_machine(path: &Path, tasks: &Registry) -> anyhow::Result<Result<Machine, Vec<aslan::asl::Diagnostic>>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let machine = match Machine::from_json(&text) {
-        Ok(m) => m,
-        Err(e) => return Ok(Err(e.0)),
-    };
-    // Task resources asking for a pattern their integration lacks.
-    let def: Value = serde_json::from_str(&text)?;
-    let problems = tasks.validate(&def);
-    Ok(if problems.is_empty() {
-        Ok(machine)
-    } else {
-        Err(problems)
-    })
+    Ok(tasks.compile(&text))
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {

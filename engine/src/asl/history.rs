@@ -149,71 +149,11 @@ impl Details {
     /// The details as a JSON object (the value under the details key in
     /// [`HistoryEvent::to_json`]).
     pub fn to_value(&self) -> Value {
-        fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
-            let mut m = Map::with_capacity(N);
-            for (k, v) in fields {
-                m.insert(k.into(), v);
-            }
-            Value::Object(m)
-        }
-        let s = |s: &str| Value::String(s.to_owned());
         match &self.detail {
-            Detail::StateEntered { name, input } => object([
-                ("name", s(name)),
-                ("input", s(input)),
-                ("inputDetails", not_truncated()),
-            ]),
-            Detail::StateExited { name, output } => object([
-                ("name", s(name)),
-                ("output", s(output)),
-                ("outputDetails", not_truncated()),
-            ]),
-            Detail::ExecutionStarted { input, role_arn } => object([
-                ("input", s(input)),
-                ("inputDetails", not_truncated()),
-                ("roleArn", s(role_arn)),
-            ]),
-            Detail::ExecutionSucceeded { output } => {
-                object([("output", s(output)), ("outputDetails", not_truncated())])
-            }
-            Detail::MapIteration { name, index } => object([("name", s(name)), ("index", json!(index))]),
-            Detail::MapStateStarted { length } => object([("length", json!(length))]),
-            Detail::TaskScheduled(t) => {
-                let Scheduled {
-                    resource,
-                    region,
-                    parameters,
-                    timeout,
-                    heartbeat,
-                } = &**t;
-                let (rt, r) = resource_parts(resource);
-                let mut m = Map::with_capacity(6);
-                m.insert("resourceType".into(), s(rt));
-                m.insert("resource".into(), s(r));
-                m.insert("region".into(), s(region));
-                m.insert("parameters".into(), s(parameters));
-                if let Some(t) = timeout {
-                    m.insert("timeoutInSeconds".into(), json!(t));
-                }
-                if let Some(h) = heartbeat {
-                    m.insert("heartbeatInSeconds".into(), json!(h));
-                }
-                Value::Object(m)
-            }
-            Detail::TaskStarted { resource } => {
-                let (rt, r) = resource_parts(resource);
-                object([("resourceType", s(rt)), ("resource", s(r))])
-            }
-            Detail::TaskSucceeded { resource, output } => {
-                let (rt, r) = resource_parts(resource);
-                object([
-                    ("resourceType", s(rt)),
-                    ("resource", s(r)),
-                    ("output", s(output)),
-                    ("outputDetails", not_truncated()),
-                ])
-            }
             Detail::Json(v) => (**v).clone(),
+            // The typed details serialize to JSON by one definition, the
+            // `Serialize` impl below, whether written out or built.
+            _ => serde_json::to_value(self).expect("details serialize to a JSON object"),
         }
     }
 }

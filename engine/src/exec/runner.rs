@@ -9,7 +9,7 @@
 use super::clock::Clock;
 use crate::asl::history::HistoryEvent;
 use crate::asl::{Command, Event, Execution, ExecutionInfo, Machine, Options, StateError, Status};
-use crate::tasks::{catch_panics, Outcome, Pattern, Registry, Resource, Signal, Task, TaskContext};
+use crate::tasks::{catch_panics, forwarding_signals, Outcome, Pattern, Registry, Resource, Signal, Task, TaskContext};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -59,7 +59,7 @@ pub async fn run(
     // handler's signals (started, heartbeat) tagged with the task's token.
     let spawn =
         |running: &mut JoinSet<Wake>, token: u64, mut task: Task, state: Option<Value>, tasks: Arc<Registry>| {
-            let (stx, mut srx) = mpsc::unbounded_channel();
+            let (stx, srx) = mpsc::unbounded_channel();
             task.ctx = task.ctx.with_signals(stx);
             let sig_tx = sig_tx.clone();
             running.spawn(async move {
@@ -68,19 +68,11 @@ pub async fn run(
                     None => tasks.start(t2),
                     Some(s) => tasks.poll(t2, s),
                 });
-                tokio::pin!(fut);
-                let o = loop {
-                    tokio::select! {
-                        o = &mut fut => break o,
-                        Some(s) = srx.recv() => {
-                            let _ = sig_tx.send((token, s));
-                        }
-                    }
-                };
-                // Signals sent just before the end go first.
-                while let Ok(s) = srx.try_recv() {
+                let o = forwarding_signals(fut, srx, |s| {
                     let _ = sig_tx.send((token, s));
-                }
+                    std::future::ready(())
+                })
+                .await;
                 Wake::Outcome(token, Box::new(task), o)
             })
         };

@@ -269,6 +269,28 @@ pub trait Integration: Send + Sync {
     }
 }
 
+/// Awaits a task's start or poll (`fut`, whose handler was given the
+/// sending side of `signals`), handing each signal it sends to `forward`
+/// while it runs, and those sent just before it ended before returning
+/// its outcome: an executor sees `TaskStarted` before the result.
+pub async fn forwarding_signals<Fwd: Future<Output = ()>>(
+    fut: impl Future<Output = Outcome>,
+    mut signals: mpsc::UnboundedReceiver<Signal>,
+    mut forward: impl FnMut(Signal) -> Fwd,
+) -> Outcome {
+    tokio::pin!(fut);
+    let outcome = loop {
+        tokio::select! {
+            o = &mut fut => break o,
+            Some(signal) = signals.recv() => forward(signal).await,
+        }
+    };
+    while let Ok(signal) = signals.try_recv() {
+        forward(signal).await;
+    }
+    outcome
+}
+
 /// Runs a start or poll future, turning a panic (while making the future
 /// or while it runs) into `States.TaskFailed`: a misbehaving integration
 /// fails its task, never the host.

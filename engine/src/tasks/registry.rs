@@ -4,7 +4,7 @@ use super::catalog::Catalog;
 use super::mock::{MockConfig, MockTasks};
 use super::{unsupported, CancelFuture, Integration, Outcome, Pattern, PollHook, Resource, Task, TaskFuture};
 use crate::asl::diag::{esc, Diagnostic};
-use crate::asl::StateError;
+use crate::asl::{Machine, StateError};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -129,6 +129,24 @@ impl Registry {
     /// The integration serving `r` and the patterns it supports there.
     pub fn route(&self, r: &Resource) -> Option<(&Arc<dyn Integration>, &'static [Pattern])> {
         self.integrations.iter().find_map(|i| i.patterns(r).map(|p| (i, p)))
+    }
+
+    /// Compiles a definition's text and checks its Task resources against
+    /// these integrations: the machine, or every problem (the ASL ones
+    /// first; the resources are checked only when the ASL is valid).
+    pub fn compile(&self, definition: &str) -> Result<Machine, Vec<Diagnostic>> {
+        let def: Value = match serde_json::from_str(definition) {
+            Ok(v) => v,
+            // Not JSON: `from_json` words the problem.
+            Err(_) => return Machine::from_json(definition).map_err(|e| e.0),
+        };
+        let machine = Machine::compile(&def).map_err(|e| e.0)?;
+        let problems = self.validate(&def);
+        if problems.is_empty() {
+            Ok(machine)
+        } else {
+            Err(problems)
+        }
     }
 
     /// Problems with a definition's Task resources: a pattern its

@@ -204,17 +204,24 @@ impl Execution {
         }
     }
 
-    pub(super) fn apply_result_path(rp: &ResultPathSpec, mut input: Value, result: Value) -> Result<Value, StateError> {
+    /// The state's output from its input and a result. The input is only
+    /// read (copied where ResultPath keeps it): it stays in the frame until
+    /// the state has exited, since a retry, a catcher or a redrive needs it
+    /// if anything after this fails.
+    pub(super) fn apply_result_path(rp: &ResultPathSpec, input: &Value, result: Value) -> Result<Value, StateError> {
         match rp {
             ResultPathSpec::Root => Ok(result),
-            ResultPathSpec::Discard => Ok(input),
-            ResultPathSpec::Path(p) => match p.set(&mut input, result) {
-                Ok(()) => Ok(input),
-                Err(_) => Err(StateError::new(
-                    error::RESULT_PATH_MATCH_FAILURE,
-                    format!("Unable to apply ResultPath \"{p}\" to input \"{input}\""),
-                )),
-            },
+            ResultPathSpec::Discard => Ok(input.clone()),
+            ResultPathSpec::Path(p) => {
+                let mut output = input.clone();
+                match p.set(&mut output, result) {
+                    Ok(()) => Ok(output),
+                    Err(_) => Err(StateError::new(
+                        error::RESULT_PATH_MATCH_FAILURE,
+                        format!("Unable to apply ResultPath \"{p}\" to input \"{input}\""),
+                    )),
+                }
+            }
         }
     }
 }

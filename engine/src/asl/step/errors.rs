@@ -2,7 +2,7 @@
 
 use super::{Command, Execution, Flow, Frame, FrameId, Pending, Phase};
 use crate::asl::error::{self, StateError};
-use crate::asl::model::{errors_match, Kind, ResultPathSpec};
+use crate::asl::model::{errors_match, Kind};
 use serde_json::json;
 
 impl Execution {
@@ -52,13 +52,7 @@ impl Execution {
         }
         if let Some(c) = st.catch.iter().find(|c| errors_match(&c.errors, &e.error, is_task)) {
             let err_out = json!({"Error": e.error, "Cause": e.cause});
-            // The input stays in the frame until the catcher's state has
-            // exited: if this fails, a redrive starts again from it.
-            let applied = match &c.result_path {
-                ResultPathSpec::Root => Ok(err_out),
-                rp => Self::apply_result_path(rp, f.input.clone(), err_out),
-            };
-            let output = match applied {
+            let output = match Self::apply_result_path(&c.result_path, &f.input, err_out) {
                 Ok(o) => o,
                 Err(e2) => return Flow::Ended(Err(e2)),
             };

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::asl::error::StateError;
 use crate::asl::history::{Details, Payload};
-use crate::asl::model::{Kind, ResultPathSpec, StateId};
+use crate::asl::model::{Kind, StateId};
 use serde_json::Value;
 
 impl Execution {
@@ -210,13 +210,7 @@ impl Execution {
             Some(sel) => sel.eval(&self.scope(f, &result, Default::default()))?,
             None => result,
         };
-        // The input stays in the frame until the state has exited: if
-        // ResultPath, OutputPath or the size check fails, a retry, a
-        // catcher's ResultPath or a redrive needs it.
-        let output = match &st.result_path {
-            ResultPathSpec::Root => result,
-            rp => Self::apply_result_path(rp, f.input.clone(), result)?,
-        };
+        let output = Self::apply_result_path(&st.result_path, &f.input, result)?;
         let output = self.apply_output_path(st, f, output)?;
         self.exit(f, output, st.next)
     }

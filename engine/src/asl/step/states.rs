@@ -37,9 +37,8 @@ impl Execution {
                 return self.exit_unchanged(f, input, st.next);
             }
             None if matches!(st.result_path, ResultPathSpec::Root | ResultPathSpec::Discard) => f.input.clone(),
-            None => Self::apply_result_path(&st.result_path, f.input.clone(), f.input.clone())?,
-            Some(r) if matches!(st.result_path, ResultPathSpec::Root) => r,
-            Some(r) => Self::apply_result_path(&st.result_path, f.input.clone(), r)?,
+            None => Self::apply_result_path(&st.result_path, &f.input, f.input.clone())?,
+            Some(r) => Self::apply_result_path(&st.result_path, &f.input, r)?,
         };
         let output = self.apply_output_path(st, f, output)?;
         self.exit(f, output, st.next)

@@ -4,7 +4,9 @@
 use super::{to_vec, Actor, Effect, Group, Inflight, Msg};
 use crate::asl::{Event, StateError, TaskInvocation};
 use crate::store::{key, TaskPhase, TaskRecord, TokenEntry};
-use crate::tasks::{catch_panics, CancellationToken, Outcome, Pattern, Resource, Signal, Task, TaskContext};
+use crate::tasks::{
+    catch_panics, forwarding_signals, CancellationToken, Outcome, Pattern, Resource, Signal, Task, TaskContext,
+};
 use tokio::sync::mpsc;
 
 /// Whether a task's token is one a client can answer with SendTask*.
@@ -128,7 +130,7 @@ impl Actor {
         let t = self.tasks.get_mut(&(id, token)).expect("checked above");
         t.epoch += 1;
         let epoch = t.epoch;
-        let (sig_tx, mut sig_rx) = mpsc::unbounded_channel();
+        let (sig_tx, sig_rx) = mpsc::unbounded_channel();
         task.ctx = task.ctx.with_signals(sig_tx);
         let registry = self.cfg.tasks.clone();
         let tx = self.tx.clone();
@@ -137,19 +139,13 @@ impl Actor {
                 None => registry.start(task),
                 Some(s) => registry.poll(task, s),
             });
-            tokio::pin!(fut);
-            let outcome = loop {
-                tokio::select! {
-                    o = &mut fut => break o,
-                    Some(signal) = sig_rx.recv() => {
-                        let _ = tx.send(Msg::Signal { id, token, signal }).await;
-                    }
+            let outcome = forwarding_signals(fut, sig_rx, |signal| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(Msg::Signal { id, token, signal }).await;
                 }
-            };
-            // Signals sent just before the end go first.
-            while let Ok(signal) = sig_rx.try_recv() {
-                let _ = tx.send(Msg::Signal { id, token, signal }).await;
-            }
+            })
+            .await;
             let _ = tx
                 .send(Msg::Outcome {
                     id,
