@@ -126,6 +126,16 @@ async fn a_poll_resumes_from_its_stored_state_after_a_restart_without_starting_a
     assert_eq!((report.tasks, report.polls), (0, 1), "{report:?}");
     clock.advance(60_000);
     until(|| jobs.polls.lock().unwrap().len() == 2).await;
+    // The next poll is due 60 s after the executor handles this poll's
+    // outcome: advance only once that outcome (its new state) is stored.
+    until(|| {
+        store
+            .tasks()
+            .unwrap()
+            .iter()
+            .any(|(_, _, b)| String::from_utf8_lossy(b).contains("\"left\":1"))
+    })
+    .await;
     clock.advance(60_000);
     let done = settle(&store, &rec.arn).await;
     assert_eq!(done.status, "SUCCEEDED");
