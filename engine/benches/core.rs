@@ -112,7 +112,17 @@ fn ours(def: &Value, input: &Value, history: bool, runs: usize) -> Measured {
         let info = ExecutionInfo::local("Bench", &format!("run-{i}"), 0);
         let input = input.clone();
         let t = Instant::now();
-        let (ex, cmds) = Execution::start(machine.clone(), info, input, Options { history, seed: None }, 0);
+        let (ex, cmds) = Execution::start(
+            machine.clone(),
+            info,
+            input,
+            Options {
+                history,
+                seed: None,
+                history_sink: None,
+            },
+            0,
+        );
         let status = ex.status().clone();
         let (n, e) = (ex.transitions(), ex.history().len());
         drop(ex);

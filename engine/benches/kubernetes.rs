@@ -75,6 +75,7 @@ fn main() {
                 Options {
                     history: true,
                     seed: Some(exec::fresh_seed()),
+                    history_sink: None,
                 },
                 &SystemClock,
                 tasks.clone(),

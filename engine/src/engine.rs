@@ -33,7 +33,7 @@
 //! # Ok(()) }
 //! ```
 
-use crate::asl::{Diagnostic, ExecutionInfo, Options, StateError};
+use crate::asl::{Diagnostic, ExecutionInfo, HistorySink, Options, StateError};
 use crate::exec::clock::{Clock, SystemClock};
 use crate::exec::durable::{CommittedEvents, ExecError, Executor, ExecutorConfig, RecoveryReport, StartRequest};
 use crate::exec::RunResult;
@@ -193,8 +193,9 @@ impl EngineBuilder {
         info.state_machine_arn = format!("{prefix}:stateMachine:{}", opts.state_machine_name);
         info.role_arn = format!("arn:aws:iam::{}:role/StepFunctionsRole", self.account);
         let options = Options {
-            history: opts.history,
+            history: opts.history || opts.history_sink.is_some(),
             seed: Some(crate::exec::fresh_seed()),
+            history_sink: opts.history_sink,
         };
         Ok(crate::exec::run(
             Arc::new(machine),
@@ -250,6 +251,10 @@ pub struct RunOnce {
     pub execution_name: Option<String>,
     /// Whether to record the history events ([`RunResult::history`]).
     pub history: bool,
+    /// Hand each history event to this sink as it is recorded, instead of
+    /// collecting them in [`RunResult::history`] (which is then empty):
+    /// a long run holds no history in memory. Implies `history`.
+    pub history_sink: Option<HistorySink>,
 }
 
 impl Default for RunOnce {
@@ -258,6 +263,7 @@ impl Default for RunOnce {
             state_machine_name: "StateMachine".into(),
             execution_name: None,
             history: false,
+            history_sink: None,
         }
     }
 }

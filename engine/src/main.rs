@@ -1,7 +1,7 @@
 //! The `aslan` command: a thin shell over the `aslan` library.
 
 use anyhow::Context as _;
-use aslan::asl::{Machine, Status};
+use aslan::asl::{HistorySink, Machine, Status};
 use aslan::config::EngineConfig;
 use aslan::exec::{Clock, SimulatedClock, SystemClock};
 use aslan::tasks::mock::MockTasks;
@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 // A run of many small states allocates and frees many small JSON values;
 // glibc's malloc spent a quarter of a whole-process run in its own code and
@@ -429,16 +429,37 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 ClockKind::Simulated => Arc::new(SimulatedClock::new(SystemClock.now_ms())),
             };
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            // The history goes to stderr as it is recorded: a long run holds
+            // none of it in memory. The first write error stops the writing
+            // and is reported once the run has ended.
+            let history_out = Arc::new(Mutex::new(HistoryOut {
+                w: std::io::BufWriter::with_capacity(1 << 16, std::io::stderr()),
+                error: None,
+            }));
+            let sink = history.then(|| {
+                let out = history_out.clone();
+                HistorySink(Arc::new(move |ev| {
+                    let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
+                    if o.error.is_none() {
+                        if let Err(e) = serde_json::to_writer(&mut o.w, &ev).map_err(std::io::Error::from) {
+                            o.error = Some(e);
+                        } else if let Err(e) = o.w.write_all(b"\n") {
+                            o.error = Some(e);
+                        }
+                    }
+                }))
+            });
             let once = RunOnce {
                 state_machine_name: sm_name,
                 execution_name,
-                history,
+                history: false,
+                history_sink: sink,
             };
             let run = Engine::builder()
                 .registry(registry)
                 .clock(clock)
                 .run_once(&text, input, once);
-            let mut result = match rt.block_on(run) {
+            let result = match rt.block_on(run) {
                 Ok(r) => r,
                 Err(EngineError::InvalidDefinition(diags)) => {
                     for d in &diags {
@@ -448,19 +469,13 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            if history {
-                // Buffered, and each event written as the JSON `to_json`
-                // gives without building it.
-                let mut err = std::io::BufWriter::new(std::io::stderr().lock());
-                for ev in &result.history {
-                    serde_json::to_writer(&mut err, ev)?;
-                    err.write_all(b"\n")?;
+            {
+                let mut o = history_out.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(e) = o.error.take() {
+                    return Err(anyhow::Error::from(e).context("cannot write the history"));
                 }
-                err.flush()?;
+                o.w.flush().context("cannot write the history")?;
             }
-            // The process ends next: freeing a long history event by event
-            // would only delay the exit.
-            std::mem::forget(std::mem::take(&mut result.history));
             let mut out = std::io::stdout().lock();
             match result.status {
                 Status::Succeeded(v) => {
@@ -504,4 +519,10 @@ fn with_modules(r: Registry, _: &EngineConfig, extra: &[(String, PathBuf)]) -> a
         "this build of aslan has no WebAssembly support (feature `wasm`)"
     );
     Ok(r)
+}
+
+/// Where `aslan run --history` writes its events.
+struct HistoryOut {
+    w: std::io::BufWriter<std::io::Stderr>,
+    error: Option<std::io::Error>,
 }

@@ -436,6 +436,7 @@ async fn run_once_runs_in_memory_with_the_builders_handlers_and_refuses_bad_defi
         state_machine_name: "m".into(),
         execution_name: Some("e".into()),
         history: true,
+        history_sink: None,
     };
     let ended = builder()
         .run_once(&def.to_string(), json!({}), once.clone())
@@ -453,6 +454,35 @@ async fn run_once_runs_in_memory_with_the_builders_handlers_and_refuses_bad_defi
     let kinds: Vec<&str> = ended.history.iter().map(|e| e.event_type).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "TaskFailed").count(), 1, "{kinds:?}");
     assert_eq!(kinds.last(), Some(&"ExecutionSucceeded"));
+
+    // A history sink gets the same events, in order, as they are recorded;
+    // the result then holds none.
+    calls.store(0, Ordering::SeqCst);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = {
+        let seen = seen.clone();
+        aslan::asl::HistorySink(Arc::new(move |e| seen.lock().unwrap().push(e)))
+    };
+    let streamed = builder()
+        .run_once(
+            &def.to_string(),
+            json!({}),
+            aslan::RunOnce {
+                history: false,
+                history_sink: Some(sink),
+                ..once.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(streamed.status, ended.status);
+    assert!(streamed.history.is_empty());
+    let ids = |h: &[aslan::asl::history::HistoryEvent]| {
+        h.iter()
+            .map(|e| (e.id, e.previous_event_id, e.event_type))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&seen.lock().unwrap()), ids(&ended.history));
 
     // Invalid ASL, and a pattern the integration lacks.
     let bad = json!({"StartAt": "Nowhere", "States": {"T": {

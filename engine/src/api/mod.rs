@@ -553,6 +553,7 @@ impl Api {
         let opts = crate::asl::Options {
             history: false,
             seed: Some(crate::exec::fresh_seed()),
+            history_sink: None,
         };
         let run = crate::exec::run(
             machine,

@@ -76,6 +76,7 @@ pub(super) async fn test_state(api: &Api, req: &Value) -> ApiResult {
         Options {
             history: true,
             seed: Some(crate::exec::fresh_seed()),
+            history_sink: None,
         },
         &clock,
         api.engine.tasks().clone(),

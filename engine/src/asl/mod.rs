@@ -17,7 +17,7 @@ pub mod template;
 pub use diag::Diagnostic;
 pub use error::StateError;
 pub use model::{InvalidDefinition, Machine};
-pub use step::{Command, Event, Execution, ExecutionInfo, Options, Status, TaskInvocation};
+pub use step::{Command, Event, Execution, ExecutionInfo, HistorySink, Options, Status, TaskInvocation};
 
 /// Appends `bytes` to `s` as lowercase hex digits.
 pub fn push_hex(s: &mut String, bytes: &[u8]) {

@@ -208,6 +208,24 @@ pub struct Options {
     /// ARN: reproducible, for tests only, and then tokens are guessable.
     #[serde(default)]
     pub seed: Option<[u8; 32]>,
+    /// With [`Options::history`], hand each event to this sink as it is
+    /// recorded instead of keeping it in the execution: a long run then
+    /// holds no history in memory, and [`Execution::drain_history`] returns
+    /// nothing. Not part of snapshots.
+    #[serde(skip)]
+    pub history_sink: Option<HistorySink>,
+}
+
+/// Receives history events as an execution records them; see
+/// [`Options::history_sink`]. It is called in the core's thread, in event
+/// order, and must not block for long.
+#[derive(Clone)]
+pub struct HistorySink(pub Arc<dyn Fn(HistoryEvent) + Send + Sync>);
+
+impl std::fmt::Debug for HistorySink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HistorySink")
+    }
 }
 
 type FrameId = u32;
@@ -728,13 +746,17 @@ impl Execution {
     fn record(&mut self, ty: &'static str, prev: u64, details: Option<(&'static str, Details)>) -> u64 {
         self.event_count += 1;
         if self.opts.history {
-            self.history.push(HistoryEvent {
+            let event = HistoryEvent {
                 id: self.event_count,
                 previous_event_id: prev,
                 timestamp_ms: self.now,
                 event_type: ty,
                 details,
-            });
+            };
+            match &self.opts.history_sink {
+                Some(sink) => (sink.0)(event),
+                None => self.history.push(event),
+            }
         }
         self.event_count
     }

@@ -15,6 +15,7 @@ fn start(def: Value, input: Value) -> (Execution, Vec<Command>) {
         Options {
             history: true,
             seed: None,
+            history_sink: None,
         },
         T0,
     )
@@ -554,7 +555,11 @@ fn start_seeded(def: Value, input: Value, seed: Option<[u8; 32]>) -> (Execution,
         machine(def),
         ExecutionInfo::local("SM", "ex", T0),
         input,
-        Options { history: true, seed },
+        Options {
+            history: true,
+            seed,
+            history_sink: None,
+        },
         T0,
     )
 }

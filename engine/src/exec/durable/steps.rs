@@ -60,6 +60,7 @@ impl Actor {
         let opts = Options {
             history: true,
             seed: Some(fresh_seed()),
+            history_sink: None,
         };
         let (ex, cmds) = Execution::start(machine, info, input, opts, now);
         let rec = ExecutionRecord {
