@@ -194,10 +194,11 @@ pub async fn run(
         cmds = ex.handle(event, clock.now_ms());
     }
     running.abort_all();
+    let (history, transitions) = (ex.drain_history(), ex.transitions());
     RunResult {
-        status: ex.status().clone(),
-        history: ex.drain_history(),
-        transitions: ex.transitions(),
+        status: ex.into_status(),
+        history,
+        transitions,
     }
 }
 

@@ -665,6 +665,12 @@ impl Execution {
         &self.status
     }
 
+    /// Ends the execution's life, giving back its status (with the output
+    /// or error) without copying it.
+    pub fn into_status(mut self) -> Status {
+        std::mem::replace(&mut self.status, Status::Running)
+    }
+
     /// The history recorded so far (empty unless [`Options::history`]).
     pub fn history(&self) -> &[HistoryEvent] {
         &self.history
