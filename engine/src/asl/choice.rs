@@ -125,6 +125,8 @@ pub enum Rule {
         /// The right-hand side.
         rhs: Operand,
     },
+    /// A JSONata `Condition` (evaluated by the JSONata Choice state).
+    Condition(Box<crate::asl::jsonata::Jt>),
 }
 
 impl Rule {
@@ -134,6 +136,7 @@ impl Rule {
             Rule::And(r) | Rule::Or(r) => r.iter().any(Rule::uses_context),
             Rule::Not(r) => r.uses_context(),
             Rule::Cmp { var, rhs, .. } => var.reads_context() || matches!(rhs, Operand::Path(p) if p.reads_context()),
+            Rule::Condition(j) => j.reads().context,
         }
     }
 
@@ -350,6 +353,8 @@ impl Rule {
                 Ok(false)
             }
             Rule::Not(r) => Ok(!r.eval(scope)?),
+            // A JSONata Choice state evaluates its conditions itself.
+            Rule::Condition(_) => Err(StateError::runtime("a JSONata Condition in a JSONPath Choice state")),
             Rule::Cmp { var, op, rhs } => {
                 let doc = |p: &Path| scope.doc_for(p);
                 let sel = var.select(doc(var));

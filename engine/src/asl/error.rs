@@ -29,6 +29,9 @@ pub const ITEM_READER_FAILED: &str = "States.ItemReaderFailed";
 /// Branch failures above the Map's tolerance.
 pub const EXCEED_TOLERATED_FAILURE: &str = "States.ExceedToleratedFailureThreshold";
 
+/// A JSONata expression failed, was undefined or gave a value of the wrong type.
+pub const QUERY_EVALUATION_ERROR: &str = "States.QueryEvaluationError";
+
 /// Largest payload (input, output, result) a state may carry: 256 KiB.
 pub const PAYLOAD_LIMIT: usize = 256 * 1024;
 

@@ -9,6 +9,7 @@ pub mod diag;
 pub mod error;
 pub mod history;
 pub mod intrinsics;
+pub mod jsonata;
 pub mod model;
 pub mod path;
 pub mod step;

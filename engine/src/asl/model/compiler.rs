@@ -2,6 +2,7 @@
 //! the small field parsers (paths, templates, numbers, targets) that the
 //! per-type compilers in `states`, `map` and `retry` use.
 
+use super::jsonata::{JSONATA_ONLY, JSONPATH_ONLY};
 use super::{Dynamic, Kind, ListId, PathSpec, ResultPathSpec, Seconds, State, StateId, StateList};
 use crate::asl::diag::{esc, Diags};
 use crate::asl::intrinsics::Call;
@@ -26,8 +27,26 @@ pub(super) const DISTRIBUTED_ONLY: &[&str] = &[
     "Label",
 ];
 
-/// The fields a state of type `ty` may have; `None` for an unknown type.
-fn allowed(ty: &str) -> Option<Vec<&'static str>> {
+/// The fields a state of type `ty` may have in the given query language;
+/// `None` for an unknown type.
+fn allowed(ty: &str, jsonata: bool) -> Option<Vec<&'static str>> {
+    let mut v = allowed_jsonpath(ty)?;
+    if matches!(ty, "Pass" | "Task" | "Choice" | "Wait" | "Parallel" | "Map") {
+        v.push("Assign");
+    }
+    if jsonata {
+        v.retain(|f| !JSONPATH_ONLY.contains(f));
+        match ty {
+            "Task" | "Parallel" => v.extend(["Arguments", "Output"]),
+            "Map" => v.extend(["Items", "Output"]),
+            "Pass" | "Wait" | "Choice" | "Succeed" => v.push("Output"),
+            _ => {}
+        }
+    }
+    Some(v)
+}
+
+fn allowed_jsonpath(ty: &str) -> Option<Vec<&'static str>> {
     let mut v: Vec<&str> = COMMON.to_vec();
     match ty {
         "Pass" => {
@@ -91,6 +110,12 @@ pub(super) struct Compiler {
     pub(super) lists: Vec<StateList>,
     /// Every state name seen so far, in any scope (names are machine-wide).
     all_names: HashSet<String>,
+    /// The top level's `QueryLanguage` is JSONata: the default of every state.
+    pub(super) top_jsonata: bool,
+    /// The state being compiled is a JSONata state (set by `compile_state`
+    /// before the per-type compilers run; they read it before compiling
+    /// nested state lists, which change it).
+    pub(super) jsonata: bool,
 }
 
 impl Compiler {
@@ -100,6 +125,8 @@ impl Compiler {
             states: Vec::new(),
             lists: Vec::new(),
             all_names: HashSet::new(),
+            top_jsonata: false,
+            jsonata: false,
         }
     }
 
@@ -189,6 +216,7 @@ impl Compiler {
                 retry: Vec::new(),
                 catch: Vec::new(),
                 next: None,
+                jsonata: None,
             });
         }
         ids
@@ -244,7 +272,22 @@ impl Compiler {
             );
             return (None, Vec::new(), true);
         };
-        let Some(fields) = allowed(ty) else {
+        let jsonata = match o.get("QueryLanguage") {
+            Some(q) => match self.query_language(q, &format!("{at}/QueryLanguage")) {
+                Some(false) if self.top_jsonata => {
+                    self.d.err(
+                        &format!("{at}/QueryLanguage"),
+                        "SCHEMA_VALIDATION_FAILED",
+                        "'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine",
+                    );
+                    true
+                }
+                Some(j) => j,
+                None => self.top_jsonata,
+            },
+            None => self.top_jsonata,
+        };
+        let Some(fields) = allowed(ty, jsonata) else {
             self.d.err(
                 &format!("{at}/Type"),
                 "SCHEMA_VALIDATION_FAILED",
@@ -252,18 +295,23 @@ impl Compiler {
             );
             return (None, Vec::new(), true);
         };
+        let (lang, other) = if jsonata {
+            ("JSONata", JSONPATH_ONLY)
+        } else {
+            ("JSONPath", JSONATA_ONLY)
+        };
         for k in o.keys() {
             if !fields.contains(&k.as_str()) {
-                self.d.err(
-                    &format!("{at}/{}", esc(k)),
-                    "SCHEMA_VALIDATION_FAILED",
-                    format!("field '{k}' is not allowed in a {ty} state"),
-                );
+                let m = if other.contains(&k.as_str()) {
+                    format!("field '{k}' is not supported when QueryLanguage is {lang}")
+                } else {
+                    format!("field '{k}' is not allowed in a {ty} state")
+                };
+                self.d.err(&format!("{at}/{}", esc(k)), "SCHEMA_VALIDATION_FAILED", m);
             }
         }
-        if let Some(q) = o.get("QueryLanguage") {
-            self.query_language(q, &format!("{at}/QueryLanguage"));
-        }
+        self.no_assign(o, at);
+        self.jsonata = jsonata;
         let mut targets = Vec::new();
         let (next, mut terminal) = if fields.contains(&"Next") {
             self.next_or_end(o, ty, at, ids)
@@ -282,10 +330,11 @@ impl Compiler {
             .map(|p| self.template(p, &format!("{at}/ResultSelector")));
         let retry = self.retriers(o, at);
         let catch = self.catchers(o, at, ids, &mut targets);
+        let mut jsonata_fields = jsonata.then(|| Box::new(self.jsonata_fields(o, ty, at)));
         let kind = match ty {
             "Pass" => self.pass(o),
             "Task" => self.task(o, at),
-            "Choice" => self.choice(o, at, ids, &mut targets),
+            "Choice" => self.choice(o, at, ids, &mut targets, jsonata_fields.as_deref_mut()),
             "Wait" => self.wait(o, at),
             "Succeed" => Kind::Succeed,
             "Fail" => self.fail(o, at),
@@ -305,6 +354,7 @@ impl Compiler {
             retry,
             catch,
             next,
+            jsonata: jsonata_fields,
         };
         (Some(state), targets, terminal)
     }
@@ -372,20 +422,19 @@ impl Compiler {
         }
     }
 
-    /// Checks a `QueryLanguage` field.
-    pub(super) fn query_language(&mut self, q: &Value, at: &str) {
+    /// Checks a `QueryLanguage` field: `Some(true)` for JSONata.
+    pub(super) fn query_language(&mut self, q: &Value, at: &str) -> Option<bool> {
         match q.as_str() {
-            Some("JSONPath") => {}
-            Some("JSONata") => self.d.err(
-                at,
-                "SCHEMA_VALIDATION_FAILED",
-                "QueryLanguage JSONata is not supported yet; use JSONPath",
-            ),
-            _ => self.d.err(
-                at,
-                "SCHEMA_VALIDATION_FAILED",
-                "'QueryLanguage' must be \"JSONPath\" or \"JSONata\"",
-            ),
+            Some("JSONPath") => Some(false),
+            Some("JSONata") => Some(true),
+            _ => {
+                self.d.err(
+                    at,
+                    "SCHEMA_VALIDATION_FAILED",
+                    "'QueryLanguage' must be \"JSONPath\" or \"JSONata\"",
+                );
+                None
+            }
         }
     }
 
@@ -460,8 +509,12 @@ impl Compiler {
         t
     }
 
-    /// `key` (a literal string) or `keyPath` (a path or intrinsic).
+    /// `key` (a literal string) or `keyPath` (a path or intrinsic); in a
+    /// JSONata state, a literal or an expression.
     pub(super) fn dynamic(&mut self, o: &Map<String, Value>, key: &str, at: &str) -> Option<Dynamic> {
+        if self.jsonata {
+            return self.jsonata_string(o, key, at);
+        }
         let path_key = format!("{key}Path");
         match (o.get(key), o.get(&path_key)) {
             (Some(_), Some(_)) => {
@@ -498,8 +551,16 @@ impl Compiler {
         }
     }
 
-    /// `key` (a positive integer) or `keyPath`.
+    /// `key` (a positive integer) or `keyPath`; in a JSONata state, an
+    /// integer or an expression.
     pub(super) fn seconds(&mut self, o: &Map<String, Value>, key: &str, at: &str) -> Option<Seconds> {
+        if self.jsonata {
+            let s = self.jsonata_seconds(o, key, at);
+            if let Some(Seconds::Literal(0)) = s {
+                self.positive_int(&Value::from(0), &format!("{at}/{key}"));
+            }
+            return s;
+        }
         let path_key = format!("{key}Path");
         match (o.get(key), o.get(&path_key)) {
             (Some(_), Some(_)) => {

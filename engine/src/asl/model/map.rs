@@ -1,12 +1,15 @@
 //! The fields of a Map state (inline only: Distributed Map is rejected).
 
 use super::compiler::{Compiler, DISTRIBUTED_ONLY};
+use super::jsonata::Reads;
 use super::{Kind, ListId, MapSpec, PathSpec, Seconds};
 use crate::asl::template::Template;
 use serde_json::{Map, Value};
 
 impl Compiler {
     pub(super) fn map(&mut self, o: &Map<String, Value>, at: &str) -> Kind {
+        // Read before the item processor's states change it.
+        let jsonata = self.jsonata;
         let distributed = o
             .get("ItemProcessor")
             .and_then(|p| p.pointer("/ProcessorConfig/Mode"))
@@ -29,6 +32,17 @@ impl Compiler {
                 }
             }
         }
+        let (items, jsonata_selector, jsonata_concurrency) = if jsonata {
+            let items = o
+                .get("Items")
+                .and_then(|v| self.jt(v, &format!("{at}/Items"), Reads::Input));
+            let sel = o
+                .get("ItemSelector")
+                .and_then(|v| self.jt(v, &format!("{at}/ItemSelector"), Reads::Input));
+            (items, sel, self.jsonata_seconds(o, "MaxConcurrency", at))
+        } else {
+            (None, None, None)
+        };
         let processor = self.processor(o, at);
         let items_path = self.path_spec(o, "ItemsPath", at);
         if let PathSpec::Path(p) = &items_path {
@@ -40,13 +54,18 @@ impl Compiler {
                 );
             }
         }
-        let item_selector = self.item_selector(o, at);
-        let max_concurrency = self.max_concurrency(o, at);
+        let (item_selector, max_concurrency) = if jsonata {
+            (None, jsonata_concurrency.unwrap_or(Seconds::Literal(0)))
+        } else {
+            (self.item_selector(o, at), self.max_concurrency(o, at))
+        };
         Kind::Map(Box::new(MapSpec {
             processor,
             items_path,
             item_selector,
             max_concurrency,
+            items,
+            jsonata_selector,
         }))
     }
 

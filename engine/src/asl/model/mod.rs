@@ -15,6 +15,7 @@ use super::choice::Rule;
 use super::diag::{esc, Diagnostic};
 use super::error;
 use super::intrinsics::Call;
+use super::jsonata::Jt;
 use super::path::Path;
 use super::template::{Scope, Template};
 use chrono::{DateTime, FixedOffset};
@@ -23,6 +24,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 mod compiler;
+mod jsonata;
 mod map;
 mod retry;
 mod states;
@@ -76,6 +78,22 @@ pub struct State {
     pub catch: Vec<Catcher>,
     /// `Next`; `None` with `End: true` (and for Choice, Succeed and Fail).
     pub next: Option<StateId>,
+    /// The fields of a JSONata state; `None` for a JSONPath state.
+    pub jsonata: Option<Box<JsonataFields>>,
+}
+
+/// The JSONata fields shared by state types (`QueryLanguage: JSONata`).
+/// Type-specific expressions live in their kinds ([`Seconds::Expr`],
+/// [`WaitSpec::SecondsExpr`], [`Dynamic::Expr`], [`MapSpec::items`], the
+/// Choice rules' conditions and [`Catcher::output`]).
+#[derive(Debug, Clone, Default)]
+pub struct JsonataFields {
+    /// `Arguments` (Task, Parallel).
+    pub arguments: Option<Jt>,
+    /// `Output`.
+    pub output: Option<Jt>,
+    /// Each Choice rule's `Output`, in the order of `Choices`.
+    pub rule_outputs: Vec<Option<Jt>>,
 }
 
 /// `InputPath`/`OutputPath`: `$` (the default), `null` or a path.
@@ -146,6 +164,8 @@ pub enum Dynamic {
     Path(Path),
     /// `...Path` with an intrinsic function.
     Intrinsic(Call),
+    /// A JSONata expression (in a JSONata state).
+    Expr(Box<Jt>),
 }
 
 /// A number that is literal or read from a path (`TimeoutSecondsPath`, ...).
@@ -155,6 +175,8 @@ pub enum Seconds {
     Literal(u64),
     /// Read from the effective input.
     Path(Path),
+    /// A JSONata expression (in a JSONata state).
+    Expr(Box<Jt>),
 }
 
 /// A Task state's fields.
@@ -181,6 +203,10 @@ pub enum WaitSpec {
     Timestamp(DateTime<FixedOffset>),
     /// `TimestampPath`.
     TimestampPath(Path),
+    /// `Seconds` as a JSONata expression.
+    SecondsExpr(Box<Jt>),
+    /// `Timestamp` as a JSONata expression.
+    TimestampExpr(Box<Jt>),
 }
 
 /// A Map state's fields.
@@ -194,6 +220,10 @@ pub struct MapSpec {
     pub item_selector: Option<Template>,
     /// `MaxConcurrency(Path)`; 0 means unlimited.
     pub max_concurrency: Seconds,
+    /// `Items` (JSONata states; `None`: the state input).
+    pub items: Option<Jt>,
+    /// `ItemSelector` of a JSONata state.
+    pub jsonata_selector: Option<Jt>,
 }
 
 /// A `Retry` entry.
@@ -222,6 +252,8 @@ pub struct Catcher {
     pub next: StateId,
     /// `ResultPath` for the error output.
     pub result_path: ResultPathSpec,
+    /// `Output` of a JSONata catcher (`None`: the error output).
+    pub output: Option<Jt>,
 }
 
 /// Does an `ErrorEquals` list match `err` raised by a state of this kind?
@@ -249,6 +281,7 @@ impl Dynamic {
                 })?
             }
             Dynamic::Intrinsic(c) => c.eval(scope)?,
+            Dynamic::Expr(_) => unreachable!("a JSONata state evaluates its expressions itself"),
         };
         match v {
             Value::String(s) => Ok(s),
@@ -295,7 +328,7 @@ impl Machine {
             }
         }
         if let Some(q) = top.get("QueryLanguage") {
-            c.query_language(q, "/QueryLanguage");
+            c.top_jsonata = c.query_language(q, "/QueryLanguage") == Some(true);
         }
         if let Some(v) = top.get("Version") {
             if v.as_str() != Some("1.0") {

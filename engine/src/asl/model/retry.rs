@@ -1,6 +1,7 @@
 //! `Retry` and `Catch`, shared by Task, Parallel and Map states.
 
 use super::compiler::Compiler;
+use super::jsonata::Reads;
 use super::{Catcher, Retrier, StateId};
 use crate::asl::diag::esc;
 use crate::asl::error;
@@ -207,8 +208,15 @@ impl Compiler {
                     .err(&here, "SCHEMA_VALIDATION_FAILED", "a catcher must be an object");
                 continue;
             };
+            let jsonata = self.jsonata;
             for k in co.keys() {
-                if !matches!(k.as_str(), "ErrorEquals" | "Next" | "ResultPath" | "Comment") {
+                let ok = match k.as_str() {
+                    "ErrorEquals" | "Next" | "Comment" | "Assign" => true,
+                    "ResultPath" => !jsonata,
+                    "Output" => jsonata,
+                    _ => false,
+                };
+                if !ok {
                     self.d.err(
                         &format!("{here}/{}", esc(k)),
                         "SCHEMA_VALIDATION_FAILED",
@@ -224,14 +232,20 @@ impl Compiler {
                     "a catcher with States.ALL must be the last one",
                 );
             }
+            self.no_assign(co, &here);
             let target = self.target(co.get("Next"), &format!("{here}/Next"), ids);
             let result_path = self.result_path(co, &here);
+            let output = match co.get("Output") {
+                Some(v) if jsonata => self.jt(v, &format!("{here}/Output"), Reads::ErrorOutput),
+                _ => None,
+            };
             if let Some(t) = target {
                 targets.push(t);
                 out.push(Catcher {
                     errors,
                     next: t,
                     result_path,
+                    output,
                 });
             }
         }

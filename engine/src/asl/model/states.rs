@@ -2,8 +2,10 @@
 //! each called by `Compiler::compile_state` once the shared fields are done.
 
 use super::compiler::Compiler;
-use super::{Kind, Seconds, StateId, TaskSpec, WaitSpec};
+use super::jsonata::Reads;
+use super::{JsonataFields, Kind, Seconds, StateId, TaskSpec, WaitSpec};
 use crate::asl::choice::{parse_timestamp, Rule};
+use crate::asl::jsonata::expression_body;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,9 +48,18 @@ impl Compiler {
                 );
             }
         }
-        let credentials = o
-            .get("Credentials")
-            .map(|c| self.template(c, &format!("{at}/Credentials")));
+        let credentials = match o.get("Credentials") {
+            Some(_) if self.jsonata => {
+                self.d.err(
+                    &format!("{at}/Credentials"),
+                    "SCHEMA_VALIDATION_FAILED",
+                    "'Credentials' in a JSONata state is not supported yet",
+                );
+                None
+            }
+            Some(c) => Some(self.template(c, &format!("{at}/Credentials"))),
+            None => None,
+        };
         Kind::Task(Box::new(TaskSpec {
             resource,
             timeout,
@@ -64,13 +75,17 @@ impl Compiler {
         at: &str,
         ids: &HashMap<&str, StateId>,
         targets: &mut Vec<StateId>,
+        mut jsonata: Option<&mut JsonataFields>,
     ) -> Kind {
         let mut choices = Vec::new();
         match o.get("Choices").and_then(Value::as_array).filter(|a| !a.is_empty()) {
             Some(cs) => {
                 for (i, c) in cs.iter().enumerate() {
                     let here = format!("{at}/Choices/{i}");
-                    let rule = Rule::compile(c, &here, true, &mut self.d);
+                    let rule = match jsonata.as_deref_mut() {
+                        Some(jf) => self.jsonata_rule(c, &here, jf),
+                        None => Rule::compile(c, &here, true, &mut self.d),
+                    };
                     let t = c
                         .get("Next")
                         .and_then(|n| self.target(Some(n), &format!("{here}/Next"), ids));
@@ -93,6 +108,43 @@ impl Compiler {
         Kind::Choice { choices, default }
     }
 
+    /// A rule of a JSONata Choice state: `Condition`, `Next`, `Output`
+    /// (kept in `jf.rule_outputs`) and `Comment`.
+    fn jsonata_rule(&mut self, c: &Value, at: &str, jf: &mut JsonataFields) -> Option<Rule> {
+        let Some(co) = c.as_object() else {
+            self.d
+                .err(at, "SCHEMA_VALIDATION_FAILED", "a Choice rule must be an object");
+            return None;
+        };
+        self.sub_fields(co, at, &["Condition", "Next", "Output", "Assign", "Comment"]);
+        self.no_assign(co, at);
+        let output = co
+            .get("Output")
+            .and_then(|v| self.jt(v, &format!("{at}/Output"), Reads::Input));
+        let here = format!("{at}/Condition");
+        let cond = match co.get("Condition") {
+            Some(v @ (Value::Bool(_) | Value::String(_))) => self.jt(v, &here, Reads::Input),
+            Some(_) => {
+                self.d.err(
+                    &here,
+                    "SCHEMA_VALIDATION_FAILED",
+                    "'Condition' must be a boolean or a JSONata expression",
+                );
+                None
+            }
+            None => {
+                self.d.err(
+                    at,
+                    "SCHEMA_VALIDATION_FAILED",
+                    "a Choice rule of a JSONata state needs a 'Condition'",
+                );
+                None
+            }
+        }?;
+        jf.rule_outputs.push(output);
+        Some(Rule::Condition(Box::new(cond)))
+    }
+
     pub(super) fn wait(&mut self, o: &Map<String, Value>, at: &str) -> Kind {
         let keys: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
             .into_iter()
@@ -107,6 +159,18 @@ impl Compiler {
         }
         let k = keys.first().copied().unwrap_or("Seconds");
         let here = format!("{at}/{k}");
+        if self.jsonata {
+            if let Some(v @ Value::String(s)) = o.get(k) {
+                if !matches!(expression_body(s), Ok(None)) {
+                    let j = self.jt(v, &here, Reads::Input).map(Box::new);
+                    let spec = match k {
+                        "Seconds" => j.map(WaitSpec::SecondsExpr),
+                        _ => j.map(WaitSpec::TimestampExpr),
+                    };
+                    return Kind::Wait(spec.unwrap_or(WaitSpec::Seconds(0)));
+                }
+            }
+        }
         let spec = match (k, o.get(k)) {
             ("Seconds", Some(v)) => match v.as_u64() {
                 Some(n) => Some(WaitSpec::Seconds(n)),

@@ -111,7 +111,7 @@ impl Execution {
 
     /// The Context object for a frame, with or without the execution input
     /// (see the module documentation).
-    fn context_object(&self, f: &Frame, extra: Extra<'_>, with_input: bool) -> Value {
+    pub(super) fn context_object(&self, f: &Frame, extra: Extra<'_>, with_input: bool) -> Value {
         let st = self.machine.state(f.state);
         let mut execution = json!({
             "Id": self.info.execution_arn,

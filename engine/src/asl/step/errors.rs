@@ -50,9 +50,19 @@ impl Execution {
                 return Flow::Blocked;
             }
         }
-        if let Some(c) = st.catch.iter().find(|c| errors_match(&c.errors, &e.error, is_task)) {
+        if let Some((i, c)) = st
+            .catch
+            .iter()
+            .enumerate()
+            .find(|(_, c)| errors_match(&c.errors, &e.error, is_task))
+        {
             let err_out = json!({"Error": e.error, "Cause": e.cause});
-            let output = match Self::apply_result_path(&c.result_path, &f.input, err_out) {
+            let output = if st.jsonata.is_some() {
+                self.catch_output_jsonata(f, c, i, err_out)
+            } else {
+                Self::apply_result_path(&c.result_path, &f.input, err_out)
+            };
+            let output = match output {
                 Ok(o) => o,
                 Err(e2) => return Flow::Ended(Err(e2)),
             };

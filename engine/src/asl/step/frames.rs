@@ -80,6 +80,19 @@ impl Execution {
         self.enter(f);
         let machine = self.machine.clone();
         let st = machine.state(f.state);
+        if let Some(j) = &st.jsonata {
+            match &st.kind {
+                Kind::Pass { .. } => return self.run_passthrough_jsonata(f, j, st.next),
+                Kind::Succeed => return self.run_passthrough_jsonata(f, j, None),
+                Kind::Choice { choices, default } => return self.run_choice_jsonata(f, st, j, choices, *default),
+                Kind::Fail { error, cause } => {
+                    let e = self.jstring(f, error.as_ref(), "Error")?;
+                    let c = self.jstring(f, cause.as_ref(), "Cause")?;
+                    return Ok(Flow::Ended(Err(StateError::new(e, c))));
+                }
+                _ => {}
+            }
+        }
         match &st.kind {
             Kind::Pass { result } => self.run_pass(f, st, result.as_ref()),
             Kind::Choice { choices, default } => self.run_choice(f, st, choices, *default),
@@ -206,6 +219,9 @@ impl Execution {
     pub(super) fn apply_result(&mut self, f: &mut Frame, result: Value) -> Result<Flow, StateError> {
         let machine = self.machine.clone();
         let st = machine.state(f.state);
+        if let Some(j) = &st.jsonata {
+            return self.apply_result_jsonata(f, st, j, result);
+        }
         let result = match &st.result_selector {
             Some(sel) => sel.eval(&self.scope(f, &result, Default::default()))?,
             None => result,

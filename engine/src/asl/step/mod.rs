@@ -28,6 +28,7 @@
 mod data;
 mod errors;
 mod frames;
+mod jsonata;
 mod parallel;
 mod states;
 mod task;
@@ -868,3 +869,5 @@ fn error_details(e: &StateError) -> Value {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_jsonata;

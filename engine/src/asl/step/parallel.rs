@@ -18,7 +18,9 @@ impl Execution {
         st: &State,
         branches: &[ListId],
     ) -> Result<Flow, StateError> {
-        let branch_input = {
+        let branch_input = if let Some(j) = &st.jsonata {
+            self.arguments_jsonata(f, j, Extra::default())?
+        } else {
             let eff = self.effective_input(st, f)?;
             match &st.parameters {
                 Some(p) => p.eval(&self.scope(f, &eff, Extra::default()))?,
@@ -47,7 +49,11 @@ impl Execution {
         st: &State,
         spec: &MapSpec,
     ) -> Result<Flow, StateError> {
-        let (pending_items, max_concurrency) = {
+        let (pending_items, max_concurrency) = if st.jsonata.is_some() {
+            let max_concurrency = self.jnumber(f, &spec.max_concurrency, "MaxConcurrency", false)? as usize;
+            let items = self.map_items_jsonata(f, spec.items.as_ref(), spec.jsonata_selector.as_ref())?;
+            (items, max_concurrency)
+        } else {
             let eff = self.effective_input(st, f)?;
             let items = match &spec.items_path {
                 PathSpec::Root => eff.clone(),
@@ -62,6 +68,7 @@ impl Execution {
             };
             let max_concurrency = match &spec.max_concurrency {
                 Seconds::Literal(n) => *n as usize,
+                Seconds::Expr(_) => return Err(StateError::runtime("a JSONata MaxConcurrency in a JSONPath state")),
                 Seconds::Path(p) => {
                     let v = self.select(f, p, &eff, "MaxConcurrencyPath")?;
                     v.as_u64().ok_or_else(|| {

@@ -138,6 +138,25 @@ impl Execution {
         st: &State,
         spec: &WaitSpec,
     ) -> Result<Flow, StateError> {
+        let (fire_at, output) = match &st.jsonata {
+            Some(j) => self.wait_jsonata(f, j, spec)?,
+            None => self.wait_jsonpath(f, st, spec)?,
+        };
+        if fire_at <= self.now {
+            return self.exit(f, output, st.next);
+        }
+        let token = self.token();
+        self.pending.insert(token, (fid, Pending::Wait));
+        self.out.push(Command::StartTimer {
+            token,
+            fire_at_ms: fire_at,
+        });
+        f.phase = Phase::Waiting { token, output };
+        Ok(Flow::Blocked)
+    }
+
+    /// A JSONPath Wait state's end time and output.
+    fn wait_jsonpath(&mut self, f: &mut Frame, st: &State, spec: &WaitSpec) -> Result<(i64, Value), StateError> {
         let eff = self.effective_input(st, f)?;
         let fire_at = match spec {
             WaitSpec::Seconds(s) => self.now + *s as i64 * 1000,
@@ -160,19 +179,12 @@ impl Execution {
                     None => return Err(StateError::runtime(format!("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {v}"))),
                 }
             }
+            WaitSpec::SecondsExpr(_) | WaitSpec::TimestampExpr(_) => {
+                return Err(StateError::runtime("a JSONata Wait field in a JSONPath state"))
+            }
         };
         let eff = eff.into_owned();
         let output = self.apply_output_path(st, f, eff)?;
-        if fire_at <= self.now {
-            return self.exit(f, output, st.next);
-        }
-        let token = self.token();
-        self.pending.insert(token, (fid, Pending::Wait));
-        self.out.push(Command::StartTimer {
-            token,
-            fire_at_ms: fire_at,
-        });
-        f.phase = Phase::Waiting { token, output };
-        Ok(Flow::Blocked)
+        Ok((fire_at, output))
     }
 }

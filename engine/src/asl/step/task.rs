@@ -16,6 +16,7 @@ fn seconds(ex: &Execution, f: &Frame, s: &Option<Seconds>, eff: &Value, name: &s
     match s {
         None => Ok(None),
         Some(Seconds::Literal(n)) => Ok(Some(*n)),
+        Some(Seconds::Expr(_)) => Err(StateError::runtime(format!("a JSONata {name} in a JSONPath state"))),
         Some(Seconds::Path(p)) => {
             let v = ex.select(f, p, eff, name)?;
             match v.as_u64() {
@@ -38,7 +39,22 @@ impl Execution {
     ) -> Result<Flow, StateError> {
         let token = self.token();
         let task_token = self.task_token(token);
-        let (parameters, credentials, timeout, heartbeat) = {
+        let (parameters, credentials, timeout, heartbeat) = if let Some(j) = &st.jsonata {
+            let extra = Extra {
+                task_token: Some(&task_token),
+                map_item: None,
+            };
+            let parameters = self.arguments_jsonata(f, j, extra)?;
+            let timeout = match &spec.timeout {
+                Some(s) => Some(self.jnumber(f, s, "TimeoutSeconds", true)?),
+                None => None,
+            };
+            let heartbeat = match &spec.heartbeat {
+                Some(s) => Some(self.jnumber(f, s, "HeartbeatSeconds", true)?),
+                None => None,
+            };
+            (parameters, None, timeout, heartbeat)
+        } else {
             let eff = self.effective_input(st, f)?;
             let extra = Extra {
                 task_token: Some(&task_token),

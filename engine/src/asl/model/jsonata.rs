@@ -1,0 +1,145 @@
+//! The JSONata side of the compiler: which fields each query language
+//! allows, and compiling `{% %}` fields with AWS's rules on where
+//! `$states.result` and `$states.errorOutput` may be read.
+
+use super::compiler::Compiler;
+use super::{Dynamic, JsonataFields, Seconds};
+use crate::asl::jsonata::{expression_body, Jt, StatesRead};
+use serde_json::{Map, Value};
+
+/// Fields only a JSONPath state has.
+pub(super) const JSONPATH_ONLY: &[&str] = &[
+    "InputPath",
+    "OutputPath",
+    "Parameters",
+    "ResultSelector",
+    "ResultPath",
+    "ItemsPath",
+    "SecondsPath",
+    "TimestampPath",
+    "TimeoutSecondsPath",
+    "HeartbeatSecondsPath",
+    "ErrorPath",
+    "CausePath",
+    "MaxConcurrencyPath",
+    "ToleratedFailureCountPath",
+    "ToleratedFailurePercentagePath",
+    "Result",
+];
+
+/// Fields only a JSONata state has.
+pub(super) const JSONATA_ONLY: &[&str] = &["Arguments", "Output", "Items"];
+
+/// Which parts of `$states` a field may read besides `input` and `context`.
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Reads {
+    /// Neither `result` nor `errorOutput` (Arguments, Items, Condition, ...).
+    Input,
+    /// `result` too: the `Output` of Task, Parallel and Map.
+    Result,
+    /// `errorOutput` too: a catcher's `Output`.
+    ErrorOutput,
+}
+
+impl Compiler {
+    /// Compiles a JSONata field at `at`, reporting syntax errors and a read
+    /// of `$states.result` or `$states.errorOutput` where AWS has none.
+    pub(super) fn jt(&mut self, v: &Value, at: &str, reads: Reads) -> Option<Jt> {
+        match Jt::compile(v) {
+            Ok(j) => {
+                if reads != Reads::Result && StatesRead::names_result(&j) {
+                    self.d.err(
+                        at,
+                        "SCHEMA_VALIDATION_FAILED",
+                        "$states.result is only available in the Output of a Task, Parallel or Map state",
+                    );
+                }
+                if reads != Reads::ErrorOutput && StatesRead::names_error_output(&j) {
+                    self.d.err(
+                        at,
+                        "SCHEMA_VALIDATION_FAILED",
+                        "$states.errorOutput is only available in the Output of a catcher",
+                    );
+                }
+                Some(j)
+            }
+            Err(probs) => {
+                for (p, m) in probs {
+                    self.d.err(&format!("{at}{p}"), "INVALID_JSONATA", m);
+                }
+                None
+            }
+        }
+    }
+
+    /// `Arguments` and `Output` of a JSONata state of type `ty`.
+    pub(super) fn jsonata_fields(&mut self, o: &Map<String, Value>, ty: &str, at: &str) -> JsonataFields {
+        let with_result = matches!(ty, "Task" | "Parallel" | "Map");
+        let arguments = o
+            .get("Arguments")
+            .and_then(|v| self.jt(v, &format!("{at}/Arguments"), Reads::Input));
+        let output = o.get("Output").and_then(|v| {
+            let reads = if with_result { Reads::Result } else { Reads::Input };
+            self.jt(v, &format!("{at}/Output"), reads)
+        });
+        JsonataFields {
+            arguments,
+            output,
+            rule_outputs: Vec::new(),
+        }
+    }
+
+    /// A number field of a JSONata state: an integer or an expression.
+    pub(super) fn jsonata_seconds(&mut self, o: &Map<String, Value>, key: &str, at: &str) -> Option<Seconds> {
+        let v = o.get(key)?;
+        let here = format!("{at}/{key}");
+        match v {
+            Value::String(s) if matches!(expression_body(s), Ok(Some(_)) | Err(_)) => {
+                self.jt(v, &here, Reads::Input).map(|j| Seconds::Expr(Box::new(j)))
+            }
+            _ => match v.as_u64() {
+                Some(n) => Some(Seconds::Literal(n)),
+                None => {
+                    self.d.err(
+                        &here,
+                        "SCHEMA_VALIDATION_FAILED",
+                        format!("'{key}' must be a non-negative integer or a JSONata expression, got {v}"),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    /// A string field of a JSONata state (`Error`, `Cause`): a literal or
+    /// an expression.
+    pub(super) fn jsonata_string(&mut self, o: &Map<String, Value>, key: &str, at: &str) -> Option<Dynamic> {
+        let v = o.get(key)?;
+        let here = format!("{at}/{key}");
+        match v {
+            Value::String(s) => match expression_body(s) {
+                Ok(None) => Some(Dynamic::Literal(s.clone())),
+                _ => self.jt(v, &here, Reads::Input).map(|j| Dynamic::Expr(Box::new(j))),
+            },
+            _ => {
+                self.d.err(
+                    &here,
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("'{key}' must be a string or a JSONata expression"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reports `Assign`, which is not built yet (workflow variables).
+    pub(super) fn no_assign(&mut self, o: &Map<String, Value>, at: &str) {
+        if o.contains_key("Assign") {
+            self.d.err(
+                &format!("{at}/Assign"),
+                "SCHEMA_VALIDATION_FAILED",
+                "'Assign' (workflow variables) is not supported yet",
+            );
+        }
+    }
+}
