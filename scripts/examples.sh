@@ -20,6 +20,16 @@ out=$($aslan run examples/order-pipeline/order-pipeline.asl.json \
 echo "order-pipeline HappyPath: $out"
 [[ "$out" == *'"tracking":"TRK-7"'* ]] || fail order-pipeline HappyPath
 
+out=$($aslan run examples/jsonata/orders.asl.json --input-file examples/jsonata/input.json)
+echo "jsonata orders: $out"
+[[ "$out" == *'"grand":131.5'* && "$out" == *'"approval":"required"'* && "$out" == *'"total":49'* ]] || fail jsonata orders
+set +e
+out=$($aslan run examples/jsonata/orders.asl.json --input '{"currency": "EUR", "orders": [{"id": "B-1", "lines": []}]}')
+rc=$?
+set -e
+echo "jsonata orders, nothing to bill (exit $rc): $out"
+[ "$rc" = 1 ] && [[ "$out" == *'No order has a line to bill (1 orders)'* ]] || fail jsonata empty
+
 set +e
 out=$($aslan run examples/order-pipeline/order-pipeline.asl.json \
   --input-file examples/order-pipeline/input.json \

@@ -71,6 +71,57 @@ fn map_def() -> Value {
     })
 }
 
+/// [`loop_def`] in JSONata: a Choice `Condition` and a Pass `Output`.
+fn loop_jsonata_def(iterations: u64) -> Value {
+    json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "Init",
+        "States": {
+            "Init": {"Type": "Pass", "Output": {"count": 0}, "Next": "Check"},
+            "Check": {"Type": "Choice", "Choices": [{"Condition": format!("{{% $states.input.count < {iterations} %}}"), "Next": "Increment"}], "Default": "Done"},
+            "Increment": {"Type": "Pass", "Output": {"count": "{% $states.input.count + 1 %}"}, "Next": "Check"},
+            "Done": {"Type": "Succeed"}
+        }
+    })
+}
+
+/// [`map_def`] in JSONata: `Items` and a Pass `Output` per item.
+fn map_jsonata_def() -> Value {
+    json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "Items": "{% $states.input.items %}",
+                "ItemProcessor": {"StartAt": "Double", "States": {
+                    "Double": {"Type": "Pass", "Output": {"id": "{% $states.input.id %}", "twice": "{% $states.input.id + $states.input.id %}"}, "End": true}
+                }},
+                "End": true
+            }
+        }
+    })
+}
+
+/// [`map_context_def`] in JSONata: the `ItemSelector` reads `$states.context.Map.Item`.
+fn map_context_jsonata_def() -> Value {
+    json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "Items": "{% $states.input.items %}",
+                "ItemSelector": {"v": "{% $states.context.Map.Item.Value %}", "i": "{% $states.context.Map.Item.Index %}"},
+                "ItemProcessor": {"StartAt": "Item", "States": {
+                    "Item": {"Type": "Pass", "End": true}
+                }},
+                "End": true
+            }
+        }
+    })
+}
+
 /// The most common Map shape: the `ItemSelector` reads the Context object.
 fn map_context_def() -> Value {
     json!({
@@ -321,6 +372,7 @@ fn main() {
     println!();
     println!("| benchmark | transitions | history events | Aslan, history on (ms) | aws-local-stepfunctions (ms) | speed-up, history on | Aslan, history off (ms) | speed-up, history off | Aslan transitions/s, history on |");
     println!("|---|---|---|---|---|---|---|---|---|");
+    let mut jsonpath_rows = Vec::new();
     for (c, (def_file, input_file)) in cases.iter().zip(&files) {
         let hist = ours(&c.def, &c.input, true, runs);
         let fast = ours(&c.def, &c.input, false, runs);
@@ -334,6 +386,7 @@ fn main() {
             }
         }
         let p = p.map(|p| p.0);
+        jsonpath_rows.push((c.name, hist.best_ms, p, hist.output.clone()));
         println!(
             "| {} | {} | {} | {:.2} | {} | **{}** | {:.2} | {} | {:.0} |",
             c.name,
@@ -346,6 +399,36 @@ fn main() {
             ratio(p, fast.best_ms),
             hist.transitions as f64 / (hist.best_ms / 1000.0),
         );
+    }
+
+    {
+        // The same shapes written in JSONata (the peer has no JSONata: its
+        // column is its JSONPath run of the same shape, above).
+        let jsonata = [
+            ("loop (Choice+Pass)", loop_jsonata_def(iters)),
+            ("inline Map", map_jsonata_def()),
+            ("inline Map, Context ItemSelector", map_context_jsonata_def()),
+        ];
+        println!();
+        println!("JSONata: the same workloads written in JSONata, Aslan's core, history on (best of {runs}), against the JSONPath rows above; aws-local-stepfunctions has no JSONata, so its column is its JSONPath run of the same shape");
+        println!();
+        println!("| benchmark | Aslan JSONPath (ms) | Aslan JSONata (ms) | JSONata / JSONPath | aws-local-stepfunctions, JSONPath (ms) | speed-up, JSONata against the peer's JSONPath |");
+        println!("|---|---|---|---|---|---|");
+        for (name, best, p, output) in &jsonpath_rows {
+            let Some((_, def)) = jsonata.iter().find(|(n, _)| n == name) else {
+                continue;
+            };
+            let input = &cases.iter().find(|c| c.name == *name).expect("case").input;
+            let j = ours(def, input, true, runs);
+            assert_eq!(&j.output, output, "{name}: JSONata and JSONPath outputs differ");
+            println!(
+                "| {name} | {best:.2} | {:.2} | {:.2} | {} | **{}** |",
+                j.best_ms,
+                j.best_ms / best,
+                ms(*p),
+                ratio(*p, j.best_ms),
+            );
+        }
     }
 
     {

@@ -288,6 +288,21 @@ fn map_items_and_item_selector_read_the_context() {
         "{}",
         failed(&ex).cause
     );
+    // Items that is not an array; MaxConcurrency as an expression.
+    let def = one(json!({"Type": "Map", "End": true, "Items": "{% $states.input.it %}",
+        "MaxConcurrency": "{% $states.input.mc %}",
+        "ItemProcessor": {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true}}}}));
+    let (ex, _) = start(def.clone(), json!({"it": {"a": 1}, "mc": 1}));
+    assert!(
+        failed(&ex).cause.contains("Expected 'array', but was 'object'"),
+        "{}",
+        failed(&ex).cause
+    );
+    let (_, cmds) = start(def.clone(), json!({"it": [1, 2, 3], "mc": 2}));
+    let started = cmds.iter().filter(|c| matches!(c, Command::InvokeTask(_))).count();
+    assert_eq!(started, 2, "MaxConcurrency 2 starts two of three iterations");
+    let (ex, _) = start(def, json!({"it": [1], "mc": -1}));
+    assert!(failed(&ex).cause.contains("'MaxConcurrency'"), "{}", failed(&ex).cause);
 }
 
 #[test]
@@ -324,6 +339,19 @@ fn aws_functions_and_the_clock() {
     assert_eq!(out("{% $partition([1,2,3,4,5], 2) %}"), json!([[1, 2], [3, 4], [5]]));
     assert_eq!(out("{% $range(0, 10, 3) %}"), json!([0, 3, 6, 9]));
     assert_eq!(out("{% $range(5, 1, -2) %}"), json!([5, 3, 1]));
+    let (ex, _) = start(
+        one(json!({"Type": "Pass", "End": true, "Output": "{% $range(0, 5000, 1) %}"})),
+        json!({}),
+    );
+    assert!(
+        failed(&ex).cause.contains("at most 1000 items"),
+        "{}",
+        failed(&ex).cause
+    );
+    assert_eq!(
+        out("{% $hash('abc', 'MD5') %}"),
+        json!("900150983cd24fb0d6963f7d28e17f72")
+    );
     assert_eq!(
         out("{% $hash('abc', 'SHA-256') %}"),
         json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
