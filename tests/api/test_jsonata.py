@@ -71,15 +71,19 @@ def test_a_jsonata_execution_survives_kill_9(tmp_path):
     s = Server(tmp_path / "data").start()
     sfn = client(s.endpoint)
     arn = machine(sfn, "napper", {"QueryLanguage": "JSONata", "StartAt": "Nap", "States": {
-        "Nap": {"Type": "Wait", "Seconds": "{% $states.input.nap %}", "Output": {"nap": "{% $states.input.nap %}", "id": "{% $uuid() %}"}, "Next": "Done"},
+        "Nap": {"Type": "Wait", "Seconds": "{% $states.input.nap %}", "Output": {"nap": "{% $states.input.nap %}", "id": "{% $uuid() %}"},
+                "Assign": {"who": "{% $states.input.who %}"}, "Next": "Done"},
         "Done": {"Type": "Pass", "Output": {"slept": "{% $states.input.nap %}", "id": "{% $states.input.id %}",
-                                               "by": "{% $states.context.Execution.Name %}"}, "End": True}}})
-    ex = sfn.start_execution(stateMachineArn=arn, name="n1", input='{"nap": 1}')["executionArn"]
+                                               "by": "{% $states.context.Execution.Name %}", "who": "{% $who %}"}, "End": True}}})
+    ex = sfn.start_execution(stateMachineArn=arn, name="n1", input='{"nap": 1, "who": "ada"}')["executionArn"]
     s.kill()
     s.start()
     sfn = client(s.endpoint)
     d = wait_done(sfn, ex)
     assert d["status"] == "SUCCEEDED", d
     out = json.loads(d["output"])
-    assert out["slept"] == 1 and out["by"] == "n1" and len(out["id"]) == 36
+    assert out["slept"] == 1 and out["by"] == "n1" and len(out["id"]) == 36 and out["who"] == "ada"
+    events = sfn.get_execution_history(executionArn=ex)["events"]
+    exited = [e for e in events if e["type"] == "WaitStateExited"][0]["stateExitedEventDetails"]
+    assert exited["assignedVariables"] == {"who": '"ada"'}
     assert s.stop() == 0

@@ -43,6 +43,8 @@ pub struct StatesRead {
     pub context: bool,
     /// Whether it may call `$random`, `$uuid` or `$shuffle`.
     pub random: bool,
+    /// The workflow variables it reads (`$name`), by name.
+    pub vars: Vec<String>,
 }
 
 impl StatesRead {
@@ -59,6 +61,11 @@ impl StatesRead {
         self.error_output |= o.error_output;
         self.context |= o.context;
         self.random |= o.random;
+        for v in &o.vars {
+            if !self.vars.contains(v) {
+                self.vars.push(v.clone());
+            }
+        }
     }
 
     fn of(e: &Expression) -> StatesRead {
@@ -76,12 +83,14 @@ impl StatesRead {
                 m.contains_key("context"),
             ),
         };
+        let vars = reads.bindings().keys().filter(|k| *k != "states").cloned().collect();
         StatesRead {
             input,
             result,
             error_output,
             context,
             random,
+            vars,
         }
     }
 
@@ -350,6 +359,8 @@ pub struct States<'a> {
     pub error_output: Option<&'a Value>,
     /// Builds the Context object.
     pub context: &'a dyn Fn() -> Value,
+    /// A workflow variable's value, by name (`None`: not assigned).
+    pub var: &'a dyn Fn(&str) -> Option<Value>,
 }
 
 /// Bounds of one evaluation. Steps and depth are deterministic; the time
@@ -378,6 +389,11 @@ impl Env {
             s.insert("context".into(), (states.context)());
         }
         let mut bindings = base_bindings().clone().var("states", Value::Object(s));
+        for name in &reads.vars {
+            if let Some(v) = (states.var)(name) {
+                bindings = bindings.var(name.clone(), v);
+            }
+        }
         let mut options = Options::new()
             .now(now_ms)
             .max_depth(MAX_DEPTH)

@@ -60,6 +60,7 @@ fn evaluation_is_bounded() {
             result: None,
             error_output: None,
             context: &ctx,
+            var: &|_| None,
         },
         0,
         &|| 1,

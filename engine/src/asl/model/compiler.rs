@@ -116,6 +116,12 @@ pub(super) struct Compiler {
     /// before the per-type compilers run; they read it before compiling
     /// nested state lists, which change it).
     pub(super) jsonata: bool,
+    /// The state lists being compiled, innermost last.
+    list_stack: Vec<ListId>,
+    /// Each list's enclosing list.
+    list_parent: Vec<Option<ListId>>,
+    /// Each list's assigned variables, with where each is assigned.
+    assigned: Vec<Vec<(String, String)>>,
 }
 
 impl Compiler {
@@ -127,6 +133,9 @@ impl Compiler {
             all_names: HashSet::new(),
             top_jsonata: false,
             jsonata: false,
+            list_stack: Vec::new(),
+            list_parent: Vec::new(),
+            assigned: Vec::new(),
         }
     }
 
@@ -134,13 +143,50 @@ impl Compiler {
     pub(super) fn compile_list(&mut self, o: &Map<String, Value>, at: &str) -> ListId {
         let list_id = self.lists.len() as ListId;
         self.lists.push(StateList { start: 0 });
+        self.list_parent.push(self.list_stack.last().copied());
+        self.assigned.push(Vec::new());
+        self.list_stack.push(list_id);
+        self.compile_list_body(o, at, list_id);
+        self.list_stack.pop();
+        list_id
+    }
+
+    /// Notes a variable assigned at `loc` in the current state list.
+    pub(super) fn assigned_here(&mut self, name: &str, loc: &str) {
+        if let Some(&l) = self.list_stack.last() {
+            self.assigned[l as usize].push((name.to_string(), loc.to_string()));
+        }
+    }
+
+    /// Reports a variable that an inner scope (a Parallel branch or a Map
+    /// iteration) assigns while an enclosing scope assigns it too: inner
+    /// scopes may read outer variables, not assign them.
+    pub(super) fn check_scopes(&mut self) {
+        for l in 0..self.assigned.len() {
+            let mut outer = self.list_parent[l];
+            while let Some(o) = outer {
+                for (name, loc) in &self.assigned[l] {
+                    if self.assigned[o as usize].iter().any(|(n, _)| n == name) {
+                        self.d.err(
+                            loc,
+                            "SCHEMA_VALIDATION_FAILED",
+                            format!("variable '{name}' is assigned in an enclosing scope: a Parallel branch or Map iteration may read it, not assign it"),
+                        );
+                    }
+                }
+                outer = self.list_parent[o as usize];
+            }
+        }
+    }
+
+    fn compile_list_body(&mut self, o: &Map<String, Value>, at: &str, list_id: ListId) {
         let Some(states) = o.get("States").and_then(Value::as_object).filter(|s| !s.is_empty()) else {
             self.d.err(
                 &format!("{at}/States"),
                 "SCHEMA_VALIDATION_FAILED",
                 "'States' must be a non-empty object",
             );
-            return list_id;
+            return;
         };
         let base = self.states.len() as StateId;
         let ids = self.reserve(states, at);
@@ -180,7 +226,6 @@ impl Compiler {
         if let Some(start) = o.get("StartAt").and_then(Value::as_str).and_then(|s| ids.get(s)) {
             self.unreachable(states, at, &edges, (start - base) as usize, base);
         }
-        list_id
     }
 
     /// Reserves an id (and a placeholder state) for every state of a scope
@@ -310,8 +355,8 @@ impl Compiler {
                 self.d.err(&format!("{at}/{}", esc(k)), "SCHEMA_VALIDATION_FAILED", m);
             }
         }
-        self.no_assign(o, at);
         self.jsonata = jsonata;
+        self.no_assign(o, at);
         let mut targets = Vec::new();
         let (next, mut terminal) = if fields.contains(&"Next") {
             self.next_or_end(o, ty, at, ids)

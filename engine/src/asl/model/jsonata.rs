@@ -82,10 +82,14 @@ impl Compiler {
             let reads = if with_result { Reads::Result } else { Reads::Input };
             self.jt(v, &format!("{at}/Output"), reads)
         });
+        let reads = if with_result { Reads::Result } else { Reads::Input };
+        let assign = self.assign(o, at, reads);
         JsonataFields {
             arguments,
             output,
+            assign,
             rule_outputs: Vec::new(),
+            rule_assigns: Vec::new(),
         }
     }
 
@@ -132,14 +136,57 @@ impl Compiler {
         }
     }
 
-    /// Reports `Assign`, which is not built yet (workflow variables).
+    /// Reports `Assign` in a JSONPath state, which is not built yet.
     pub(super) fn no_assign(&mut self, o: &Map<String, Value>, at: &str) {
-        if o.contains_key("Assign") {
+        if !self.jsonata && o.contains_key("Assign") {
             self.d.err(
                 &format!("{at}/Assign"),
                 "SCHEMA_VALIDATION_FAILED",
-                "'Assign' (workflow variables) is not supported yet",
+                "'Assign' in a JSONPath state is not supported yet; use it in a JSONata state",
             );
         }
     }
+
+    /// `Assign` of a JSONata state, Choice rule or catcher: an object of
+    /// variables, each a valid name other than `states`. The names are
+    /// kept for the scope check ([`Compiler::check_scopes`]).
+    pub(super) fn assign(&mut self, o: &Map<String, Value>, at: &str, reads: Reads) -> Option<Jt> {
+        let v = o.get("Assign")?;
+        let here = format!("{at}/Assign");
+        let Some(vars) = v.as_object() else {
+            self.d.err(
+                &here,
+                "SCHEMA_VALIDATION_FAILED",
+                "'Assign' must be an object of variables",
+            );
+            return None;
+        };
+        for name in vars.keys() {
+            let loc = format!("{here}/{}", crate::asl::diag::esc(name));
+            if name == "states" {
+                self.d.err(
+                    &loc,
+                    "SCHEMA_VALIDATION_FAILED",
+                    "'states' is reserved and cannot be assigned",
+                );
+            } else if !valid_variable(name) {
+                self.d.err(
+                    &loc,
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("'{name}' is not a variable name: a letter or '_' first, then letters, digits or '_', at most 80 characters"),
+                );
+            }
+            self.assigned_here(name, &loc);
+        }
+        self.jt(v, &here, reads)
+    }
+}
+
+/// A variable name: an identifier (a letter or `_` first, then letters,
+/// digits or `_`) of at most 80 characters.
+fn valid_variable(name: &str) -> bool {
+    let mut cs = name.chars();
+    matches!(cs.next(), Some(c) if c.is_alphabetic() || c == '_')
+        && cs.all(|c| c.is_alphanumeric() || c == '_')
+        && name.chars().count() <= 80
 }

@@ -92,8 +92,12 @@ pub struct JsonataFields {
     pub arguments: Option<Jt>,
     /// `Output`.
     pub output: Option<Jt>,
+    /// `Assign`: an object whose members are the variables to set.
+    pub assign: Option<Jt>,
     /// Each Choice rule's `Output`, in the order of `Choices`.
     pub rule_outputs: Vec<Option<Jt>>,
+    /// Each Choice rule's `Assign`, in the order of `Choices`.
+    pub rule_assigns: Vec<Option<Jt>>,
 }
 
 /// `InputPath`/`OutputPath`: `$` (the default), `null` or a path.
@@ -254,6 +258,8 @@ pub struct Catcher {
     pub result_path: ResultPathSpec,
     /// `Output` of a JSONata catcher (`None`: the error output).
     pub output: Option<Jt>,
+    /// `Assign` of a JSONata catcher (replaces the state's own).
+    pub assign: Option<Jt>,
 }
 
 /// Does an `ErrorEquals` list match `err` raised by a state of this kind?
@@ -339,6 +345,7 @@ impl Machine {
             .get("TimeoutSeconds")
             .and_then(|v| c.positive_int(v, "/TimeoutSeconds"));
         c.compile_list(top, "");
+        c.check_scopes();
         if c.d.is_empty() {
             Ok(Machine {
                 states: c.states,

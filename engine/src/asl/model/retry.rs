@@ -239,6 +239,11 @@ impl Compiler {
                 Some(v) if jsonata => self.jt(v, &format!("{here}/Output"), Reads::ErrorOutput),
                 _ => None,
             };
+            let assign = if jsonata {
+                self.assign(co, &here, Reads::ErrorOutput)
+            } else {
+                None
+            };
             if let Some(t) = target {
                 targets.push(t);
                 out.push(Catcher {
@@ -246,6 +251,7 @@ impl Compiler {
                     next: t,
                     result_path,
                     output,
+                    assign,
                 });
             }
         }

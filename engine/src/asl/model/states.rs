@@ -117,7 +117,7 @@ impl Compiler {
             return None;
         };
         self.sub_fields(co, at, &["Condition", "Next", "Output", "Assign", "Comment"]);
-        self.no_assign(co, at);
+        let assign = self.assign(co, at, Reads::Input);
         let output = co
             .get("Output")
             .and_then(|v| self.jt(v, &format!("{at}/Output"), Reads::Input));
@@ -142,6 +142,7 @@ impl Compiler {
             }
         }?;
         jf.rule_outputs.push(output);
+        jf.rule_assigns.push(assign);
         Some(Rule::Condition(Box::new(cond)))
     }
 

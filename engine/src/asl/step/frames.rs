@@ -26,6 +26,8 @@ impl Execution {
             retrying: false,
             input_payload: None,
             entered_payload: None,
+            vars: None,
+            assigned: None,
         };
         match self.free.pop() {
             Some(id) => {
@@ -179,7 +181,21 @@ impl Execution {
                 None => self.checked_payload(&output, what)?,
             };
             let ty = state_events(&st.kind).1;
-            let d = Details::state_exited(st.name.clone(), p.clone());
+            let d = match f.assigned.take() {
+                None => Details::state_exited(st.name.clone(), p.clone()),
+                Some(vars) => {
+                    let vars: serde_json::Map<String, Value> =
+                        vars.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+                    serde_json::json!({
+                        "name": &*st.name,
+                        "output": &*p,
+                        "outputDetails": {"truncated": false},
+                        "assignedVariables": vars,
+                        "assignedVariablesDetails": {"truncated": false},
+                    })
+                    .into()
+                }
+            };
             f.last_event = self.record(ty, f.last_event, Some(("stateExitedEventDetails", d)));
             payload = Some(p);
         }
@@ -232,12 +248,16 @@ impl Execution {
     }
 
     /// A frame ended: the execution ends, or its Parallel/Map parent learns.
-    pub(super) fn frame_ended(&mut self, f: Frame, r: Result<Value, StateError>) {
+    pub(super) fn frame_ended(&mut self, mut f: Frame, r: Result<Value, StateError>) {
+        if let Parent::Child { .. } = f.parent {
+            self.drop_vars(&mut f);
+        }
         match f.parent {
             Parent::Top => match r {
                 Ok(v) => self.finish(Status::Succeeded(v)),
                 Err(e) => {
                     self.redrive_point = Some((f.state, f.input));
+                    self.redrive_vars = f.vars.take();
                     self.finish(Status::Failed(e))
                 }
             },
@@ -342,6 +362,7 @@ impl Execution {
         let Some(mut f) = self.take_frame(fid) else {
             return;
         };
+        self.drop_vars(&mut f);
         self.free.push(fid);
         self.ready.retain(|r| *r != fid);
         let mut tokens: Vec<(u64, Pending)> = self

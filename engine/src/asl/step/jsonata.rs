@@ -6,13 +6,18 @@
 //! when its state is a JSONata state.
 
 use super::data::Extra;
-use super::{Execution, Flow, Frame};
+use super::{json_size, Execution, Flow, Frame, Parent};
 use crate::asl::choice::{parse_timestamp, Rule};
 use crate::asl::error::{self, StateError};
 use crate::asl::jsonata::{Env, EvalError, Jt, States};
 use crate::asl::model::{Catcher, Dynamic, JsonataFields, Seconds, State, StateId, WaitSpec};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::collections::VecDeque;
+
+/// The most one variable, and one `Assign`, may hold (serialized): 256 KiB.
+const VAR_LIMIT: u64 = 256 * 1024;
+/// The most all of an execution's variables may hold: 10 MiB.
+const TOTAL_VARS_LIMIT: u64 = 10 * 1024 * 1024;
 
 /// What a field sees of `$states` besides the input and the context.
 #[derive(Default, Clone, Copy)]
@@ -29,6 +34,7 @@ impl Execution {
             return Ok(v.clone());
         }
         let context = || self.context_object(f, seen.extra, true);
+        let var = |name: &str| self.var_of(f, name).cloned();
         let env = Env::new(
             jt.reads(),
             States {
@@ -36,11 +42,103 @@ impl Execution {
                 result: seen.result,
                 error_output: seen.error_output,
                 context: &context,
+                var: &var,
             },
             self.now,
             &|| self.random(),
         );
         jt.eval(&env, field)
+    }
+
+    /// A variable visible from the frame: its own scope's, else the
+    /// enclosing scopes' (a branch or iteration reads its parents').
+    fn var_of<'a>(&'a self, f: &'a Frame, name: &str) -> Option<&'a Value> {
+        if let Some(v) = f.vars.as_ref().and_then(|m| m.get(name)) {
+            return Some(v);
+        }
+        let mut parent = f.parent;
+        while let Parent::Child { frame, .. } = parent {
+            let p = self.frames.get(frame as usize)?.as_ref()?;
+            if let Some(v) = p.vars.as_ref().and_then(|m| m.get(name)) {
+                return Some(v);
+            }
+            parent = p.parent;
+        }
+        None
+    }
+
+    /// Evaluates an `Assign` (with the variables as they were when the
+    /// state was entered, like its `Output`).
+    fn jassign(
+        &mut self,
+        f: &mut Frame,
+        a: Option<&Jt>,
+        field: &str,
+        seen: Seen<'_>,
+    ) -> Result<Option<Map<String, Value>>, StateError> {
+        let Some(a) = a else {
+            return Ok(None);
+        };
+        match self.jvalue(f, a, field, seen)? {
+            Value::Object(m) => Ok(Some(m)),
+            v => Err(self.evaluation_failed(f, a.type_error(field, "object", &v))),
+        }
+    }
+
+    /// Sets variables in the frame's scope, within AWS's limits: 256 KiB
+    /// per variable and per `Assign`, 10 MiB for the whole execution.
+    fn set_vars(&mut self, f: &mut Frame, vals: Option<Map<String, Value>>) -> Result<(), StateError> {
+        let Some(vals) = vals else {
+            return Ok(());
+        };
+        let too_big = |what: String| StateError::new(error::DATA_LIMIT_EXCEEDED, what);
+        let mut sizes = Vec::with_capacity(vals.len());
+        let mut sum = 0u64;
+        for (k, v) in &vals {
+            let n = json_size(v).unwrap_or(usize::MAX) as u64;
+            if n > VAR_LIMIT {
+                return Err(too_big(format!(
+                    "The variable '{k}' is {n} bytes: a variable may hold at most {VAR_LIMIT} bytes"
+                )));
+            }
+            sum += n;
+            sizes.push(n);
+        }
+        if sum > VAR_LIMIT {
+            return Err(too_big(format!(
+                "The Assign sets {sum} bytes of variables: at most {VAR_LIMIT} bytes per Assign"
+            )));
+        }
+        let vars = f.vars.get_or_insert_with(Default::default);
+        let replaced: u64 = vals
+            .keys()
+            .filter_map(|k| vars.get(k))
+            .map(|v| json_size(v).unwrap_or(0) as u64)
+            .sum();
+        let total = (self.vars_bytes + sum).saturating_sub(replaced);
+        if total > TOTAL_VARS_LIMIT {
+            return Err(too_big(format!(
+                "The execution's variables would take {total} bytes: at most {TOTAL_VARS_LIMIT} bytes"
+            )));
+        }
+        self.vars_bytes = total;
+        let mut assigned = self.opts.history.then(|| Vec::with_capacity(vals.len()));
+        for (k, v) in vals {
+            if let Some(a) = assigned.as_mut() {
+                a.push((k.clone(), v.to_string()));
+            }
+            vars.insert(k, v);
+        }
+        f.assigned = assigned.map(Box::new);
+        Ok(())
+    }
+
+    /// Forgets a scope's variables as its frame ends.
+    pub(super) fn drop_vars(&mut self, f: &mut Frame) {
+        if let Some(vars) = f.vars.take() {
+            let n: u64 = vars.values().map(|v| json_size(v).unwrap_or(0) as u64).sum();
+            self.vars_bytes = self.vars_bytes.saturating_sub(n);
+        }
     }
 
     /// Records `EvaluationFailed` and gives the state's error.
@@ -118,10 +216,14 @@ impl Execution {
         next: Option<StateId>,
     ) -> Result<Flow, StateError> {
         if j.output.is_none() {
+            let vals = self.jassign(f, j.assign.as_ref(), "Assign", Seen::default())?;
+            self.set_vars(f, vals)?;
             let input = std::mem::take(&mut f.input);
             return self.exit_unchanged(f, input, next);
         }
         let output = self.joutput(f, j, Seen::default(), Value::Null)?;
+        let vals = self.jassign(f, j.assign.as_ref(), "Assign", Seen::default())?;
+        self.set_vars(f, vals)?;
         self.exit(f, output, next)
     }
 
@@ -147,11 +249,15 @@ impl Execution {
                 }
             };
             if matched {
-                return match j.rule_outputs.get(i).and_then(Option::as_ref) {
-                    Some(o) => {
-                        let output = self.jvalue(f, o, &format!("Choices/{i}/Output"), Seen::default())?;
-                        self.exit(f, output, Some(*target))
-                    }
+                let output = match j.rule_outputs.get(i).and_then(Option::as_ref) {
+                    Some(o) => Some(self.jvalue(f, o, &format!("Choices/{i}/Output"), Seen::default())?),
+                    None => None,
+                };
+                let assign = j.rule_assigns.get(i).and_then(Option::as_ref);
+                let vals = self.jassign(f, assign, &format!("Choices/{i}/Assign"), Seen::default())?;
+                self.set_vars(f, vals)?;
+                return match output {
+                    Some(output) => self.exit(f, output, Some(*target)),
                     None => {
                         let input = std::mem::take(&mut f.input);
                         self.exit_unchanged(f, input, Some(*target))
@@ -222,6 +328,8 @@ impl Execution {
             Some(o) => self.jvalue(f, o, "Output", Seen::default())?,
             None => f.input.clone(),
         };
+        let vals = self.jassign(f, j.assign.as_ref(), "Assign", Seen::default())?;
+        self.set_vars(f, vals)?;
         Ok((fire_at, output))
     }
 
@@ -313,17 +421,17 @@ impl Execution {
         j: &JsonataFields,
         result: Value,
     ) -> Result<Flow, StateError> {
-        let output = match &j.output {
-            Some(o) => {
-                let seen = Seen {
-                    result: Some(&result),
-                    ..Seen::default()
-                };
-                self.jvalue(f, o, "Output", seen)?
-            }
-            None => result,
+        let seen = Seen {
+            result: Some(&result),
+            ..Seen::default()
         };
-        self.exit(f, output, st.next)
+        let output = match &j.output {
+            Some(o) => Some(self.jvalue(f, o, "Output", seen)?),
+            None => None,
+        };
+        let vals = self.jassign(f, j.assign.as_ref(), "Assign", seen)?;
+        self.set_vars(f, vals)?;
+        self.exit(f, output.unwrap_or(result), st.next)
     }
 
     /// A matching catcher's output: its `Output`, or the error output.
@@ -334,15 +442,16 @@ impl Execution {
         index: usize,
         err_out: Value,
     ) -> Result<Value, StateError> {
-        match &c.output {
-            Some(o) => {
-                let seen = Seen {
-                    error_output: Some(&err_out),
-                    ..Seen::default()
-                };
-                self.jvalue(f, o, &format!("Catch/{index}/Output"), seen)
-            }
-            None => Ok(err_out),
-        }
+        let seen = Seen {
+            error_output: Some(&err_out),
+            ..Seen::default()
+        };
+        let output = match &c.output {
+            Some(o) => Some(self.jvalue(f, o, &format!("Catch/{index}/Output"), seen)?),
+            None => None,
+        };
+        let vals = self.jassign(f, c.assign.as_ref(), &format!("Catch/{index}/Assign"), seen)?;
+        self.set_vars(f, vals)?;
+        Ok(output.unwrap_or(err_out))
     }
 }

@@ -38,7 +38,7 @@ use super::history::{self, Details, HistoryEvent, Payload};
 use super::model::{Kind, Machine, StateId};
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -296,6 +296,14 @@ struct Frame {
     /// input. Only read in the same step as the state was entered.
     #[serde(skip)]
     entered_payload: Option<Payload>,
+    /// The workflow variables of this frame's scope (the top level, a
+    /// Parallel branch or a Map iteration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vars: Option<Box<Map<String, Value>>>,
+    /// The variables the current state assigned, serialized, for its
+    /// `...StateExited` event (`assignedVariables`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    assigned: Option<Box<Vec<(String, String)>>>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -350,6 +358,12 @@ pub struct Execution {
     /// Where a failed, timed-out or aborted execution stopped at the top
     /// level: the state and its input, for RedriveExecution.
     redrive_point: Option<(StateId, Value)>,
+    /// The top level's variables when it failed, for a redrive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    redrive_vars: Option<Box<Map<String, Value>>>,
+    /// Bytes of all variables set (serialized), for the 10 MiB limit.
+    #[serde(default)]
+    vars_bytes: u64,
     /// Times redriven.
     redrive_count: u32,
     /// When it was last redriven (`$$.Execution.RedriveTime`).
@@ -536,6 +550,8 @@ impl Execution {
             transitions: 0,
             invocations: HashMap::new(),
             redrive_point: None,
+            redrive_vars: None,
+            vars_bytes: 0,
             redrive_count: 0,
             redrive_ms: None,
             out: Vec::new(),
@@ -651,6 +667,9 @@ impl Execution {
         });
         let ev = self.record("ExecutionRedriven", self.event_count, d);
         let fid = self.new_frame(state, input, Parent::Top, ev);
+        if let Some(f) = self.frames[fid as usize].as_mut() {
+            f.vars = self.redrive_vars.take();
+        }
         self.ready.push_back(fid);
         self.drain();
         Some(std::mem::take(&mut self.out))
@@ -824,6 +843,7 @@ impl Execution {
                 .find(|f| matches!(f.parent, Parent::Top))
             {
                 self.redrive_point = Some((top.state, std::mem::take(&mut top.input)));
+                self.redrive_vars = top.vars.take();
             }
         }
         self.status = status;

@@ -405,7 +405,6 @@ fn validation_reports_each_misuse_with_its_location() {
     has("/States/A/Output/open INVALID_JSONATA: a JSONata expression must end with '%}'");
     has("/States/B/QueryLanguage SCHEMA_VALIDATION_FAILED: 'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine");
     has("/States/C/Output SCHEMA_VALIDATION_FAILED: $states.errorOutput is only available in the Output of a catcher");
-    has("/States/C/Assign SCHEMA_VALIDATION_FAILED: 'Assign' (workflow variables) is not supported yet");
     // The reverse: JSONata fields in a JSONPath state.
     let p = problems(json!({"StartAt": "A", "States": {
         "A": {"Type": "Pass", "Output": "{% 1 %}", "End": true}}}));
@@ -441,4 +440,190 @@ fn a_snapshot_of_a_jsonata_execution_resumes() {
         T0,
     );
     assert_eq!(succeeded(&ex), &json!(42));
+}
+
+#[test]
+fn assign_sees_the_values_of_the_state_entry_and_the_next_state_sees_the_new_ones() {
+    // AWS's example: with x = 3 and a = 6, {"x": "{% $a %}", "nextX": "{% $x %}"} gives x = 6, nextX = 3.
+    let def = json!({"QueryLanguage": "JSONata", "StartAt": "Init", "States": {
+        "Init": {"Type": "Pass", "Assign": {"x": 3, "a": 6}, "Next": "Swap"},
+        "Swap": {"Type": "Pass", "Assign": {"x": "{% $a %}", "nextX": "{% $x %}"},
+                 "Output": {"sawX": "{% $x %}"}, "Next": "Read"},
+        "Read": {"Type": "Pass", "Output": {"x": "{% $x %}", "nextX": "{% $nextX %}", "before": "{% $states.input.sawX %}"}, "End": true}}});
+    let (ex, _) = start(def, json!({}));
+    assert_eq!(succeeded(&ex), &json!({"x": 6, "nextX": 3, "before": 3}));
+    let exited = ex
+        .history()
+        .iter()
+        .find(|e| e.event_type == "PassStateExited")
+        .unwrap()
+        .to_json();
+    let d = &exited["stateExitedEventDetails"];
+    assert_eq!(d["name"], "Init");
+    assert_eq!(d["assignedVariables"], json!({"x": "3", "a": "6"}));
+    assert_eq!(d["assignedVariablesDetails"], json!({"truncated": false}));
+    assert_eq!(d["output"], "{}");
+}
+
+#[test]
+fn tasks_assign_from_their_result_and_catchers_assign_instead() {
+    let def = json!({"QueryLanguage": "JSONata", "StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Next": "Done",
+              "Assign": {"id": "{% $states.result.id %}"},
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done", "Assign": {"failed": "{% $states.errorOutput.Error %}"}}]},
+        "Done": {"Type": "Pass", "Output": {"id": "{% $id %}", "failed": "{% $exists($failed) %}"}, "End": true}}});
+    let (mut ex, cmds) = start(def.clone(), json!({}));
+    ex.handle(
+        Event::TaskSucceeded {
+            token: invocation(&cmds).token,
+            output: json!({"id": "r-1"}),
+        },
+        T0,
+    );
+    assert_eq!(succeeded(&ex), &json!({"id": "r-1", "failed": false}));
+    let (mut ex, cmds) = start(
+        json!({"QueryLanguage": "JSONata", "StartAt": "T", "States": {
+            "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Next": "Done",
+                  "Assign": {"id": "{% $states.result.id %}"},
+                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done", "Assign": {"failed": "{% $states.errorOutput.Error %}"}}]},
+            "Done": {"Type": "Pass", "Output": {"failed": "{% $failed %}", "id": "{% $exists($id) %}"}, "End": true}}}),
+        json!({}),
+    );
+    ex.handle(
+        Event::TaskFailed {
+            token: invocation(&cmds).token,
+            error: StateError::new("Boom", ""),
+        },
+        T0,
+    );
+    assert_eq!(succeeded(&ex), &json!({"failed": "Boom", "id": false}));
+    // The catcher's assignment is on the failing state's exit event.
+    let exited = ex
+        .history()
+        .iter()
+        .find(|e| e.event_type == "TaskStateExited")
+        .unwrap()
+        .to_json();
+    assert_eq!(
+        exited["stateExitedEventDetails"]["assignedVariables"],
+        json!({"failed": "\"Boom\""})
+    );
+}
+
+#[test]
+fn inner_scopes_read_outer_variables_and_keep_their_own() {
+    let def = json!({"QueryLanguage": "JSONata", "StartAt": "Init", "States": {
+        "Init": {"Type": "Pass", "Assign": {"rate": 2}, "Next": "Each"},
+        "Each": {"Type": "Map", "Items": [1, 2, 3], "Next": "After",
+                 "ItemProcessor": {"StartAt": "Own", "States": {
+                     "Own": {"Type": "Pass", "Assign": {"mine": "{% $states.input * $rate %}"}, "Next": "Use"},
+                     "Use": {"Type": "Pass", "Output": "{% $mine + $rate %}", "End": true}}}},
+        "After": {"Type": "Pass", "Output": {"r": "{% $states.input %}", "leaked": "{% $exists($mine) %}"}, "End": true}}});
+    let (ex, _) = start(def, json!({}));
+    assert_eq!(succeeded(&ex), &json!({"r": [4, 6, 8], "leaked": false}));
+    // An inner scope may not assign a variable its enclosing scope assigns.
+    let p = problems(json!({"QueryLanguage": "JSONata", "StartAt": "Init", "States": {
+        "Init": {"Type": "Pass", "Assign": {"rate": 2}, "Next": "Each"},
+        "Each": {"Type": "Map", "End": true,
+                 "ItemProcessor": {"StartAt": "Own", "States": {
+                     "Own": {"Type": "Pass", "Assign": {"rate": 3}, "End": true}}}}}}));
+    assert_eq!(
+        p,
+        ["/States/Each/ItemProcessor/States/Own/Assign/rate SCHEMA_VALIDATION_FAILED: variable 'rate' is assigned in an enclosing scope: a Parallel branch or Map iteration may read it, not assign it"]
+    );
+}
+
+#[test]
+fn variable_names_limits_and_unassigned_reads() {
+    let p = problems(one(
+        json!({"Type": "Pass", "End": true, "Assign": {"states": 1, "1x": 2, "ok_1": 3}}),
+    ));
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(p[0].contains("'states' is reserved"), "{p:#?}");
+    assert!(p[1].contains("'1x' is not a variable name"), "{p:#?}");
+    let p = problems(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Assign": {"x": 1}, "End": true}}}));
+    assert!(
+        p[0].contains("'Assign' in a JSONPath state is not supported yet"),
+        "{p:#?}"
+    );
+    // A variable over 256 KiB.
+    let (ex, _) = start(
+        one(json!({"Type": "Pass", "End": true, "Assign": {"big": "{% $pad('', 300000, 'x') %}"}})),
+        json!({}),
+    );
+    assert_eq!(failed(&ex).error, "States.DataLimitExceeded");
+    // Reading a variable never assigned fails at run time.
+    let (ex, _) = start(
+        one(json!({"Type": "Pass", "End": true, "Output": "{% $never %}"})),
+        json!({}),
+    );
+    assert!(
+        failed(&ex).cause.contains("returned nothing (undefined)"),
+        "{}",
+        failed(&ex).cause
+    );
+}
+
+#[test]
+fn variables_survive_a_snapshot_and_a_redrive() {
+    let def = json!({"QueryLanguage": "JSONata", "StartAt": "Set", "States": {
+        "Set": {"Type": "Pass", "Assign": {"who": "{% $states.input.who %}"}, "Next": "Work"},
+        "Work": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true,
+                 "Output": {"who": "{% $who %}", "r": "{% $states.result %}"}}}});
+    let (ex, cmds) = start(def.clone(), json!({"who": "ada"}));
+    let token = invocation(&cmds).token;
+    let snap = serde_json::to_vec(&ex).unwrap();
+    let m = Arc::new(Machine::compile(&def).unwrap());
+    let back: Execution = serde_json::from_slice(&snap).unwrap();
+    let mut ex = back.restore(m.clone(), json!({"who": "ada"}));
+    ex.handle(
+        Event::TaskFailed {
+            token,
+            error: StateError::new("Boom", ""),
+        },
+        T0,
+    );
+    assert_eq!(failed(&ex).error, "Boom");
+    // The redrive runs Work again, with the variable set before it failed.
+    let snap = serde_json::to_vec(&ex).unwrap();
+    let back: Execution = serde_json::from_slice(&snap).unwrap();
+    let mut ex = back.restore(m, json!({"who": "ada"}));
+    let cmds = ex.redrive(T0 + 1).expect("a failed execution redrives");
+    ex.handle(
+        Event::TaskSucceeded {
+            token: invocation(&cmds).token,
+            output: json!(1),
+        },
+        T0 + 2,
+    );
+    assert_eq!(succeeded(&ex), &json!({"who": "ada", "r": 1}));
+}
+
+#[test]
+fn an_execution_holds_at_most_10_mib_of_variables() {
+    // 42 states, each setting its own 250,000-byte variable: the 42nd goes over.
+    let mut states = serde_json::Map::new();
+    for i in 0..42 {
+        let next = if i == 41 {
+            json!({"End": true})
+        } else {
+            json!({"Next": format!("S{}", i + 1)})
+        };
+        let mut s = json!({"Type": "Pass", "Assign": {format!("v{i}"): "{% $pad('', 250000, 'x') %}"}});
+        s.as_object_mut().unwrap().extend(next.as_object().unwrap().clone());
+        states.insert(format!("S{i}"), s);
+    }
+    let (ex, _) = start(
+        json!({"QueryLanguage": "JSONata", "StartAt": "S0", "States": states}),
+        json!({}),
+    );
+    let e = failed(&ex);
+    assert_eq!(e.error, "States.DataLimitExceeded");
+    assert!(e.cause.contains("at most 10485760 bytes"), "{}", e.cause);
+    let entered = ex
+        .history()
+        .iter()
+        .filter(|e| e.event_type == "PassStateEntered")
+        .count();
+    assert_eq!(entered, 42);
 }
