@@ -184,8 +184,11 @@ impl Execution {
             let d = match f.assigned.take() {
                 None => Details::state_exited(st.name.clone(), p.clone()),
                 Some(vars) => {
-                    let vars: serde_json::Map<String, Value> =
-                        vars.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+                    let vars: serde_json::Map<String, Value> = vars
+                        .into_vec()
+                        .into_iter()
+                        .map(|(k, v)| (k, Value::String(v)))
+                        .collect();
                     serde_json::json!({
                         "name": &*st.name,
                         "output": &*p,

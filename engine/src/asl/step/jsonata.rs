@@ -129,7 +129,7 @@ impl Execution {
             }
             vars.insert(k, v);
         }
-        f.assigned = assigned.map(Box::new);
+        f.assigned = assigned.map(Vec::into_boxed_slice);
         Ok(())
     }
 

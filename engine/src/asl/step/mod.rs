@@ -303,7 +303,7 @@ struct Frame {
     /// The variables the current state assigned, serialized, for its
     /// `...StateExited` event (`assignedVariables`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    assigned: Option<Box<Vec<(String, String)>>>,
+    assigned: Option<Box<[(String, String)]>>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
