@@ -136,7 +136,7 @@ impl Rule {
             Rule::And(r) | Rule::Or(r) => r.iter().any(Rule::uses_context),
             Rule::Not(r) => r.uses_context(),
             Rule::Cmp { var, rhs, .. } => var.reads_context() || matches!(rhs, Operand::Path(p) if p.reads_context()),
-            Rule::Condition(j) => j.reads().context,
+            Rule::Condition(j) => j.reads().context.is_some(),
         }
     }
 

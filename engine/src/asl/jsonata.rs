@@ -26,6 +26,7 @@
 use jlens_core::reads::Read;
 use jlens_core::{Bindings, Expression, HostFunction, Options};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -39,12 +40,13 @@ pub struct StatesRead {
     pub result: Option<Read>,
     /// `$states.errorOutput`.
     pub error_output: bool,
-    /// `$states.context`.
-    pub context: bool,
+    /// `$states.context`: which parts.
+    pub context: Option<Read>,
     /// Whether it may call `$random`, `$uuid` or `$shuffle`.
     pub random: bool,
-    /// The workflow variables it reads (`$name`), by name.
-    pub vars: Vec<String>,
+    /// The workflow variables it may read (`$name`), by name, with what
+    /// it reads of each.
+    pub vars: BTreeMap<String, Read>,
 }
 
 impl StatesRead {
@@ -58,13 +60,27 @@ impl StatesRead {
         }
         unite(&mut self.input, &o.input);
         unite(&mut self.result, &o.result);
+        unite(&mut self.context, &o.context);
         self.error_output |= o.error_output;
-        self.context |= o.context;
         self.random |= o.random;
-        for v in &o.vars {
-            if !self.vars.contains(v) {
-                self.vars.push(v.clone());
-            }
+        for (name, r) in &o.vars {
+            let mut mine = self.vars.remove(name);
+            unite(&mut mine, &Some(r.clone()));
+            self.vars.insert(name.clone(), mine.unwrap_or(Read::Whole));
+        }
+    }
+
+    /// Whether the context it reads includes the execution input (so the
+    /// Context object must be built with it).
+    pub fn context_needs_input(&self) -> bool {
+        match &self.context {
+            None => false,
+            Some(Read::Whole) => true,
+            Some(Read::Fields(m)) => match m.get("Execution") {
+                None => false,
+                Some(Read::Whole) => true,
+                Some(Read::Fields(e)) => e.contains_key("Input"),
+            },
         }
     }
 
@@ -72,18 +88,32 @@ impl StatesRead {
         let src = e.source();
         let random = ["$random", "$uuid", "$shuffle"].iter().any(|f| src.contains(f));
         let reads = e.reads();
+        let all = || (Some(Read::Whole), Some(Read::Whole), true, Some(Read::Whole));
         let (input, result, error_output, context) = match reads.binding("states") {
-            _ if reads.every_binding() => (Some(Read::Whole), Some(Read::Whole), true, true),
-            None => (None, None, false, false),
-            Some(Read::Whole) => (Some(Read::Whole), Some(Read::Whole), true, true),
+            _ if reads.every_binding() => all(),
+            None => (None, None, false, None),
+            Some(Read::Whole) => all(),
             Some(Read::Fields(m)) => (
                 m.get("input").cloned(),
                 m.get("result").cloned(),
                 m.contains_key("errorOutput"),
-                m.contains_key("context"),
+                m.get("context").cloned(),
             ),
         };
-        let vars = reads.bindings().keys().filter(|k| *k != "states").cloned().collect();
+        let mut vars: BTreeMap<String, Read> = reads
+            .bindings()
+            .iter()
+            .filter(|(k, _)| *k != "states")
+            .map(|(k, r)| (k.clone(), r.clone()))
+            .collect();
+        // The analysis takes `$count` for the built-in function; a variable
+        // of that name shadows it (as bindings do in jsonata-js), so every
+        // `$name` of the source may be a variable, read whole.
+        for name in dollar_names(src) {
+            if name != "states" {
+                vars.entry(name).or_insert(Read::Whole);
+            }
+        }
         StatesRead {
             input,
             result,
@@ -104,6 +134,32 @@ impl StatesRead {
     pub fn names_error_output(e: &Jt) -> bool {
         e.names(&|m| m.contains_key("errorOutput"))
     }
+}
+
+/// Every `$name` in an expression's source (a superset of the variables it
+/// reads: names in string literals and built-in functions included).
+fn dollar_names(src: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = src.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '$' {
+            continue;
+        }
+        let start = i + 1;
+        let mut end = start;
+        while let Some(&(j, d)) = chars.peek() {
+            if d.is_alphanumeric() || d == '_' {
+                end = j + d.len_utf8();
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        if end > start && !out.iter().any(|n: &String| n == &src[start..end]) {
+            out.push(src[start..end].to_string());
+        }
+    }
+    out
 }
 
 /// A compiled `{% ... %}` expression.
@@ -357,8 +413,8 @@ pub struct States<'a> {
     pub result: Option<&'a Value>,
     /// `{Error, Cause}` (only for a catcher's `Output`).
     pub error_output: Option<&'a Value>,
-    /// Builds the Context object.
-    pub context: &'a dyn Fn() -> Value,
+    /// Builds the Context object, with the execution input if asked.
+    pub context: &'a dyn Fn(bool) -> Value,
     /// A workflow variable's value, by name (`None`: not assigned).
     pub var: &'a dyn Fn(&str) -> Option<Value>,
 }
@@ -368,6 +424,11 @@ pub struct States<'a> {
 const MAX_STEPS: u64 = 5_000_000;
 const MAX_DEPTH: usize = 1_000;
 const MAX_SIZE: usize = 4 << 20;
+/// The longest string an evaluation may build: 1 MiB.
+const MAX_STRING: usize = 1 << 20;
+/// The most items of an array an evaluation may build (a 256 KiB payload
+/// holds fewer).
+const MAX_ARRAY: usize = 1 << 17;
 const TIME_LIMIT: Duration = Duration::from_secs(1);
 
 impl Env {
@@ -385,13 +446,13 @@ impl Env {
         if let (true, Some(v)) = (reads.error_output, states.error_output) {
             s.insert("errorOutput".into(), v.clone());
         }
-        if reads.context {
-            s.insert("context".into(), (states.context)());
+        if let Some(r) = &reads.context {
+            s.insert("context".into(), r.cut(&(states.context)(reads.context_needs_input())));
         }
         let mut bindings = base_bindings().clone().var("states", Value::Object(s));
-        for name in &reads.vars {
+        for (name, r) in &reads.vars {
             if let Some(v) = (states.var)(name) {
-                bindings = bindings.var(name.clone(), v);
+                bindings = bindings.var(name.clone(), r.cut(&v));
             }
         }
         let mut options = Options::new()
@@ -400,7 +461,8 @@ impl Env {
             .max_steps(MAX_STEPS)
             .timeout(TIME_LIMIT);
         options.max_result_size = Some(MAX_SIZE);
-        options.max_string_length = Some(MAX_SIZE);
+        options.max_string_length = Some(MAX_STRING);
+        options.max_array_length = Some(MAX_ARRAY);
         if reads.random {
             let seed = random();
             options = options.seed(seed);

@@ -24,7 +24,10 @@ fn a_field_without_expressions_is_one_literal() {
 fn reads_find_what_states_is_used_for() {
     let j = Jt::compile(&json!({"a": "{% $states.input.x.y %}", "b": "{% $states.context.Execution.Id %}"})).unwrap();
     let r = j.reads();
-    assert!(r.context && r.result.is_none() && !r.error_output && !r.random);
+    assert!(r.context.is_some() && r.result.is_none() && !r.error_output && !r.random);
+    assert!(!r.context_needs_input(), "Execution.Id does not need the input");
+    let j = Jt::compile(&json!("{% $states.context.Execution.Input.a %}")).unwrap();
+    assert!(j.reads().context_needs_input());
     // Only what is read of the input is copied in.
     let cut = r
         .input
@@ -52,7 +55,7 @@ fn compile_errors_name_their_place() {
 fn evaluation_is_bounded() {
     let j = Jt::compile(&json!("{% $count([1..10000000].($ * 2)) %}")).unwrap();
     let input = json!({});
-    let ctx = || json!({});
+    let ctx = |_| json!({});
     let env = Env::new(
         j.reads(),
         States {

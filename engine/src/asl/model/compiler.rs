@@ -162,11 +162,16 @@ impl Compiler {
     /// iteration) assigns while an enclosing scope assigns it too: inner
     /// scopes may read outer variables, not assign them.
     pub(super) fn check_scopes(&mut self) {
+        let names: Vec<HashSet<&str>> = self
+            .assigned
+            .iter()
+            .map(|a| a.iter().map(|(n, _)| n.as_str()).collect())
+            .collect();
         for l in 0..self.assigned.len() {
             let mut outer = self.list_parent[l];
             while let Some(o) = outer {
                 for (name, loc) in &self.assigned[l] {
-                    if self.assigned[o as usize].iter().any(|(n, _)| n == name) {
+                    if names[o as usize].contains(name.as_str()) {
                         self.d.err(
                             loc,
                             "SCHEMA_VALIDATION_FAILED",

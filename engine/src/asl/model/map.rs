@@ -36,6 +36,15 @@ impl Compiler {
             let items = o
                 .get("Items")
                 .and_then(|v| self.jt(v, &format!("{at}/Items"), Reads::Input));
+            if let Some(lit) = items.as_ref().and_then(|j| j.literal()) {
+                if !lit.is_array() {
+                    self.d.err(
+                        &format!("{at}/Items"),
+                        "SCHEMA_VALIDATION_FAILED",
+                        "'Items' must be an array or a JSONata expression",
+                    );
+                }
+            }
             let sel = o
                 .get("ItemSelector")
                 .and_then(|v| self.jt(v, &format!("{at}/ItemSelector"), Reads::Input));

@@ -123,7 +123,8 @@ impl Compiler {
             .and_then(|v| self.jt(v, &format!("{at}/Output"), Reads::Input));
         let here = format!("{at}/Condition");
         let cond = match co.get("Condition") {
-            Some(v @ (Value::Bool(_) | Value::String(_))) => self.jt(v, &here, Reads::Input),
+            Some(v @ Value::Bool(_)) => self.jt(v, &here, Reads::Input),
+            Some(v @ Value::String(s)) if !matches!(expression_body(s), Ok(None)) => self.jt(v, &here, Reads::Input),
             Some(_) => {
                 self.d.err(
                     &here,

@@ -13,6 +13,9 @@ impl Execution {
         let machine = self.machine.clone();
         let st = machine.state(f.state);
         let is_task = matches!(st.kind, Kind::Task(_));
+        // The state's own `Assign` is not applied when it fails.
+        f.pending_vars = None;
+        f.assigned = None;
         if e.is_terminal() {
             if e.error == error::RUNTIME && !e.cause.starts_with("An error occurred while executing the state") {
                 e.cause = format!(

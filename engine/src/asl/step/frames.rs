@@ -28,6 +28,7 @@ impl Execution {
             entered_payload: None,
             vars: None,
             assigned: None,
+            pending_vars: None,
         };
         match self.free.pop() {
             Some(id) => {
@@ -109,6 +110,8 @@ impl Execution {
 
     fn enter(&mut self, f: &mut Frame) {
         self.transitions += 1;
+        f.pending_vars = None;
+        f.assigned = None;
         f.entered_ms = self.now;
         let input_payload = f.input_payload.take();
         f.entered_payload = None;
@@ -163,6 +166,11 @@ impl Execution {
         let machine = self.machine.clone();
         let st = machine.state(f.state);
         let what = || format!("The state/task '{}' returned a result", st.name);
+        // The state's variables, now that it exits.
+        if let Some(vars) = f.pending_vars.take() {
+            check_size(&output, what)?;
+            self.set_vars(f, *vars)?;
+        }
         // With history, the output is serialized once: for the size check,
         // StateExited, and the next state's StateEntered (or
         // ExecutionSucceeded).

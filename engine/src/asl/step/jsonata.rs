@@ -19,6 +19,9 @@ const VAR_LIMIT: u64 = 256 * 1024;
 /// The most all of an execution's variables may hold: 10 MiB.
 const TOTAL_VARS_LIMIT: u64 = 10 * 1024 * 1024;
 
+/// The longest Wait (`Seconds`), as AWS bounds it.
+const MAX_WAIT_SECONDS: u64 = 99_999_999;
+
 /// What a field sees of `$states` besides the input and the context.
 #[derive(Default, Clone, Copy)]
 pub(super) struct Seen<'a> {
@@ -33,7 +36,7 @@ impl Execution {
         if let Some(v) = jt.literal() {
             return Ok(v.clone());
         }
-        let context = || self.context_object(f, seen.extra, true);
+        let context = |with_input| self.context_object(f, seen.extra, with_input);
         let var = |name: &str| self.var_of(f, name).cloned();
         let env = Env::new(
             jt.reads(),
@@ -80,6 +83,8 @@ impl Execution {
             return Ok(None);
         };
         match self.jvalue(f, a, field, seen)? {
+            // An empty `Assign` assigns nothing (and records nothing).
+            Value::Object(m) if m.is_empty() => Ok(None),
             Value::Object(m) => Ok(Some(m)),
             v => Err(self.evaluation_failed(f, a.type_error(field, "object", &v))),
         }
@@ -87,10 +92,7 @@ impl Execution {
 
     /// Sets variables in the frame's scope, within AWS's limits: 256 KiB
     /// per variable and per `Assign`, 10 MiB for the whole execution.
-    fn set_vars(&mut self, f: &mut Frame, vals: Option<Map<String, Value>>) -> Result<(), StateError> {
-        let Some(vals) = vals else {
-            return Ok(());
-        };
+    pub(super) fn set_vars(&mut self, f: &mut Frame, vals: Map<String, Value>) -> Result<(), StateError> {
         let too_big = |what: String| StateError::new(error::DATA_LIMIT_EXCEEDED, what);
         let mut sizes = Vec::with_capacity(vals.len());
         let mut sum = 0u64;
@@ -217,13 +219,13 @@ impl Execution {
     ) -> Result<Flow, StateError> {
         if j.output.is_none() {
             let vals = self.jassign(f, j.assign.as_ref(), "Assign", Seen::default())?;
-            self.set_vars(f, vals)?;
+            f.pending_vars = vals.map(Box::new);
             let input = std::mem::take(&mut f.input);
             return self.exit_unchanged(f, input, next);
         }
         let output = self.joutput(f, j, Seen::default(), Value::Null)?;
         let vals = self.jassign(f, j.assign.as_ref(), "Assign", Seen::default())?;
-        self.set_vars(f, vals)?;
+        f.pending_vars = vals.map(Box::new);
         self.exit(f, output, next)
     }
 
@@ -255,7 +257,7 @@ impl Execution {
                 };
                 let assign = j.rule_assigns.get(i).and_then(Option::as_ref);
                 let vals = self.jassign(f, assign, &format!("Choices/{i}/Assign"), Seen::default())?;
-                self.set_vars(f, vals)?;
+                f.pending_vars = vals.map(Box::new);
                 return match output {
                     Some(output) => self.exit(f, output, Some(*target)),
                     None => {
@@ -305,7 +307,11 @@ impl Execution {
             WaitSpec::Timestamp(t) => t.timestamp_millis(),
             WaitSpec::SecondsExpr(e) => {
                 let s = self.jnumber(f, &Seconds::Expr(e.clone()), "Seconds", false)?;
-                self.now + s.min(99_999_999) as i64 * 1000
+                if s > MAX_WAIT_SECONDS {
+                    let err = e.type_error("Seconds", "integer from 0 to 99999999", &Value::from(s));
+                    return Err(self.evaluation_failed(f, err));
+                }
+                self.now + s as i64 * 1000
             }
             WaitSpec::TimestampExpr(e) => {
                 let v = self.jvalue(f, e, "Timestamp", Seen::default())?;
@@ -329,7 +335,7 @@ impl Execution {
             None => f.input.clone(),
         };
         let vals = self.jassign(f, j.assign.as_ref(), "Assign", Seen::default())?;
-        self.set_vars(f, vals)?;
+        f.pending_vars = vals.map(Box::new);
         Ok((fire_at, output))
     }
 
@@ -365,6 +371,11 @@ impl Execution {
         let list: &Vec<Value> = match items {
             Some(jt) => {
                 owned = self.jvalue(f, jt, "Items", Seen::default())?;
+                // Items computed here are held to the payload limit, as an
+                // input that carries them would be.
+                super::check_size(&owned, || {
+                    format!("The Items of state '{}'", self.machine.state(f.state).name)
+                })?;
                 match &owned {
                     Value::Array(a) => a,
                     v => {
@@ -430,7 +441,7 @@ impl Execution {
             None => None,
         };
         let vals = self.jassign(f, j.assign.as_ref(), "Assign", seen)?;
-        self.set_vars(f, vals)?;
+        f.pending_vars = vals.map(Box::new);
         self.exit(f, output.unwrap_or(result), st.next)
     }
 
@@ -451,7 +462,7 @@ impl Execution {
             None => None,
         };
         let vals = self.jassign(f, c.assign.as_ref(), &format!("Catch/{index}/Assign"), seen)?;
-        self.set_vars(f, vals)?;
+        f.pending_vars = vals.map(Box::new);
         Ok(output.unwrap_or(err_out))
     }
 }

@@ -304,6 +304,10 @@ struct Frame {
     /// `...StateExited` event (`assignedVariables`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     assigned: Option<Box<[(String, String)]>>,
+    /// Variables the current state's `Assign` computed, set when the state
+    /// exits (not if it fails first: a catcher's `Assign` replaces them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_vars: Option<Box<Map<String, Value>>>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -846,6 +850,13 @@ impl Execution {
                 self.redrive_vars = top.vars.take();
             }
         }
+        // Only the variables a redrive would start with remain.
+        self.vars_bytes = self
+            .redrive_vars
+            .iter()
+            .flat_map(|m| m.values())
+            .map(|v| json_size(v).unwrap_or(0) as u64)
+            .sum();
         self.status = status;
         // Nothing else may happen: cancel every outstanding task and timer.
         let mut tokens: Vec<(u64, Pending)> = self.pending.drain().map(|(t, (_, k))| (t, k)).collect();

@@ -627,3 +627,81 @@ fn an_execution_holds_at_most_10_mib_of_variables() {
         .count();
     assert_eq!(entered, 42);
 }
+
+#[test]
+fn review_edges_of_variables_and_fields() {
+    // A variable named after a built-in function shadows it, as in jsonata-js.
+    let def = json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Assign": {"count": 41, "empty": {}}, "Next": "B"},
+        "B": {"Type": "Pass", "Assign": {}, "Output": "{% $count + 1 %}", "End": true}}});
+    let (ex, _) = start(def, json!({}));
+    assert_eq!(succeeded(&ex), &json!(42));
+    let b = ex
+        .history()
+        .iter()
+        .rfind(|e| e.event_type == "PassStateExited")
+        .unwrap()
+        .to_json();
+    assert!(
+        b["stateExitedEventDetails"].get("assignedVariables").is_none(),
+        "an empty Assign records nothing"
+    );
+    // A state that fails after computing its Assign does not assign; its catcher does.
+    let def = json!({"QueryLanguage": "JSONata", "StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Next": "Done",
+              "Assign": {"x": 1}, "Output": "{% $states.result.nope %}",
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done", "Assign": {"y": 2}}]},
+        "Done": {"Type": "Pass", "Output": {"x": "{% $exists($x) %}", "y": "{% $y %}"}, "End": true}}});
+    let (mut ex, cmds) = start(def, json!({}));
+    ex.handle(
+        Event::TaskSucceeded {
+            token: invocation(&cmds).token,
+            output: json!({}),
+        },
+        T0,
+    );
+    assert_eq!(succeeded(&ex), &json!({"x": false, "y": 2}));
+    // Literal fields of the wrong type are validation errors.
+    let p = problems(json!({"QueryLanguage": "JSONata", "StartAt": "M", "States": {
+        "M": {"Type": "Map", "Items": {"a": 1}, "Next": "C",
+              "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}},
+        "C": {"Type": "Choice", "Choices": [{"Condition": "true", "Next": "E"}]},
+        "E": {"Type": "Succeed"}}}));
+    assert!(
+        p.iter()
+            .any(|x| x.starts_with("/States/M/Items SCHEMA_VALIDATION_FAILED")),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter()
+            .any(|x| x.starts_with("/States/C/Choices/0/Condition SCHEMA_VALIDATION_FAILED")),
+        "{p:#?}"
+    );
+    // A Wait longer than AWS allows.
+    let (ex, _) = start(
+        one(json!({"Type": "Wait", "Seconds": "{% 100000000 %}", "End": true})),
+        json!({}),
+    );
+    assert!(
+        failed(&ex).cause.contains("integer from 0 to 99999999"),
+        "{}",
+        failed(&ex).cause
+    );
+    // Items computed over the payload limit.
+    let (ex, _) = start(
+        one(json!({"Type": "Map", "End": true, "Items": "{% [1..100000] %}",
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}})),
+        json!({}),
+    );
+    assert_eq!(failed(&ex).error, "States.DataLimitExceeded");
+}
+
+#[test]
+fn an_item_selector_reading_the_item_builds_no_context_with_the_execution_input() {
+    let def = one(json!({"Type": "Map", "End": true, "Items": "{% $states.input.xs %}",
+        "ItemSelector": {"v": "{% $states.context.Map.Item.Value %}"},
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}}));
+    let (ex, _) = start(def, json!({"xs": [1, 2, 3], "big": (0..100).collect::<Vec<u32>>()}));
+    assert_eq!(succeeded(&ex), &json!([{"v": 1}, {"v": 2}, {"v": 3}]));
+    assert_eq!(ex.full_contexts.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
