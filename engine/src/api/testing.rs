@@ -33,6 +33,11 @@ pub(super) async fn test_state(api: &Api, req: &Value) -> ApiResult {
     if matches!(ty.as_str(), "Map" | "Parallel") {
         return Err(ApiError::validation(format!("TestState does not support {ty} states")));
     }
+    if state.get("QueryLanguage").and_then(Value::as_str) == Some("JSONata") && state.contains_key("Catch") {
+        return Err(ApiError::validation(
+            "TestState does not support Catch in a JSONata state yet (catchers' Output and Assign)",
+        ));
+    }
     let retry = state
         .remove("Retry")
         .and_then(|v| v.as_array().cloned())

@@ -47,6 +47,8 @@ pub struct StatesRead {
     /// The workflow variables it may read (`$name`), by name, with what
     /// it reads of each.
     pub vars: BTreeMap<String, Read>,
+    /// The AWS functions it names (`$partition`, ...): only those are bound.
+    pub functions: Vec<&'static str>,
 }
 
 impl StatesRead {
@@ -63,6 +65,11 @@ impl StatesRead {
         unite(&mut self.context, &o.context);
         self.error_output |= o.error_output;
         self.random |= o.random;
+        for f in &o.functions {
+            if !self.functions.contains(f) {
+                self.functions.push(f);
+            }
+        }
         for (name, r) in &o.vars {
             let mut mine = self.vars.remove(name);
             unite(&mut mine, &Some(r.clone()));
@@ -109,7 +116,11 @@ impl StatesRead {
         // The analysis takes `$count` for the built-in function; a variable
         // of that name shadows it (as bindings do in jsonata-js), so every
         // `$name` of the source may be a variable, read whole.
+        let mut functions = Vec::new();
         for name in dollar_names(src) {
+            if let Some(f) = AWS_FUNCTIONS.iter().find(|f| **f == name) {
+                functions.push(*f);
+            }
             if name != "states" {
                 vars.entry(name).or_insert(Read::Whole);
             }
@@ -121,6 +132,7 @@ impl StatesRead {
             context,
             random,
             vars,
+            functions,
         }
     }
 
@@ -449,7 +461,14 @@ impl Env {
         if let Some(r) = &reads.context {
             s.insert("context".into(), r.cut(&(states.context)(reads.context_needs_input())));
         }
-        let mut bindings = base_bindings().clone().var("states", Value::Object(s));
+        // Binding a function costs every evaluation: only those named are.
+        let mut bindings = Bindings::new();
+        for f in &reads.functions {
+            if let Some(h) = base_bindings().get_function(f) {
+                bindings = bindings.function(*f, h.clone());
+            }
+        }
+        bindings = bindings.var("states", Value::Object(s));
         for (name, r) in &reads.vars {
             if let Some(v) = (states.var)(name) {
                 bindings = bindings.var(name.clone(), r.cut(&v));
@@ -527,6 +546,10 @@ fn uuid_fn(state: Arc<AtomicU64>) -> HostFunction {
     })
     .expect("a valid signature")
 }
+
+/// The functions AWS adds (and `$eval`, which it removes) that need no
+/// generator.
+const AWS_FUNCTIONS: [&str; 5] = ["partition", "range", "hash", "parse", "eval"];
 
 /// The AWS functions that need no generator, built once.
 fn base_bindings() -> &'static Bindings {
