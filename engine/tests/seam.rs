@@ -77,6 +77,15 @@ fn open(
     executor(dir, clock, jobs)
 }
 
+/// Whether a stored task record contains `text` (its phase, its poll state).
+fn a_task_record_holds(store: &Store, text: &str) -> bool {
+    store
+        .tasks()
+        .unwrap()
+        .iter()
+        .any(|(_, _, b)| String::from_utf8_lossy(b).contains(text))
+}
+
 fn history_types(store: &Store, id: u64) -> Vec<String> {
     store
         .history(id)
@@ -101,24 +110,10 @@ async fn a_poll_resumes_from_its_stored_state_after_a_restart_without_starting_a
     let rec = ex.start_execution(start(&sm, "e1", json!({"steps": 3}))).await.unwrap();
     until(|| jobs.starts.load(Ordering::SeqCst) == 1).await;
     // The first poll is 60 s away; let it run once, then restart.
-    until(|| {
-        store
-            .tasks()
-            .unwrap()
-            .iter()
-            .any(|(_, _, b)| String::from_utf8_lossy(b).contains("Polling"))
-    })
-    .await;
+    until(|| a_task_record_holds(&store, "Polling")).await;
     clock.advance(60_000);
     until(|| jobs.polls.lock().unwrap().len() == 1).await;
-    until(|| {
-        store
-            .tasks()
-            .unwrap()
-            .iter()
-            .any(|(_, _, b)| String::from_utf8_lossy(b).contains("\"left\":2"))
-    })
-    .await;
+    until(|| a_task_record_holds(&store, "\"left\":2")).await;
     ex.shutdown().await;
     drop(store);
 
@@ -128,14 +123,7 @@ async fn a_poll_resumes_from_its_stored_state_after_a_restart_without_starting_a
     until(|| jobs.polls.lock().unwrap().len() == 2).await;
     // The next poll is due 60 s after the executor handles this poll's
     // outcome: advance only once that outcome (its new state) is stored.
-    until(|| {
-        store
-            .tasks()
-            .unwrap()
-            .iter()
-            .any(|(_, _, b)| String::from_utf8_lossy(b).contains("\"left\":1"))
-    })
-    .await;
+    until(|| a_task_record_holds(&store, "\"left\":1")).await;
     clock.advance(60_000);
     let done = settle(&store, &rec.arn).await;
     assert_eq!(done.status, "SUCCEEDED");
@@ -185,14 +173,7 @@ async fn stop_runs_the_integrations_cancel_and_history_records_it() {
         .start_execution(start(&sm, "sibling", json!({"steps": 9})))
         .await
         .unwrap();
-    until(|| {
-        store
-            .tasks()
-            .unwrap()
-            .iter()
-            .any(|(_, _, b)| String::from_utf8_lossy(b).contains("Polling"))
-    })
-    .await;
+    until(|| a_task_record_holds(&store, "Polling")).await;
     clock.advance(120_000);
     let done = settle(&store, &a.arn).await;
     assert_eq!(done.error.as_deref(), Some("Sibling"));
@@ -268,14 +249,7 @@ async fn a_parked_task_is_not_dispatched_again_and_its_token_completes_it_after_
     )
     .await;
     let rec = ex.start_execution(start(&sm, "e", json!({}))).await.unwrap();
-    until(|| {
-        store
-            .tasks()
-            .unwrap()
-            .iter()
-            .any(|(_, _, b)| String::from_utf8_lossy(b).contains("Parked"))
-    })
-    .await;
+    until(|| a_task_record_holds(&store, "Parked")).await;
     let history = store.history(rec.id).unwrap();
     let params = history.iter().find(|e| e["type"] == "TaskScheduled").unwrap()["taskScheduledEventDetails"]
         ["parameters"]

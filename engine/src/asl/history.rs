@@ -98,6 +98,20 @@ impl Details {
         Details::new(Detail::StateExited { name, output })
     }
 
+    /// `stateExitedEventDetails` of a state that assigned variables: each
+    /// variable's value as a JSON string, as AWS shows them.
+    pub fn state_exited_assigning(name: &str, output: &str, vars: Vec<(String, String)>) -> Details {
+        let vars: Map<String, Value> = vars.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        json!({
+            "name": name,
+            "output": output,
+            "outputDetails": {"truncated": false},
+            "assignedVariables": vars,
+            "assignedVariablesDetails": {"truncated": false},
+        })
+        .into()
+    }
+
     /// `executionStartedEventDetails`.
     pub fn execution_started(input: Payload, role_arn: Arc<str>) -> Details {
         Details::new(Detail::ExecutionStarted { input, role_arn })

@@ -439,6 +439,24 @@ fn as_array<'v>(v: &'v Value, what: &str) -> Result<&'v Vec<Value>, StateError> 
         .map_or_else(|| fail(format!("{what} must be an array, got {v}")), Ok)
 }
 
+/// The lowercase hex digest of `data` with one of the algorithms
+/// `States.Hash` and JSONata's `$hash` take (MD5, SHA-1, SHA-256, SHA-384,
+/// SHA-512); `None` for another name.
+pub(crate) fn hex_digest(alg: &str, data: &[u8]) -> Option<String> {
+    use sha2::Digest;
+    let bytes: Vec<u8> = match alg {
+        "MD5" => md5::Md5::digest(data).to_vec(),
+        "SHA-1" => sha1::Sha1::digest(data).to_vec(),
+        "SHA-256" => sha2::Sha256::digest(data).to_vec(),
+        "SHA-384" => sha2::Sha384::digest(data).to_vec(),
+        "SHA-512" => sha2::Sha512::digest(data).to_vec(),
+        _ => return None,
+    };
+    let mut s = String::with_capacity(2 * bytes.len());
+    crate::asl::push_hex(&mut s, &bytes);
+    Some(s)
+}
+
 /// Unescapes the `\{` and `\}` the string parser kept.
 fn unescape_braces(s: &str) -> String {
     s.replace("\\{", "{").replace("\\}", "}")
@@ -583,20 +601,12 @@ fn apply(f: Func, mut a: Vec<Value>, scope: &dyn Scope) -> Result<Value, StateEr
                 return fail("The data of States.Hash must be at most 10000 characters");
             }
             let alg = as_str(&a[1], "The algorithm of States.Hash")?;
-            use sha2::Digest;
-            let bytes: Vec<u8> = match alg {
-                "MD5" => md5::Md5::digest(data.as_bytes()).to_vec(),
-                "SHA-1" => sha1::Sha1::digest(data.as_bytes()).to_vec(),
-                "SHA-256" => sha2::Sha256::digest(data.as_bytes()).to_vec(),
-                "SHA-384" => sha2::Sha384::digest(data.as_bytes()).to_vec(),
-                "SHA-512" => sha2::Sha512::digest(data.as_bytes()).to_vec(),
-                _ => {
-                    return fail(format!(
+            match hex_digest(alg, data.as_bytes()) {
+                Some(h) => Ok(Value::String(h)),
+                None => fail(format!(
                     "States.Hash does not support the algorithm '{alg}'; use MD5, SHA-1, SHA-256, SHA-384 or SHA-512"
-                ))
-                }
-            };
-            Ok(Value::String(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+                )),
+            }
         }
         Func::JsonMerge => {
             let deep = a[2]

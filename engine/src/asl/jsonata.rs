@@ -619,41 +619,26 @@ fn range(args: &[Option<Value>]) -> Result<Value, jlens_core::Error> {
     Ok(Value::Array(out))
 }
 
+fn str_arg(args: &[Option<Value>], i: usize) -> &str {
+    args.get(i)
+        .and_then(Option::as_ref)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
 fn hash(args: &[Option<Value>]) -> Result<Value, jlens_core::Error> {
-    use sha2::Digest;
-    let data = args
-        .first()
-        .and_then(Option::as_ref)
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let alg = args
-        .get(1)
-        .and_then(Option::as_ref)
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let bytes: Vec<u8> = match alg {
-        "MD5" => md5::Md5::digest(data.as_bytes()).to_vec(),
-        "SHA-1" => sha1::Sha1::digest(data.as_bytes()).to_vec(),
-        "SHA-256" => sha2::Sha256::digest(data.as_bytes()).to_vec(),
-        "SHA-384" => sha2::Sha384::digest(data.as_bytes()).to_vec(),
-        "SHA-512" => sha2::Sha512::digest(data.as_bytes()).to_vec(),
-        _ => {
-            return Err(fail(format!(
+    let (data, alg) = (str_arg(args, 0), str_arg(args, 1));
+    crate::asl::intrinsics::hex_digest(alg, data.as_bytes())
+        .map(Value::String)
+        .ok_or_else(|| {
+            fail(format!(
                 "$hash does not support the algorithm '{alg}'; use MD5, SHA-1, SHA-256, SHA-384 or SHA-512"
-            )))
-        }
-    };
-    let mut s = String::with_capacity(2 * bytes.len());
-    crate::asl::push_hex(&mut s, &bytes);
-    Ok(Value::String(s))
+            ))
+        })
 }
 
 fn parse(args: &[Option<Value>]) -> Result<Value, jlens_core::Error> {
-    let s = args
-        .first()
-        .and_then(Option::as_ref)
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let s = str_arg(args, 0);
     serde_json::from_str(s).map_err(|e| fail(format!("$parse could not parse its argument as JSON: {e}")))
 }
 

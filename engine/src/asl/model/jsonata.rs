@@ -74,15 +74,16 @@ impl Compiler {
 
     /// `Arguments` and `Output` of a JSONata state of type `ty`.
     pub(super) fn jsonata_fields(&mut self, o: &Map<String, Value>, ty: &str, at: &str) -> JsonataFields {
-        let with_result = matches!(ty, "Task" | "Parallel" | "Map");
+        // `Output` and `Assign` of Task, Parallel and Map see the result.
+        let reads = if matches!(ty, "Task" | "Parallel" | "Map") {
+            Reads::Result
+        } else {
+            Reads::Input
+        };
         let arguments = o
             .get("Arguments")
             .and_then(|v| self.jt(v, &format!("{at}/Arguments"), Reads::Input));
-        let output = o.get("Output").and_then(|v| {
-            let reads = if with_result { Reads::Result } else { Reads::Input };
-            self.jt(v, &format!("{at}/Output"), reads)
-        });
-        let reads = if with_result { Reads::Result } else { Reads::Input };
+        let output = o.get("Output").and_then(|v| self.jt(v, &format!("{at}/Output"), reads));
         let assign = self.assign(o, at, reads);
         JsonataFields {
             arguments,

@@ -166,11 +166,6 @@ impl Execution {
         let machine = self.machine.clone();
         let st = machine.state(f.state);
         let what = || format!("The state/task '{}' returned a result", st.name);
-        // The state's variables, now that it exits.
-        if let Some(vars) = f.pending_vars.take() {
-            check_size(&output, what)?;
-            self.set_vars(f, *vars)?;
-        }
         // With history, the output is serialized once: for the size check,
         // StateExited, and the next state's StateEntered (or
         // ExecutionSucceeded).
@@ -188,27 +183,20 @@ impl Execution {
                 }
                 None => self.checked_payload(&output, what)?,
             };
+            payload = Some(p);
+        }
+        // The output is within the limits: the state's variables take effect
+        // as it exits.
+        if let Some(vars) = f.pending_vars.take() {
+            self.set_vars(f, *vars)?;
+        }
+        if let Some(p) = &payload {
             let ty = state_events(&st.kind).1;
             let d = match f.assigned.take() {
                 None => Details::state_exited(st.name.clone(), p.clone()),
-                Some(vars) => {
-                    let vars: serde_json::Map<String, Value> = vars
-                        .into_vec()
-                        .into_iter()
-                        .map(|(k, v)| (k, Value::String(v)))
-                        .collect();
-                    serde_json::json!({
-                        "name": &*st.name,
-                        "output": &*p,
-                        "outputDetails": {"truncated": false},
-                        "assignedVariables": vars,
-                        "assignedVariablesDetails": {"truncated": false},
-                    })
-                    .into()
-                }
+                Some(vars) => Details::state_exited_assigning(&st.name, p, vars.into_vec()),
             };
             f.last_event = self.record(ty, f.last_event, Some(("stateExitedEventDetails", d)));
-            payload = Some(p);
         }
         match next {
             Some(n) => {

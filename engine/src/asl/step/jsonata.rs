@@ -192,20 +192,24 @@ impl Execution {
         match s {
             Seconds::Literal(n) => Ok(*n),
             Seconds::Path(_) => Err(StateError::runtime(format!("a JSONPath {field} in a JSONata state"))),
-            Seconds::Expr(j) => {
-                let v = self.jvalue(f, j, field, Seen::default())?;
-                match v.as_f64() {
-                    Some(n) if n.fract() == 0.0 && n >= if positive { 1.0 } else { 0.0 } && n < 1e15 => Ok(n as u64),
-                    _ => {
-                        let want = if positive {
-                            "positive integer"
-                        } else {
-                            "non-negative integer"
-                        };
-                        let e = j.type_error(field, want, &v);
-                        Err(self.evaluation_failed(f, e))
-                    }
-                }
+            Seconds::Expr(j) => self.jint(f, j, field, positive),
+        }
+    }
+
+    /// An expression that must give a non-negative (with `positive`, a
+    /// positive) integer.
+    fn jint(&mut self, f: &mut Frame, j: &Jt, field: &str, positive: bool) -> Result<u64, StateError> {
+        let v = self.jvalue(f, j, field, Seen::default())?;
+        match v.as_f64() {
+            Some(n) if n.fract() == 0.0 && n >= if positive { 1.0 } else { 0.0 } && n < 1e15 => Ok(n as u64),
+            _ => {
+                let want = if positive {
+                    "positive integer"
+                } else {
+                    "non-negative integer"
+                };
+                let e = j.type_error(field, want, &v);
+                Err(self.evaluation_failed(f, e))
             }
         }
     }
@@ -306,7 +310,7 @@ impl Execution {
             WaitSpec::Seconds(s) => self.now + (*s).min(i64::MAX as u64 / 2000) as i64 * 1000,
             WaitSpec::Timestamp(t) => t.timestamp_millis(),
             WaitSpec::SecondsExpr(e) => {
-                let s = self.jnumber(f, &Seconds::Expr(e.clone()), "Seconds", false)?;
+                let s = self.jint(f, e, "Seconds", false)?;
                 if s > MAX_WAIT_SECONDS {
                     let err = e.type_error("Seconds", "integer from 0 to 99999999", &Value::from(s));
                     return Err(self.evaluation_failed(f, err));

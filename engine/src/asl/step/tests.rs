@@ -1,13 +1,13 @@
 use super::*;
 use serde_json::json;
 
-const T0: i64 = 1_700_000_000_000;
+pub(super) const T0: i64 = 1_700_000_000_000;
 
 fn machine(def: Value) -> Arc<Machine> {
     Arc::new(Machine::compile(&def).unwrap_or_else(|e| panic!("{e}")))
 }
 
-fn start(def: Value, input: Value) -> (Execution, Vec<Command>) {
+pub(super) fn start(def: Value, input: Value) -> (Execution, Vec<Command>) {
     Execution::start(
         machine(def),
         ExecutionInfo::local("SM", "ex", T0),
@@ -21,7 +21,7 @@ fn start(def: Value, input: Value) -> (Execution, Vec<Command>) {
     )
 }
 
-fn types(ex: &Execution) -> Vec<&'static str> {
+pub(super) fn types(ex: &Execution) -> Vec<&'static str> {
     ex.history().iter().map(|e| e.event_type).collect()
 }
 

@@ -1,33 +1,13 @@
 //! JSONata states, built from the examples of AWS's "Transforming data with
 //! JSONata" page and the state pages, and AWS's error shapes.
 
+use super::tests::{start, types, T0};
 use super::*;
 use serde_json::json;
-
-const T0: i64 = 1_700_000_000_000;
-
-fn start(def: Value, input: Value) -> (Execution, Vec<Command>) {
-    let m = Machine::compile(&def).unwrap_or_else(|e| panic!("{e}"));
-    Execution::start(
-        Arc::new(m),
-        ExecutionInfo::local("SM", "ex", T0),
-        input,
-        Options {
-            history: true,
-            seed: None,
-            history_sink: None,
-        },
-        T0,
-    )
-}
 
 /// A one-state JSONata machine.
 fn one(state: Value) -> Value {
     json!({"QueryLanguage": "JSONata", "StartAt": "S", "States": {"S": state}})
-}
-
-fn types(ex: &Execution) -> Vec<&'static str> {
-    ex.history().iter().map(|e| e.event_type).collect()
 }
 
 fn invocation(cmds: &[Command]) -> &TaskInvocation {
