@@ -24,6 +24,10 @@ struct Jobs {
     starts: AtomicUsize,
     polls: Mutex<Vec<Value>>,
     cancelled: Mutex<Vec<(String, Option<Value>)>>,
+    /// How many `job:signal` tasks were dispatched; only the first one
+    /// heartbeats, once `beat` is notified.
+    signals: AtomicUsize,
+    beat: Arc<tokio::sync::Notify>,
 }
 
 impl Integration for Jobs {
@@ -36,10 +40,14 @@ impl Integration for Jobs {
         let steps = task.invocation.parameters["steps"].as_u64().unwrap_or(1);
         let name = task.ctx.idempotency_key.clone();
         if task.resource.action() == "signal" {
+            let first = self.signals.fetch_add(1, Ordering::SeqCst) == 0;
+            let beat = self.beat.clone();
             return Box::pin(async move {
                 task.ctx.started();
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                task.ctx.heartbeat();
+                if first {
+                    beat.notified().await;
+                    task.ctx.heartbeat();
+                }
                 task.ctx.cancelled().await;
                 Outcome::Failed(StateError::new("Never", "cancelled tasks never end"))
             });
@@ -212,16 +220,22 @@ async fn started_and_heartbeat_signals_are_recorded_and_keep_the_task() {
     .await;
     let rec = ex.start_execution(start(&sm, "e", json!({}))).await.unwrap();
     until(|| history_types(&store, rec.id).contains(&"TaskStarted".to_string())).await;
-    // The heartbeat re-armed the 5 s timer: 4 s later it has not fired.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let timer_at = |at: i64| store.timers().unwrap().iter().any(|t| t.0 == at);
+    until(|| timer_at(T0 + 5_000)).await;
+    // 4 s later the task heartbeats: its timer moves to 5 s from then.
+    clock.advance(4_000);
+    jobs.beat.notify_one();
+    until(|| timer_at(T0 + 9_000) && !timer_at(T0 + 5_000)).await;
+    // Past the first deadline, the task is still running.
     clock.advance(4_000);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(store.execution_by_arn(&rec.arn).unwrap().unwrap().status, "RUNNING");
     assert_eq!(store.tasks().unwrap().len(), 1, "a heartbeat keeps the task's record");
     ex.shutdown().await;
     drop(store);
-    // After a restart the task is dispatched again, and its start is not
-    // recorded twice.
+    // After a restart the task is dispatched again (it sends no heartbeat
+    // this time), its stored timer fires, and its start is not recorded
+    // twice.
     let (store, ex, report) = open(&dir, clock.clone(), jobs.clone());
     assert_eq!(report.tasks, 1);
     clock.advance(60_000);
