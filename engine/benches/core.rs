@@ -171,6 +171,7 @@ fn ours(def: &Value, input: &Value, history: bool, runs: usize) -> Measured {
                 history,
                 seed: None,
                 history_sink: None,
+                variables: None,
             },
             0,
         );

@@ -76,6 +76,7 @@ fn main() {
                     history: true,
                     seed: Some(exec::fresh_seed()),
                     history_sink: None,
+                    variables: None,
                 },
                 &SystemClock,
                 tasks.clone(),

@@ -196,6 +196,7 @@ impl EngineBuilder {
             history: opts.history || opts.history_sink.is_some(),
             seed: Some(crate::exec::fresh_seed()),
             history_sink: opts.history_sink,
+            variables: None,
         };
         Ok(crate::exec::run(
             Arc::new(machine),

@@ -6,7 +6,6 @@ use aslan::exec::ManualClock;
 use aslan::tasks::{Integration, Outcome, Pattern, Resource, Task, TaskFuture};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 mod common;
 use common::*;
@@ -103,12 +102,7 @@ async fn in_flight_tasks_are_redispatched_with_the_same_idempotency_key() {
     ).await;
     let rec = ex.start_execution(start(&sm, "e1", json!({"x": 7}))).await.unwrap();
     // The task is dispatched once its start is durable; let it arrive.
-    for _ in 0..500 {
-        if !gate.seen.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    until(|| !gate.seen.lock().unwrap().is_empty()).await;
     ex.shutdown().await;
     drop(store);
     let first_key = gate.seen.lock().unwrap()[0].1.clone();

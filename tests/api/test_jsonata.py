@@ -65,13 +65,61 @@ def test_test_state_runs_a_jsonata_state(sfn):
     r = sfn.test_state(definition=json.dumps({"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% $states.input.n + 1 %}", "Next": "After"}),
                        roleArn=ROLE, input='{"n": 41}')
     assert r["status"] == "SUCCEEDED" and json.loads(r["output"]) == 42 and r["nextState"] == "After"
-    # Not yet: a JSONata catcher in TestState is refused, not run with JSONPath rules.
+    # A JSONata catcher runs: its Output and Assign read $states.errorOutput,
+    # and the variables after the state come back in inspectionData.
+    failing = {"Type": "Task", "QueryLanguage": "JSONata", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
+               "Arguments": "{% $states.input.missing.x %}",
+               "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Handle", "Output": {"caught": "{% $states.errorOutput.Error %}"},
+                          "Assign": {"err": "{% $states.errorOutput.Error %}", "had": "{% $before %}"}}]}
+    r = sfn.test_state(definition=json.dumps(failing), roleArn=ROLE, input='{"n": 1}', variables='{"before": [1, 2]}')
+    assert r["status"] == "CAUGHT_ERROR" and r["nextState"] == "Handle" and r["error"] == "States.QueryEvaluationError", r
+    assert json.loads(r["output"]) == {"caught": "States.QueryEvaluationError"}
+    assert json.loads(r["inspectionData"]["variables"]) == {"before": [1, 2], "err": "States.QueryEvaluationError", "had": [1, 2]}
+    # A retrier that matches makes it RETRIABLE, before any catcher.
+    r = sfn.test_state(definition=json.dumps(dict(failing, Retry=[{"ErrorEquals": ["States.ALL"]}])), roleArn=ROLE)
+    assert r["status"] == "RETRIABLE" and r["error"] == "States.QueryEvaluationError", r
+
+
+def test_test_state_takes_and_reports_variables_in_jsonpath_states(sfn):
+    r = sfn.test_state(definition=json.dumps({"Type": "Pass", "Parameters": {"sum.$": "States.MathAdd($.n, $base)"},
+                                              "Assign": {"got.$": "$.sum", "was.$": "$base"}, "Next": "After"}),
+                       roleArn=ROLE, input='{"n": 2}', variables='{"base": 40}')
+    assert r["status"] == "SUCCEEDED" and json.loads(r["output"]) == {"sum": 42}, r
+    assert json.loads(r["inspectionData"]["variables"]) == {"base": 40, "got": 42, "was": 40}
+    # A JSONPath catcher: ResultPath and Assign on the error output (an
+    # activity that never answers times out on TestState's simulated clock).
+    r = sfn.test_state(definition=json.dumps({"Type": "Task", "Resource": "arn:aws:states:us-east-1:123456789012:activity:nobody",
+                                              "TimeoutSeconds": 5, "End": True,
+                                              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "H", "ResultPath": "$.err",
+                                                         "Assign": {"why.$": "$.Error"}}]}),
+                       roleArn=ROLE, input='{"a": 1}')
+    assert r["status"] == "CAUGHT_ERROR" and r["nextState"] == "H" and r["error"] == "States.Timeout", r
+    assert json.loads(r["output"])["err"]["Error"] == "States.Timeout"
+    assert json.loads(r["inspectionData"]["variables"]) == {"why": "States.Timeout"}
     try:
-        sfn.test_state(definition=json.dumps({"Type": "Task", "QueryLanguage": "JSONata", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
-                                              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "H", "Output": "{% $states.errorOutput %}"}]}), roleArn=ROLE)
-        raise AssertionError("TestState accepted a JSONata catcher")
+        sfn.test_state(definition=json.dumps({"Type": "Pass", "End": True}), roleArn=ROLE, variables='{"1x": 1}')
+        raise AssertionError("TestState took a bad variable name")
     except sfn.exceptions.ValidationException:
         pass
+
+
+def test_jsonpath_variables_survive_kill_9(tmp_path):
+    s = Server(tmp_path / "data").start()
+    sfn = client(s.endpoint)
+    arn = machine(sfn, "jsonpath-vars", {"StartAt": "Nap", "States": {
+        "Nap": {"Type": "Wait", "SecondsPath": "$.nap", "Assign": {"who.$": "$.who", "n.$": "$.nap"}, "Next": "Done"},
+        "Done": {"Type": "Pass", "Parameters": {"who.$": "$who", "greeting.$": "States.Format('hi {} after {}', $who, $n)"}, "End": True}}})
+    ex = sfn.start_execution(stateMachineArn=arn, name="v1", input='{"nap": 1, "who": "ada"}')["executionArn"]
+    s.kill()
+    s.start()
+    sfn = client(s.endpoint)
+    d = wait_done(sfn, ex)
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"]) == {"who": "ada", "greeting": "hi ada after 1"}
+    events = sfn.get_execution_history(executionArn=ex)["events"]
+    exited = [e for e in events if e["type"] == "WaitStateExited"][0]["stateExitedEventDetails"]
+    assert exited["assignedVariables"] == {"who": '"ada"', "n": "1"}
+    assert s.stop() == 0
 
 
 def test_a_jsonata_execution_survives_kill_9(tmp_path):

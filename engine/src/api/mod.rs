@@ -554,6 +554,7 @@ impl Api {
             history: false,
             seed: Some(crate::exec::fresh_seed()),
             history_sink: None,
+            variables: None,
         };
         let run = crate::exec::run(
             machine,

@@ -1,16 +1,21 @@
 //! TestState: runs one state on its own, as AWS's TestState API does.
 //!
-//! The state runs once without its Retry and Catch, inside a machine where
-//! every transition target is a Succeed state (so `Next`, Choice targets and
-//! catchers resolve). Its outcome is then read against the original Retry
-//! and Catch: a matching retrier makes it `RETRIABLE`, a matching catcher
-//! `CAUGHT_ERROR` (with the catcher's ResultPath applied), otherwise `FAILED`.
-//! Wait states do not wait.
+//! The state runs once without its Retry, inside a machine where every
+//! transition target is a Succeed state (so `Next`, Choice targets and
+//! catchers resolve). Its Catch stays: the engine itself applies a matching
+//! catcher (its `ResultPath`, or its `Output`, and its `Assign`). The
+//! outcome is then read against the original Retry: an error a retrier
+//! matches makes the state `RETRIABLE`; otherwise a caught error is
+//! `CAUGHT_ERROR`, an uncaught one `FAILED`. Wait states do not wait.
+//!
+//! `variables` (a JSON object) sets workflow variables before the state
+//! runs; `inspectionData.variables` gives them after it, with the state's
+//! (or its catcher's) assignments.
 
 use super::error::ErrorKind as Kind;
 use super::{opt_str, str_field, Api, ApiError, ApiResult};
-use crate::asl::model::errors_match;
-use crate::asl::path::Path;
+use crate::asl::history::HistoryEvent;
+use crate::asl::model::{errors_match, valid_variable};
 use crate::asl::{ExecutionInfo, Machine, Options, Status};
 use crate::exec::SimulatedClock;
 use serde_json::{json, Map, Value};
@@ -23,6 +28,7 @@ pub(super) async fn test_state(api: &Api, req: &Value) -> ApiResult {
     Api::check_role(str_field(req, "roleArn")?)?;
     let input: Value = serde_json::from_str(opt_str(req, "input")?.unwrap_or("{}"))
         .map_err(|e| ApiError::new(Kind::InvalidExecutionInput, format!("Invalid input: {e}")))?;
+    let variables = variables(req)?;
     let Ok(Value::Object(mut state)) = serde_json::from_str::<Value>(text) else {
         return Err(ApiError::new(
             Kind::InvalidDefinition,
@@ -33,115 +39,153 @@ pub(super) async fn test_state(api: &Api, req: &Value) -> ApiResult {
     if matches!(ty.as_str(), "Map" | "Parallel") {
         return Err(ApiError::validation(format!("TestState does not support {ty} states")));
     }
-    if state.get("QueryLanguage").and_then(Value::as_str) == Some("JSONata") && state.contains_key("Catch") {
-        return Err(ApiError::validation(
-            "TestState does not support Catch in a JSONata state yet (catchers' Output and Assign)",
-        ));
-    }
     let retry = state
         .remove("Retry")
         .and_then(|v| v.as_array().cloned())
         .unwrap_or_default();
-    let catch = state
-        .remove("Catch")
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default();
-    let mut states = Map::new();
-    let mut target = |n: &Value| {
-        if let Some(n) = n.as_str() {
-            states.insert(n.to_string(), json!({"Type": "Succeed"}));
-        }
-    };
-    if let Some(n) = state.remove("Next") {
-        target(&n);
-        state.insert("Next".into(), n);
-    } else if !matches!(ty.as_str(), "Choice" | "Succeed" | "Fail") {
-        state.insert("End".into(), json!(true));
-    }
-    for c in state.get("Choices").and_then(Value::as_array).into_iter().flatten() {
-        target(c.get("Next").unwrap_or(&Value::Null));
-    }
-    target(state.get("Default").unwrap_or(&Value::Null));
-    states.insert(NAME.into(), Value::Object(state));
-    let def = json!({"StartAt": NAME, "States": states});
-    let machine = Arc::new(Machine::compile(&def).map_err(|e| {
-        let lines: Vec<String> = e.0.iter().map(|d| d.to_string()).collect();
-        ApiError::new(
-            Kind::InvalidDefinition,
-            format!("Invalid State Definition: '{}'", lines.join("; ")),
-        )
-    })?);
+    let machine = Arc::new(one_state_machine(state, &ty)?);
     let now = api.now();
     let clock = SimulatedClock::new(now);
     let info = ExecutionInfo::local("TestState", &super::new_uuid(), now);
     let r = crate::exec::run(
         machine,
         info,
-        input.clone(),
+        input,
         Options {
             history: true,
             seed: Some(crate::exec::fresh_seed()),
             history_sink: None,
+            variables: (!variables.is_empty()).then(|| Box::new(variables.clone())),
         },
         &clock,
         api.engine.tasks().clone(),
     )
     .await;
-    let entered: Vec<&str> = r
-        .history
+    let retriable = |error: &str| {
+        error != crate::asl::error::RUNTIME
+            && retry
+                .iter()
+                .find(|r| errors_match(&error_names(r), error, ty == "Task"))
+                .is_some_and(|r| r.get("MaxAttempts").and_then(Value::as_u64).unwrap_or(3) > 0)
+    };
+    let mut out = match r.status {
+        Status::Succeeded(v) => match caught(&r.history) {
+            Some((error, _)) if retriable(&error) => {
+                return Ok(json!({"status": "RETRIABLE", "error": error, "cause": caught(&r.history).map(|c| c.1)}))
+            }
+            Some((error, cause)) => {
+                json!({"status": "CAUGHT_ERROR", "output": v.to_string(), "error": error, "cause": cause})
+            }
+            None => json!({"status": "SUCCEEDED", "output": v.to_string()}),
+        },
+        Status::Failed(e) | Status::TimedOut(e) | Status::Aborted(e) => {
+            let status = if retriable(&e.error) { "RETRIABLE" } else { "FAILED" };
+            return Ok(json!({"status": status, "error": e.error, "cause": e.cause}));
+        }
+        Status::Running => return Err(ApiError::new(Kind::InternalServerError, "the test did not finish")),
+    };
+    if let Some(next) = entered(&r.history).last().filter(|n| **n != NAME) {
+        out["nextState"] = json!(next);
+    }
+    let after = variables_after(variables, &r.history);
+    if !after.is_empty() {
+        out["inspectionData"] = json!({"variables": Value::Object(after).to_string()});
+    }
+    Ok(out)
+}
+
+/// The request's `variables`: a JSON object of valid variable names.
+fn variables(req: &Value) -> Result<Map<String, Value>, ApiError> {
+    let Some(text) = opt_str(req, "variables")? else {
+        return Ok(Map::new());
+    };
+    let Ok(Value::Object(vars)) = serde_json::from_str::<Value>(text) else {
+        return Err(ApiError::validation("variables must be a JSON object"));
+    };
+    if let Some(bad) = vars.keys().find(|k| !valid_variable(k) || *k == "states") {
+        return Err(ApiError::validation(format!("'{bad}' is not a variable name")));
+    }
+    Ok(vars)
+}
+
+/// A machine of the state and a Succeed state for each of its targets.
+fn one_state_machine(mut state: Map<String, Value>, ty: &str) -> Result<Machine, ApiError> {
+    let mut states = Map::new();
+    let mut target = |n: Option<&Value>| {
+        if let Some(n) = n.and_then(Value::as_str) {
+            states.insert(n.to_string(), json!({"Type": "Succeed"}));
+        }
+    };
+    if state.contains_key("Next") {
+        target(state.get("Next"));
+    } else if !matches!(ty, "Choice" | "Succeed" | "Fail") {
+        state.insert("End".into(), json!(true));
+    }
+    let rules = state.get("Choices").and_then(Value::as_array).into_iter().flatten();
+    let catchers = state.get("Catch").and_then(Value::as_array).into_iter().flatten();
+    for t in rules.chain(catchers) {
+        target(t.get("Next"));
+    }
+    target(state.get("Default"));
+    states.insert(NAME.into(), Value::Object(state));
+    let def = json!({"StartAt": NAME, "States": states});
+    Machine::compile(&def).map_err(|e| {
+        let lines: Vec<String> = e.0.iter().map(|d| d.to_string()).collect();
+        ApiError::new(
+            Kind::InvalidDefinition,
+            format!("Invalid State Definition: '{}'", lines.join("; ")),
+        )
+    })
+}
+
+fn error_names(v: &Value) -> Vec<String> {
+    v.get("ErrorEquals")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.as_str().map(String::from))
+        .collect()
+}
+
+/// The names of the states entered, in order.
+fn entered(history: &[HistoryEvent]) -> Vec<&str> {
+    history
         .iter()
         .filter_map(|e| e.details.as_ref())
         .filter(|(k, _)| *k == "stateEnteredEventDetails")
         .filter_map(|(_, d)| d["name"].as_str())
-        .collect();
-    match r.status {
-        Status::Succeeded(v) => {
-            let mut out = json!({"status": "SUCCEEDED", "output": v.to_string()});
-            if let Some(next) = entered.last().filter(|n| **n != NAME) {
-                out["nextState"] = json!(next);
-            }
-            Ok(out)
+        .collect()
+}
+
+/// In a run that succeeded, the error a catcher caught: the last failure
+/// event's (`TaskFailed`, `TaskTimedOut`, `EvaluationFailed`, ...).
+fn caught(history: &[HistoryEvent]) -> Option<(String, String)> {
+    history.iter().rev().find_map(|e| {
+        let (k, d) = e.details.as_ref()?;
+        if !(k.ends_with("FailedEventDetails") || k.ends_with("TimedOutEventDetails")) {
+            return None;
         }
-        Status::Failed(e) | Status::TimedOut(e) | Status::Aborted(e) => {
-            let is_task = ty == "Task";
-            let names = |v: &Value| -> Vec<String> {
-                v.get("ErrorEquals")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|e| e.as_str().map(String::from))
-                    .collect()
-            };
-            if e.error != crate::asl::error::RUNTIME {
-                let retriable = retry.iter().find(|r| errors_match(&names(r), &e.error, is_task));
-                if retriable.is_some_and(|r| r.get("MaxAttempts").and_then(Value::as_u64).unwrap_or(3) > 0) {
-                    return Ok(json!({"status": "RETRIABLE", "error": e.error, "cause": e.cause}));
-                }
-                if let Some(c) = catch.iter().find(|c| errors_match(&names(c), &e.error, is_task)) {
-                    let err = json!({"Error": e.error, "Cause": e.cause});
-                    let output = match c.get("ResultPath") {
-                        Some(Value::Null) => input,
-                        None => err,
-                        Some(p) => {
-                            let path = p.as_str().and_then(|p| Path::parse(p).ok()).filter(Path::is_reference);
-                            let mut doc = input;
-                            match path {
-                                Some(p) if p.set(&mut doc, err).is_ok() => doc,
-                                _ => {
-                                    return Ok(
-                                        json!({"status": "FAILED", "error": crate::asl::error::RESULT_PATH_MATCH_FAILURE, "cause": "Unable to apply the catcher's ResultPath"}),
-                                    )
-                                }
-                            }
-                        }
-                    };
-                    return Ok(
-                        json!({"status": "CAUGHT_ERROR", "output": output.to_string(), "nextState": c.get("Next"), "error": e.error, "cause": e.cause}),
-                    );
-                }
-            }
-            Ok(json!({"status": "FAILED", "error": e.error, "cause": e.cause}))
+        let text = |f: &str| d[f].as_str().unwrap_or_default().to_string();
+        Some((text("error"), text("cause")))
+    })
+}
+
+/// The variables after the state: those it started with, updated by the
+/// assignments its exit event records.
+fn variables_after(mut vars: Map<String, Value>, history: &[HistoryEvent]) -> Map<String, Value> {
+    let assigned = history
+        .iter()
+        .filter_map(|e| e.details.as_ref())
+        .filter(|(k, d)| *k == "stateExitedEventDetails" && d["name"] == NAME)
+        .filter_map(|(_, d)| d["assignedVariables"].as_object());
+    for m in assigned {
+        for (k, v) in m {
+            let v = v
+                .as_str()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or(Value::Null);
+            vars.insert(k.clone(), v);
         }
-        Status::Running => Err(ApiError::new(Kind::InternalServerError, "the test did not finish")),
     }
+    vars
 }

@@ -148,7 +148,7 @@ impl Rule {
         };
         for k in o.keys() {
             let ok = matches!(k.as_str(), "Variable" | "And" | "Or" | "Not" | "Comment")
-                || (top && k == "Next")
+                || (top && matches!(k.as_str(), "Next" | "Assign"))
                 || OPS.iter().any(|(n, _)| k == n || k.strip_suffix("Path") == Some(n));
             if !ok {
                 d.err(
@@ -203,7 +203,12 @@ impl Rule {
         }
         let ops: Vec<(&String, &Value)> = o
             .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "Variable" | "And" | "Or" | "Not" | "Comment" | "Next"))
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "Variable" | "And" | "Or" | "Not" | "Comment" | "Next" | "Assign"
+                )
+            })
             .collect();
         if !found.is_empty() && (o.contains_key("Variable") || !ops.is_empty()) || found.len() > 1 {
             d.err(

@@ -78,6 +78,8 @@ pub enum Root {
     MapItemValue,
     /// Exactly `$$.Map.Item.Index`: the Map's current index.
     MapItemIndex,
+    /// `$name` and below: a workflow variable (see [`Path::variable`]).
+    Variable,
 }
 
 /// One step of a compiled path.
@@ -186,6 +188,8 @@ enum Operand {
 pub struct Path {
     text: Box<str>,
     root: Root,
+    /// The variable's name for [`Root::Variable`], else empty.
+    var: Box<str>,
     segs: Vec<Seg>,
     shape: Shape,
 }
@@ -284,18 +288,27 @@ impl Matches<'_> {
 pub const MAX_STEPS: usize = 64;
 
 impl Path {
-    /// Compiles a path starting with `$` or `$$`.
+    /// Compiles a path starting with `$` (the input), `$$` (the Context
+    /// object) or `$name` (a workflow variable: a letter or `_`, then
+    /// letters, digits or `_`).
     pub fn parse(text: &str) -> Result<Path, PathSyntaxError> {
         let err = |reason: &str| PathSyntaxError {
             path: text.to_string(),
             reason: reason.to_string(),
         };
+        let mut var = "";
         let (root, rest) = if let Some(r) = text.strip_prefix("$$") {
             (Root::Context, r)
         } else if let Some(r) = text.strip_prefix('$') {
-            (Root::Input, r)
+            if r.starts_with(|c: char| c.is_alphabetic() || c == '_') {
+                let end = r.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(r.len());
+                var = &r[..end];
+                (Root::Variable, &r[end..])
+            } else {
+                (Root::Input, r)
+            }
         } else {
-            return Err(err("a path must start with '$' or '$$'"));
+            return Err(err("a path must start with '$', '$$' or a variable ('$name')"));
         };
         let mut p = Parser {
             s: rest.as_bytes(),
@@ -330,6 +343,7 @@ impl Path {
         Ok(Path {
             text: text.into(),
             root,
+            var: var.into(),
             segs,
             shape,
         })
@@ -347,7 +361,12 @@ impl Path {
 
     /// True when the path reads the Context object (`$$...`).
     pub fn reads_context(&self) -> bool {
-        self.root != Root::Input
+        !matches!(self.root, Root::Input | Root::Variable)
+    }
+
+    /// The variable a [`Root::Variable`] path reads (`x` for `$x.a`).
+    pub fn variable(&self) -> Option<&str> {
+        (self.root == Root::Variable).then_some(&*self.var)
     }
 
     /// For a [`Root::Context`] path: true when it may select

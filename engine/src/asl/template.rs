@@ -20,6 +20,13 @@ pub trait Scope {
     /// The next pseudo-random number of this execution.
     fn random(&self) -> u64;
 
+    /// The workflow variable `name` (`$name` in a path), if it is set and
+    /// visible here.
+    fn var(&self, name: &str) -> Option<&Value> {
+        let _ = name;
+        None
+    }
+
     /// `$$.Execution.Input`. Executions override this to read the input in
     /// place; the default reads it out of [`Scope::context`].
     fn execution_input(&self) -> &Value {
@@ -61,6 +68,7 @@ pub trait Scope {
             Root::MapItemIndex => self.map_item_index().unwrap_or(&ABSENT),
             Root::Context if path.needs_execution_input() => self.context(),
             Root::Context => self.context_without_input(),
+            Root::Variable => self.var(path.variable().unwrap_or_default()).unwrap_or(&ABSENT),
         }
     }
 }
@@ -191,10 +199,18 @@ impl Template {
             Template::Path(p) => {
                 let doc = scope.doc_for(p);
                 p.select_value(doc).ok_or_else(|| {
-                    StateError::runtime(format!(
-                        "The JSONPath '{p}' specified for the field '{field}.$' could not be found in the input '{}'",
-                        doc
-                    ))
+                    let cause = match p.variable() {
+                        Some(name) if scope.var(name).is_none() => format!(
+                            "The JSONPath '{p}' specified for the field '{field}.$' could not be found: the variable '{name}' is not defined"
+                        ),
+                        Some(name) => format!(
+                            "The JSONPath '{p}' specified for the field '{field}.$' could not be found in the variable '{name}'"
+                        ),
+                        None => format!(
+                            "The JSONPath '{p}' specified for the field '{field}.$' could not be found in the input '{doc}'"
+                        ),
+                    };
+                    StateError::runtime(cause)
                 })
             }
             Template::Intrinsic(c) => c.eval(scope),

@@ -267,6 +267,7 @@ impl Compiler {
                 catch: Vec::new(),
                 next: None,
                 jsonata: None,
+                path_assign: None,
             });
         }
         ids
@@ -361,7 +362,8 @@ impl Compiler {
             }
         }
         self.jsonata = jsonata;
-        self.no_assign(o, at);
+        let own_assign = if jsonata { None } else { self.path_assign(o, at) };
+        let mut rule_assigns = Vec::new();
         let mut targets = Vec::new();
         let (next, mut terminal) = if fields.contains(&"Next") {
             self.next_or_end(o, ty, at, ids)
@@ -384,7 +386,14 @@ impl Compiler {
         let kind = match ty {
             "Pass" => self.pass(o),
             "Task" => self.task(o, at),
-            "Choice" => self.choice(o, at, ids, &mut targets, jsonata_fields.as_deref_mut()),
+            "Choice" => self.choice(
+                o,
+                at,
+                ids,
+                &mut targets,
+                jsonata_fields.as_deref_mut(),
+                &mut rule_assigns,
+            ),
             "Wait" => self.wait(o, at),
             "Succeed" => Kind::Succeed,
             "Fail" => self.fail(o, at),
@@ -405,6 +414,12 @@ impl Compiler {
             catch,
             next,
             jsonata: jsonata_fields,
+            path_assign: (own_assign.is_some() || rule_assigns.iter().any(Option::is_some)).then(|| {
+                Box::new(super::PathAssign {
+                    state: own_assign,
+                    rules: rule_assigns,
+                })
+            }),
         };
         (Some(state), targets, terminal)
     }

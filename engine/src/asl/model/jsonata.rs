@@ -5,6 +5,7 @@
 use super::compiler::Compiler;
 use super::{Dynamic, JsonataFields, Seconds};
 use crate::asl::jsonata::{expression_body, Jt, StatesRead};
+use crate::asl::template::Template;
 use serde_json::{Map, Value};
 
 /// Fields only a JSONPath state has.
@@ -137,15 +138,14 @@ impl Compiler {
         }
     }
 
-    /// Reports `Assign` in a JSONPath state, which is not built yet.
-    pub(super) fn no_assign(&mut self, o: &Map<String, Value>, at: &str) {
-        if !self.jsonata && o.contains_key("Assign") {
-            self.d.err(
-                &format!("{at}/Assign"),
-                "SCHEMA_VALIDATION_FAILED",
-                "'Assign' in a JSONPath state is not supported yet; use it in a JSONata state",
-            );
-        }
+    /// `Assign` of a JSONPath state, Choice rule or catcher: a payload
+    /// template whose members (`name`, or `name.$` for a path or an
+    /// intrinsic) are the variables to set.
+    pub(super) fn path_assign(&mut self, o: &Map<String, Value>, at: &str) -> Option<Template> {
+        let v = o.get("Assign")?;
+        let here = format!("{at}/Assign");
+        self.assigned_names(v, &here, |k| k.strip_suffix(".$").unwrap_or(k))?;
+        Some(self.template(v, &here))
     }
 
     /// `Assign` of a JSONata state, Choice rule or catcher: an object of
@@ -154,16 +154,24 @@ impl Compiler {
     pub(super) fn assign(&mut self, o: &Map<String, Value>, at: &str, reads: Reads) -> Option<Jt> {
         let v = o.get("Assign")?;
         let here = format!("{at}/Assign");
+        self.assigned_names(v, &here, |k| k)?;
+        self.jt(v, &here, reads)
+    }
+
+    /// Checks that an `Assign` at `here` is an object of valid variable
+    /// names (`name_of` a member's key), and notes each for the scope check.
+    fn assigned_names(&mut self, v: &Value, here: &str, name_of: impl Fn(&str) -> &str) -> Option<()> {
         let Some(vars) = v.as_object() else {
             self.d.err(
-                &here,
+                here,
                 "SCHEMA_VALIDATION_FAILED",
                 "'Assign' must be an object of variables",
             );
             return None;
         };
-        for name in vars.keys() {
-            let loc = format!("{here}/{}", crate::asl::diag::esc(name));
+        for key in vars.keys() {
+            let name = name_of(key);
+            let loc = format!("{here}/{}", crate::asl::diag::esc(key));
             if name == "states" {
                 self.d.err(
                     &loc,
@@ -179,13 +187,13 @@ impl Compiler {
             }
             self.assigned_here(name, &loc);
         }
-        self.jt(v, &here, reads)
+        Some(())
     }
 }
 
 /// A variable name: an identifier (a letter or `_` first, then letters,
 /// digits or `_`) of at most 80 characters.
-fn valid_variable(name: &str) -> bool {
+pub(crate) fn valid_variable(name: &str) -> bool {
     let mut cs = name.chars();
     matches!(cs.next(), Some(c) if c.is_alphabetic() || c == '_')
         && cs.all(|c| c.is_alphanumeric() || c == '_')

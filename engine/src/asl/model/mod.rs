@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 mod compiler;
 mod jsonata;
+pub(crate) use jsonata::valid_variable;
 mod map;
 mod retry;
 mod states;
@@ -80,6 +81,20 @@ pub struct State {
     pub next: Option<StateId>,
     /// The fields of a JSONata state; `None` for a JSONPath state.
     pub jsonata: Option<Box<JsonataFields>>,
+    /// The `Assign` fields of a JSONPath state and its Choice rules; `None`
+    /// when it has none (and for a JSONata state).
+    pub path_assign: Option<Box<PathAssign>>,
+}
+
+/// `Assign` in a JSONPath state: payload templates whose `name.$` members
+/// read a path or an intrinsic (`$` is the state's result, or its effective
+/// input where it has no result; see `docs/jsonata.md`).
+#[derive(Debug, Clone, Default)]
+pub struct PathAssign {
+    /// The state's own `Assign`.
+    pub state: Option<Template>,
+    /// Each Choice rule's `Assign`, in the order of `Choices`.
+    pub rules: Vec<Option<Template>>,
 }
 
 /// The JSONata fields shared by state types (`QueryLanguage: JSONata`).
@@ -260,6 +275,9 @@ pub struct Catcher {
     pub output: Option<Jt>,
     /// `Assign` of a JSONata catcher (replaces the state's own).
     pub assign: Option<Jt>,
+    /// `Assign` of a JSONPath catcher (replaces the state's own; `$` is the
+    /// error output).
+    pub path_assign: Option<Template>,
 }
 
 /// Does an `ErrorEquals` list match `err` raised by a state of this kind?

@@ -232,17 +232,16 @@ impl Compiler {
                     "a catcher with States.ALL must be the last one",
                 );
             }
-            self.no_assign(co, &here);
             let target = self.target(co.get("Next"), &format!("{here}/Next"), ids);
             let result_path = self.result_path(co, &here);
             let output = match co.get("Output") {
                 Some(v) if jsonata => self.jt(v, &format!("{here}/Output"), Reads::ErrorOutput),
                 _ => None,
             };
-            let assign = if jsonata {
-                self.assign(co, &here, Reads::ErrorOutput)
+            let (assign, path_assign) = if jsonata {
+                (self.assign(co, &here, Reads::ErrorOutput), None)
             } else {
-                None
+                (None, self.path_assign(co, &here))
             };
             if let Some(t) = target {
                 targets.push(t);
@@ -252,6 +251,7 @@ impl Compiler {
                     result_path,
                     output,
                     assign,
+                    path_assign,
                 });
             }
         }

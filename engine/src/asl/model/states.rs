@@ -6,6 +6,7 @@ use super::jsonata::Reads;
 use super::{JsonataFields, Kind, Seconds, StateId, TaskSpec, WaitSpec};
 use crate::asl::choice::{parse_timestamp, Rule};
 use crate::asl::jsonata::expression_body;
+use crate::asl::template::Template;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -76,6 +77,7 @@ impl Compiler {
         ids: &HashMap<&str, StateId>,
         targets: &mut Vec<StateId>,
         mut jsonata: Option<&mut JsonataFields>,
+        rule_assigns: &mut Vec<Option<Template>>,
     ) -> Kind {
         let mut choices = Vec::new();
         match o.get("Choices").and_then(Value::as_array).filter(|a| !a.is_empty()) {
@@ -84,7 +86,11 @@ impl Compiler {
                     let here = format!("{at}/Choices/{i}");
                     let rule = match jsonata.as_deref_mut() {
                         Some(jf) => self.jsonata_rule(c, &here, jf),
-                        None => Rule::compile(c, &here, true, &mut self.d),
+                        None => {
+                            let a = c.as_object().and_then(|co| self.path_assign(co, &here));
+                            rule_assigns.push(a);
+                            Rule::compile(c, &here, true, &mut self.d)
+                        }
                     };
                     let t = c
                         .get("Next")

@@ -63,6 +63,9 @@ impl Scope for StateScope<'_> {
     fn random(&self) -> u64 {
         self.ex.random()
     }
+    fn var(&self, name: &str) -> Option<&Value> {
+        self.ex.var_of(self.f, name)
+    }
 }
 
 /// A seed derived from the execution ARN: for [`super::Options::seed`] `None`.
@@ -153,7 +156,7 @@ impl Execution {
     /// against `doc` (for `$`) or the Context object (for `$$`).
     pub(super) fn select<'a>(
         &'a self,
-        f: &Frame,
+        f: &'a Frame,
         p: &Path,
         doc: &'a Value,
         field: &str,
@@ -176,6 +179,15 @@ impl Execution {
             Root::Context => {
                 let c = self.context_object(f, Extra::default(), p.needs_execution_input());
                 p.select_value(&c).map(Cow::Owned).ok_or_else(|| not_found(&c))
+            }
+            Root::Variable => {
+                let name = p.variable().unwrap_or_default();
+                match self.var_of(f, name) {
+                    Some(v) => from(v),
+                    None => Err(StateError::runtime(format!(
+                        "Invalid path '{p}' : The variable '{name}' is not defined (applying {field})"
+                    ))),
+                }
             }
         }
     }

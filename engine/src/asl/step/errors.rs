@@ -63,7 +63,11 @@ impl Execution {
             let output = if st.jsonata.is_some() {
                 self.catch_output_jsonata(f, c, i, err_out)
             } else {
-                Self::apply_result_path(&c.result_path, &f.input, err_out)
+                // `$` in the catcher's `Assign` is the error output.
+                self.path_assign(f, c.path_assign.as_ref(), &err_out).and_then(|vars| {
+                    f.pending_vars = vars;
+                    Self::apply_result_path(&c.result_path, &f.input, err_out)
+                })
             };
             let output = match output {
                 Ok(o) => o,

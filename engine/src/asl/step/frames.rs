@@ -241,6 +241,8 @@ impl Execution {
             Some(sel) => sel.eval(&self.scope(f, &result, Default::default()))?,
             None => result,
         };
+        // `$` in `Assign` is the result, after ResultSelector.
+        f.pending_vars = self.path_assign(f, super::states::own_assign(st), &result)?;
         let output = Self::apply_result_path(&st.result_path, &f.input, result)?;
         let output = self.apply_output_path(st, f, output)?;
         self.exit(f, output, st.next)

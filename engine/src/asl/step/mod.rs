@@ -32,6 +32,7 @@ mod jsonata;
 mod parallel;
 mod states;
 mod task;
+mod vars;
 
 use super::error::{self, StateError, PAYLOAD_LIMIT};
 use super::history::{self, Details, HistoryEvent, Payload};
@@ -215,6 +216,11 @@ pub struct Options {
     /// nothing. Not part of snapshots.
     #[serde(skip)]
     pub history_sink: Option<HistorySink>,
+    /// Workflow variables the execution starts with (TestState's
+    /// `variables`), at the top level. Not part of snapshots: the top
+    /// frame keeps them.
+    #[serde(skip)]
+    pub variables: Option<Box<Map<String, Value>>>,
 }
 
 /// Receives history events as an execution records them; see
@@ -307,7 +313,7 @@ struct Frame {
     /// Variables the current state's `Assign` computed, set when the state
     /// exits (not if it fails first: a catcher's `Assign` replaces them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pending_vars: Option<Box<Map<String, Value>>>,
+    pending_vars: vars::PendingVars,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -592,8 +598,15 @@ impl Execution {
         ex.input = input.clone();
         let start = ex.machine.start();
         let fid = ex.new_frame(start, input, Parent::Top, 1);
+        let vars = ex.opts.variables.take();
+        ex.vars_bytes = vars
+            .iter()
+            .flat_map(|m| m.values())
+            .map(|v| json_size(v).unwrap_or(0) as u64)
+            .sum();
         if let Some(f) = ex.frames[fid as usize].as_mut() {
             f.input_payload = input_payload;
+            f.vars = vars;
         }
         ex.ready.push_back(fid);
         ex.drain();
@@ -902,3 +915,5 @@ fn error_details(e: &StateError) -> Value {
 mod tests;
 #[cfg(test)]
 mod tests_jsonata;
+#[cfg(test)]
+mod tests_vars;

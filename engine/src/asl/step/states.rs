@@ -5,25 +5,32 @@ use super::{Command, Execution, Flow, Frame, FrameId, Pending, Phase};
 use crate::asl::choice::{parse_timestamp, Rule};
 use crate::asl::error::{self, StateError};
 use crate::asl::model::{Dynamic, PathSpec, ResultPathSpec, State, StateId, WaitSpec};
+use crate::asl::template::Template;
 use serde_json::Value;
 use std::borrow::Cow;
 
 impl Execution {
     pub(super) fn run_pass(&mut self, f: &mut Frame, st: &State, result: Option<&Value>) -> Result<Flow, StateError> {
-        let r: Option<Value> = {
+        let (r, vars) = {
             let eff = self.effective_input(st, f)?;
-            if let Some(r) = result {
+            let r = if let Some(r) = result {
                 Some(r.clone())
             } else if let Some(p) = &st.parameters {
                 Some(p.eval(&self.scope(f, &eff, Default::default()))?)
             } else {
-                match eff {
-                    Cow::Owned(v) => Some(v),
-                    Cow::Borrowed(v) if !matches!(st.input_path, PathSpec::Root) => Some(v.clone()),
-                    Cow::Borrowed(_) => None,
-                }
-            }
+                None
+            };
+            // `$` in `Assign` is the state's result: `Result` or
+            // `Parameters`, else the effective input.
+            let vars = self.path_assign(f, own_assign(st), r.as_ref().unwrap_or(&eff))?;
+            let r = r.or_else(|| match eff {
+                Cow::Owned(v) => Some(v),
+                Cow::Borrowed(v) if !matches!(st.input_path, PathSpec::Root) => Some(v.clone()),
+                Cow::Borrowed(_) => None,
+            });
+            (r, vars)
         };
+        f.pending_vars = vars;
         // The input stays in the frame until the state has exited (a
         // redrive starts again from it), except where nothing can fail.
         let output = match r {
@@ -52,18 +59,26 @@ impl Execution {
         default: Option<StateId>,
     ) -> Result<Flow, StateError> {
         let eff = self.effective_input(st, f)?;
-        let next = {
+        let matched = {
             let scope = self.scope(f, &eff, Default::default());
-            let mut next = None;
-            for (rule, target) in choices {
+            let mut matched = None;
+            for (i, (rule, target)) in choices.iter().enumerate() {
                 if rule.eval(&scope)? {
-                    next = Some(*target);
+                    matched = Some((i, *target));
                     break;
                 }
             }
-            next
+            matched
         };
-        let next = next.or(default).ok_or_else(|| {
+        // A matching rule's `Assign`, or the state's own with `Default`;
+        // `$` is the effective input.
+        let assign = match (matched, &st.path_assign) {
+            (Some((i, _)), Some(a)) => a.rules.get(i).and_then(Option::as_ref),
+            (None, _) => own_assign(st),
+            (Some(_), None) => None,
+        };
+        let vars = self.path_assign(f, assign, &eff)?;
+        let next = matched.map(|(_, t)| t).or(default).ok_or_else(|| {
             StateError::new(
                 error::NO_CHOICE_MATCHED,
                 format!(
@@ -74,10 +89,12 @@ impl Execution {
         })?;
         match Self::owned_unless_whole(st, eff) {
             Some(eff) => {
+                f.pending_vars = vars;
                 let output = self.apply_output_path(st, f, eff)?;
                 self.exit(f, output, Some(next))
             }
             None => {
+                f.pending_vars = vars;
                 let output = std::mem::take(&mut f.input);
                 self.exit_unchanged(f, output, Some(next))
             }
@@ -183,8 +200,15 @@ impl Execution {
                 return Err(StateError::runtime("a JSONata Wait field in a JSONPath state"))
             }
         };
+        let vars = self.path_assign(f, own_assign(st), &eff)?;
         let eff = eff.into_owned();
         let output = self.apply_output_path(st, f, eff)?;
+        f.pending_vars = vars;
         Ok((fire_at, output))
     }
+}
+
+/// A JSONPath state's own `Assign`.
+pub(super) fn own_assign(st: &State) -> Option<&Template> {
+    st.path_assign.as_ref().and_then(|a| a.state.as_ref())
 }

@@ -16,6 +16,7 @@ pub(super) fn start(def: Value, input: Value) -> (Execution, Vec<Command>) {
             history: true,
             seed: None,
             history_sink: None,
+            variables: None,
         },
         T0,
     )
@@ -559,6 +560,7 @@ fn start_seeded(def: Value, input: Value, seed: Option<[u8; 32]>) -> (Execution,
             history: true,
             seed,
             history_sink: None,
+            variables: None,
         },
         T0,
     )

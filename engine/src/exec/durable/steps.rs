@@ -61,6 +61,7 @@ impl Actor {
             history: true,
             seed: Some(fresh_seed()),
             history_sink: None,
+            variables: None,
         };
         let (ex, cmds) = Execution::start(machine, info, input, opts, now);
         let rec = ExecutionRecord {
