@@ -207,8 +207,10 @@ pub struct TaskSpec {
     pub timeout: Option<Seconds>,
     /// `HeartbeatSeconds(Path)`.
     pub heartbeat: Option<Seconds>,
-    /// `Credentials`.
+    /// `Credentials` of a JSONPath state (a payload template).
     pub credentials: Option<Template>,
+    /// `Credentials` of a JSONata state (`{% %}` strings in any JSON).
+    pub jsonata_credentials: Option<Jt>,
 }
 
 /// A Wait state's duration.

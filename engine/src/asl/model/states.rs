@@ -49,23 +49,18 @@ impl Compiler {
                 );
             }
         }
-        let credentials = match o.get("Credentials") {
-            Some(_) if self.jsonata => {
-                self.d.err(
-                    &format!("{at}/Credentials"),
-                    "SCHEMA_VALIDATION_FAILED",
-                    "'Credentials' in a JSONata state is not supported yet",
-                );
-                None
-            }
-            Some(c) => Some(self.template(c, &format!("{at}/Credentials"))),
-            None => None,
+        let here = format!("{at}/Credentials");
+        let (credentials, jsonata_credentials) = match o.get("Credentials") {
+            Some(c) if self.jsonata => (None, self.jt(c, &here, Reads::Input)),
+            Some(c) => (Some(self.template(c, &here)), None),
+            None => (None, None),
         };
         Kind::Task(Box::new(TaskSpec {
             resource,
             timeout,
             heartbeat,
             credentials,
+            jsonata_credentials,
         }))
     }
 

@@ -69,23 +69,25 @@ impl Execution {
                     Self::apply_result_path(&c.result_path, &f.input, err_out)
                 })
             };
-            let output = match output {
-                Ok(o) => o,
-                Err(e2) => return Flow::Ended(Err(e2)),
-            };
-            return match self.exit(f, output, Some(c.next)) {
+            // A catcher that fails itself (its Output, Assign or
+            // ResultPath, or the output's size) fails the state.
+            return match output.and_then(|output| self.exit(f, output, Some(c.next))) {
                 Ok(flow) => flow,
-                Err(e2) => Flow::Ended(Err(e2)),
+                Err(e2) => self.state_failed(f, &st.kind, e2),
             };
         }
-        if let Kind::Parallel { .. } | Kind::Map(_) = st.kind {
-            let ty = if matches!(st.kind, Kind::Map(_)) {
-                "MapStateFailed"
-            } else {
-                "ParallelStateFailed"
-            };
-            f.last_event = self.record(ty, f.last_event, None);
-        }
+        self.state_failed(f, &st.kind, e)
+    }
+
+    /// The state fails for good: a Map or Parallel records
+    /// `MapStateFailed` or `ParallelStateFailed` first.
+    fn state_failed(&mut self, f: &mut Frame, kind: &Kind, e: StateError) -> Flow {
+        let ty = match kind {
+            Kind::Map(_) => "MapStateFailed",
+            Kind::Parallel { .. } => "ParallelStateFailed",
+            _ => return Flow::Ended(Err(e)),
+        };
+        f.last_event = self.record(ty, f.last_event, None);
         Flow::Ended(Err(e))
     }
 }

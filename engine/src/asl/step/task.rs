@@ -53,7 +53,15 @@ impl Execution {
                 Some(s) => Some(self.jnumber(f, s, "HeartbeatSeconds", true)?),
                 None => None,
             };
-            (parameters, None, timeout, heartbeat)
+            let seen = super::jsonata::Seen {
+                extra,
+                ..Default::default()
+            };
+            let credentials = match &spec.jsonata_credentials {
+                Some(c) => Some(self.jvalue(f, c, "Credentials", seen)?),
+                None => None,
+            };
+            (parameters, credentials, timeout, heartbeat)
         } else {
             let eff = self.effective_input(st, f)?;
             let extra = Extra {

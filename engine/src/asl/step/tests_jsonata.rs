@@ -680,3 +680,22 @@ fn an_item_selector_reading_the_item_builds_no_context_with_the_execution_input(
     assert_eq!(succeeded(&ex), &json!([{"v": 1}, {"v": 2}, {"v": 3}]));
     assert_eq!(ex.full_contexts.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
+
+#[test]
+fn a_task_hands_its_evaluated_credentials_to_the_integration() {
+    let (_, cmds) = start(
+        one(
+            json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true,
+                   "Credentials": {"RoleArn": "{% 'arn:aws:iam::' & $states.input.account & ':role/Runner' %}"}}),
+        ),
+        json!({"account": "111122223333"}),
+    );
+    assert_eq!(
+        invocation(&cmds).credentials,
+        Some(json!({"RoleArn": "arn:aws:iam::111122223333:role/Runner"}))
+    );
+    let p = problems(one(
+        json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true, "Credentials": {"RoleArn": "{% $states.result %}"}}),
+    ));
+    assert!(p[0].contains("$states.result is only available"), "{p:#?}");
+}

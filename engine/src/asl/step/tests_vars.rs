@@ -219,3 +219,16 @@ fn validation_of_jsonpath_assign_and_variable_paths() {
         4
     );
 }
+
+#[test]
+fn a_map_whose_catcher_fails_records_map_state_failed() {
+    let def = json!({"StartAt": "M", "States": {
+        "M": {"Type": "Map", "ItemsPath": "$.xs", "End": true,
+              "ItemProcessor": {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Inner"}}},
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "H", "Assign": {"v.$": "$never"}}]},
+        "H": {"Type": "Succeed"}}});
+    let (ex, _) = start(def, json!({"xs": [1]}));
+    assert_eq!(failed(&ex).error, "States.Runtime");
+    let t = types(&ex);
+    assert_eq!(t[t.len() - 2..], ["MapStateFailed", "ExecutionFailed"], "{t:?}");
+}
