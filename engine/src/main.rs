@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 // A run of many small states allocates and frees many small JSON values;
 // glibc's malloc spent a quarter of a whole-process run in its own code and
@@ -22,8 +22,10 @@ use std::sync::{Arc, Mutex};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod client_cmd;
+mod history_out;
 mod serve;
 use client_cmd::client_cmd;
+use history_out::HistoryWriter;
 
 #[derive(Parser)]
 #[command(
@@ -429,26 +431,14 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 ClockKind::Simulated => Arc::new(SimulatedClock::new(SystemClock.now_ms())),
             };
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            // The history goes to stderr as it is recorded: a long run holds
-            // none of it in memory. The first write error stops the writing
-            // and is reported once the run has ended.
-            let history_out = Arc::new(Mutex::new(HistoryOut {
-                w: std::io::BufWriter::with_capacity(1 << 16, std::io::stderr()),
-                error: None,
-            }));
-            let sink = history.then(|| {
-                let out = history_out.clone();
-                HistorySink(Arc::new(move |ev| {
-                    let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
-                    if o.error.is_none() {
-                        if let Err(e) = serde_json::to_writer(&mut o.w, &ev).map_err(std::io::Error::from) {
-                            o.error = Some(e);
-                        } else if let Err(e) = o.w.write_all(b"\n") {
-                            o.error = Some(e);
-                        }
-                    }
-                }))
-            });
+            // The history goes to stderr as it is recorded, from a thread
+            // of its own: a long run holds little of it in memory. The first
+            // write error stops the writing and is reported once the run has
+            // ended.
+            let history_out = history.then(|| Arc::new(HistoryWriter::start(std::io::stderr())));
+            let sink = history_out
+                .clone()
+                .map(|out| HistorySink(Arc::new(move |ev| out.push(ev))));
             let once = RunOnce {
                 state_machine_name: sm_name,
                 execution_name,
@@ -469,12 +459,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            {
-                let mut o = history_out.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(e) = o.error.take() {
-                    return Err(anyhow::Error::from(e).context("cannot write the history"));
-                }
-                o.w.flush().context("cannot write the history")?;
+            if let Some(out) = &history_out {
+                out.finish().context("cannot write the history")?;
             }
             let mut out = std::io::stdout().lock();
             match result.status {
@@ -519,10 +505,4 @@ fn with_modules(r: Registry, _: &EngineConfig, extra: &[(String, PathBuf)]) -> a
         "this build of aslan has no WebAssembly support (feature `wasm`)"
     );
     Ok(r)
-}
-
-/// Where `aslan run --history` writes its events.
-struct HistoryOut {
-    w: std::io::BufWriter<std::io::Stderr>,
-    error: Option<std::io::Error>,
 }

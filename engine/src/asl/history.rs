@@ -14,6 +14,8 @@ use serde_json::{json, Map, Value};
 use std::ops::Index;
 use std::sync::{Arc, OnceLock};
 
+mod json_line;
+
 /// One history event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryEvent {
