@@ -36,7 +36,7 @@
 //! builds for this bench, `target/release/aslan`) against the peer's CLI,
 //! `local-sfn -f DEF < F` (`tests/peer/node_modules/.bin/local-sfn`).
 
-use aslan::asl::{Execution, ExecutionInfo, Machine, Options, Status};
+use aslan::asl::{Command as CoreCommand, Event, Execution, ExecutionInfo, Machine, Options, Status};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -163,7 +163,7 @@ fn ours(def: &Value, input: &Value, history: bool, runs: usize) -> Measured {
         let info = ExecutionInfo::local("Bench", &format!("run-{i}"), 0);
         let input = input.clone();
         let t = Instant::now();
-        let (ex, cmds) = Execution::start(
+        let (mut ex, mut cmds) = Execution::start(
             machine.clone(),
             info,
             input,
@@ -175,6 +175,11 @@ fn ours(def: &Value, input: &Value, history: bool, runs: usize) -> Measured {
             },
             0,
         );
+        // A run longer than one step budget goes on through timers set
+        // for now (`STEP_BUDGET`), as an executor would fire them.
+        while let [CoreCommand::StartTimer { token, .. }] = cmds.as_slice() {
+            cmds = ex.handle(Event::TimerFired { token: *token }, 0);
+        }
         let (n, e) = (ex.transitions(), ex.history().len());
         // The output is moved out, not copied; the rest is freed here.
         let status = ex.into_status();

@@ -260,3 +260,33 @@ async fn many_executions_share_group_commits() {
     );
     ex.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_loop_leaves_the_executor_free_and_stops_when_asked() {
+    let dir = tempdir("endless");
+    let clock = Arc::new(ManualClock::new(T0));
+    let (store, ex, _) = executor(&dir, clock.clone(), Arc::new(Gate::default()));
+    let endless = machine(
+        &store,
+        "endless",
+        json!({"StartAt": "A", "States": {
+            "A": {"Type": "Choice", "Choices": [{"Variable": "$.never", "IsPresent": true, "Next": "Done"}], "Default": "B"},
+            "B": {"Type": "Pass", "Next": "A"},
+            "Done": {"Type": "Succeed"}}}),
+    )
+    .await;
+    let quick = machine(
+        &store,
+        "quick",
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
+    )
+    .await;
+    let looping = ex.start_execution(start(&endless, "l", json!({}))).await.unwrap();
+    // The loop runs in steps: other executions start and end meanwhile.
+    let other = ex.start_execution(start(&quick, "q", json!({"x": 1}))).await.unwrap();
+    assert_eq!(settle(&store, &other.arn).await.status, "SUCCEEDED");
+    until(|| store.history(looping.id).unwrap().len() > 30_000).await;
+    let stopped = ex.stop_execution(&looping.arn, None, None).await.unwrap();
+    assert_eq!(stopped.status, "ABORTED");
+    ex.shutdown().await;
+}

@@ -96,11 +96,15 @@ def test_test_state_takes_and_reports_variables_in_jsonpath_states(sfn):
     assert r["status"] == "CAUGHT_ERROR" and r["nextState"] == "H" and r["error"] == "States.Timeout", r
     assert json.loads(r["output"])["err"]["Error"] == "States.Timeout"
     assert json.loads(r["inspectionData"]["variables"]) == {"why": "States.Timeout"}
-    try:
-        sfn.test_state(definition=json.dumps({"Type": "Pass", "End": True}), roleArn=ROLE, variables='{"1x": 1}')
-        raise AssertionError("TestState took a bad variable name")
-    except sfn.exceptions.ValidationException:
-        pass
+    for bad in ['{"1x": 1}', json.dumps({"big": "x" * 300_000})]:
+        try:
+            sfn.test_state(definition=json.dumps({"Type": "Pass", "End": True}), roleArn=ROLE, variables=bad)
+            raise AssertionError("TestState took bad variables")
+        except sfn.exceptions.ValidationException:
+            pass
+    # A state whose Next is its own name runs once: the target is a stand-in.
+    r = sfn.test_state(definition=json.dumps({"Type": "Pass", "Next": "TestState"}), roleArn=ROLE, input='{"a": 1}')
+    assert r["status"] == "SUCCEEDED" and r["nextState"] == "TestState" and json.loads(r["output"]) == {"a": 1}, r
 
 
 def test_jsonpath_variables_survive_kill_9(tmp_path):

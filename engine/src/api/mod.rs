@@ -573,6 +573,7 @@ impl Api {
                 )),
                 history: Vec::new(),
                 transitions: 0,
+                caught: None,
             },
         };
         let mut out = json!({

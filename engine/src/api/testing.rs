@@ -43,7 +43,8 @@ pub(super) async fn test_state(api: &Api, req: &Value) -> ApiResult {
         .remove("Retry")
         .and_then(|v| v.as_array().cloned())
         .unwrap_or_default();
-    let machine = Arc::new(one_state_machine(state, &ty)?);
+    let (machine, name) = one_state_machine(state, &ty)?;
+    let machine = Arc::new(machine);
     let now = api.now();
     let clock = SimulatedClock::new(now);
     let info = ExecutionInfo::local("TestState", &super::new_uuid(), now);
@@ -69,13 +70,11 @@ pub(super) async fn test_state(api: &Api, req: &Value) -> ApiResult {
                 .is_some_and(|r| r.get("MaxAttempts").and_then(Value::as_u64).unwrap_or(3) > 0)
     };
     let mut out = match r.status {
-        Status::Succeeded(v) => match caught(&r.history) {
-            Some((error, _)) if retriable(&error) => {
-                return Ok(json!({"status": "RETRIABLE", "error": error, "cause": caught(&r.history).map(|c| c.1)}))
+        Status::Succeeded(v) => match r.caught {
+            Some(e) if retriable(&e.error) => {
+                return Ok(json!({"status": "RETRIABLE", "error": e.error, "cause": e.cause}))
             }
-            Some((error, cause)) => {
-                json!({"status": "CAUGHT_ERROR", "output": v.to_string(), "error": error, "cause": cause})
-            }
+            Some(e) => json!({"status": "CAUGHT_ERROR", "output": v.to_string(), "error": e.error, "cause": e.cause}),
             None => json!({"status": "SUCCEEDED", "output": v.to_string()}),
         },
         Status::Failed(e) | Status::TimedOut(e) | Status::Aborted(e) => {
@@ -84,21 +83,30 @@ pub(super) async fn test_state(api: &Api, req: &Value) -> ApiResult {
         }
         Status::Running => return Err(ApiError::new(Kind::InternalServerError, "the test did not finish")),
     };
-    if let Some(next) = entered(&r.history).last().filter(|n| **n != NAME) {
+    if let Some(next) = entered(&r.history).last().filter(|n| **n != name) {
         out["nextState"] = json!(next);
     }
-    let after = variables_after(variables, &r.history);
+    let after = variables_after(variables, &r.history, &name);
     if !after.is_empty() {
         out["inspectionData"] = json!({"variables": Value::Object(after).to_string()});
     }
     Ok(out)
 }
 
+/// The most the request's `variables` may hold, as on AWS (a variable and
+/// an `Assign` may hold as much).
+const VARIABLES_LIMIT: usize = 256 * 1024;
+
 /// The request's `variables`: a JSON object of valid variable names.
 fn variables(req: &Value) -> Result<Map<String, Value>, ApiError> {
     let Some(text) = opt_str(req, "variables")? else {
         return Ok(Map::new());
     };
+    if text.len() > VARIABLES_LIMIT {
+        return Err(ApiError::validation(format!(
+            "variables may hold at most {VARIABLES_LIMIT} bytes"
+        )));
+    }
     let Ok(Value::Object(vars)) = serde_json::from_str::<Value>(text) else {
         return Err(ApiError::validation("variables must be a JSON object"));
     };
@@ -108,8 +116,10 @@ fn variables(req: &Value) -> Result<Map<String, Value>, ApiError> {
     Ok(vars)
 }
 
-/// A machine of the state and a Succeed state for each of its targets.
-fn one_state_machine(mut state: Map<String, Value>, ty: &str) -> Result<Machine, ApiError> {
+/// A machine of the state and a Succeed state for each of its targets, and
+/// the state's name in it: `TestState`, unless a target has that name (a
+/// state that names itself must not run again).
+fn one_state_machine(mut state: Map<String, Value>, ty: &str) -> Result<(Machine, String), ApiError> {
     let mut states = Map::new();
     let mut target = |n: Option<&Value>| {
         if let Some(n) = n.and_then(Value::as_str) {
@@ -127,15 +137,23 @@ fn one_state_machine(mut state: Map<String, Value>, ty: &str) -> Result<Machine,
         target(t.get("Next"));
     }
     target(state.get("Default"));
-    states.insert(NAME.into(), Value::Object(state));
-    let def = json!({"StartAt": NAME, "States": states});
-    Machine::compile(&def).map_err(|e| {
+    let mut name = NAME.to_string();
+    for i in 1.. {
+        if !states.contains_key(&name) {
+            break;
+        }
+        name = format!("{NAME}-{i}");
+    }
+    states.insert(name.clone(), Value::Object(state));
+    let def = json!({"StartAt": name, "States": states});
+    let m = Machine::compile(&def).map_err(|e| {
         let lines: Vec<String> = e.0.iter().map(|d| d.to_string()).collect();
         ApiError::new(
             Kind::InvalidDefinition,
             format!("Invalid State Definition: '{}'", lines.join("; ")),
         )
-    })
+    })?;
+    Ok((m, name))
 }
 
 fn error_names(v: &Value) -> Vec<String> {
@@ -157,26 +175,13 @@ fn entered(history: &[HistoryEvent]) -> Vec<&str> {
         .collect()
 }
 
-/// In a run that succeeded, the error a catcher caught: the last failure
-/// event's (`TaskFailed`, `TaskTimedOut`, `EvaluationFailed`, ...).
-fn caught(history: &[HistoryEvent]) -> Option<(String, String)> {
-    history.iter().rev().find_map(|e| {
-        let (k, d) = e.details.as_ref()?;
-        if !(k.ends_with("FailedEventDetails") || k.ends_with("TimedOutEventDetails")) {
-            return None;
-        }
-        let text = |f: &str| d[f].as_str().unwrap_or_default().to_string();
-        Some((text("error"), text("cause")))
-    })
-}
-
 /// The variables after the state: those it started with, updated by the
 /// assignments its exit event records.
-fn variables_after(mut vars: Map<String, Value>, history: &[HistoryEvent]) -> Map<String, Value> {
+fn variables_after(mut vars: Map<String, Value>, history: &[HistoryEvent], name: &str) -> Map<String, Value> {
     let assigned = history
         .iter()
         .filter_map(|e| e.details.as_ref())
-        .filter(|(k, d)| *k == "stateExitedEventDetails" && d["name"] == NAME)
+        .filter(|(k, d)| *k == "stateExitedEventDetails" && d["name"] == name)
         .filter_map(|(_, d)| d["assignedVariables"].as_object());
     for m in assigned {
         for (k, v) in m {

@@ -25,6 +25,8 @@ pub struct RunResult {
     pub history: Vec<HistoryEvent>,
     /// States entered.
     pub transitions: u64,
+    /// The last error a catcher took, if any (TestState reports it).
+    pub caught: Option<StateError>,
 }
 
 enum Wake {
@@ -142,6 +144,7 @@ pub async fn run(
                         status: Status::Failed(e),
                         history: ex.drain_history(),
                         transitions: ex.transitions(),
+                        caught: ex.last_caught().cloned(),
                     };
                 }
                 None => join_next(&mut running, &mut sig_rx).await,
@@ -159,6 +162,10 @@ pub async fn run(
                                 }
                                 None
                             } else {
+                                // A timer may be due at once (a long run
+                                // resuming, a simulated clock): let the
+                                // runtime's other tasks and timeouts run.
+                                tokio::task::yield_now().await;
                                 cmds = ex.handle(Event::TimerFired { token }, clock.now_ms());
                                 continue;
                             }
@@ -195,7 +202,9 @@ pub async fn run(
     }
     running.abort_all();
     let (history, transitions) = (ex.drain_history(), ex.transitions());
+    let caught = ex.last_caught().cloned();
     RunResult {
+        caught,
         status: ex.into_status(),
         history,
         transitions,

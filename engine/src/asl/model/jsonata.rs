@@ -169,9 +169,17 @@ impl Compiler {
             );
             return None;
         };
+        let mut seen = std::collections::HashSet::new();
         for key in vars.keys() {
             let name = name_of(key);
             let loc = format!("{here}/{}", crate::asl::diag::esc(key));
+            if !seen.insert(name) {
+                self.d.err(
+                    &loc,
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("variable '{name}' is assigned twice in one Assign"),
+                );
+            }
             if name == "states" {
                 self.d.err(
                     &loc,

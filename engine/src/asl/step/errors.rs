@@ -2,14 +2,14 @@
 
 use super::{Command, Execution, Flow, Frame, FrameId, Pending, Phase};
 use crate::asl::error::{self, StateError};
-use crate::asl::model::{errors_match, Kind};
+use crate::asl::model::{errors_match, Kind, State};
 use serde_json::json;
 
 impl Execution {
     /// A state raised an error: Retry, then Catch, else the frame fails.
     /// A `States.Runtime` cause is prefixed, as AWS does, with the state's
     /// name and the id of the event it entered at.
-    pub(super) fn state_error(&mut self, fid: FrameId, f: &mut Frame, mut e: StateError) -> Flow {
+    pub(super) fn state_error(&mut self, fid: FrameId, f: &mut Frame, e: StateError) -> Flow {
         let machine = self.machine.clone();
         let st = machine.state(f.state);
         let is_task = matches!(st.kind, Kind::Task(_));
@@ -17,13 +17,8 @@ impl Execution {
         f.pending_vars = None;
         f.assigned = None;
         if e.is_terminal() {
-            if e.error == error::RUNTIME && !e.cause.starts_with("An error occurred while executing the state") {
-                e.cause = format!(
-                    "An error occurred while executing the state '{}' (entered at the event id #{}). {}",
-                    st.name, f.entered_event, e.cause
-                );
-            }
-            return Flow::Ended(Err(e));
+            let e = located(st, f, e);
+            return self.state_failed(f, &st.kind, e);
         }
         if let Some(i) = st.retry.iter().position(|r| errors_match(&r.errors, &e.error, is_task)) {
             let r = &st.retry[i];
@@ -60,6 +55,7 @@ impl Execution {
             .find(|(_, c)| errors_match(&c.errors, &e.error, is_task))
         {
             let err_out = json!({"Error": e.error, "Cause": e.cause});
+            self.caught = Some(e);
             let output = if st.jsonata.is_some() {
                 self.catch_output_jsonata(f, c, i, err_out)
             } else {
@@ -73,7 +69,10 @@ impl Execution {
             // ResultPath, or the output's size) fails the state.
             return match output.and_then(|output| self.exit(f, output, Some(c.next))) {
                 Ok(flow) => flow,
-                Err(e2) => self.state_failed(f, &st.kind, e2),
+                Err(e2) => {
+                    let e2 = located(st, f, e2);
+                    self.state_failed(f, &st.kind, e2)
+                }
             };
         }
         self.state_failed(f, &st.kind, e)
@@ -90,4 +89,16 @@ impl Execution {
         f.last_event = self.record(ty, f.last_event, None);
         Flow::Ended(Err(e))
     }
+}
+
+/// A `States.Runtime` error's cause names the state and the event it
+/// entered at, as AWS words it.
+fn located(st: &State, f: &Frame, mut e: StateError) -> StateError {
+    if e.error == error::RUNTIME && !e.cause.starts_with("An error occurred while executing the state") {
+        e.cause = format!(
+            "An error occurred while executing the state '{}' (entered at the event id #{}). {}",
+            st.name, f.entered_event, e.cause
+        );
+    }
+    e
 }

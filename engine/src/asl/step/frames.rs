@@ -61,7 +61,17 @@ impl Execution {
                 Err(e) => self.state_error(fid, &mut f, e),
             };
             match flow {
-                Flow::Continue => continue,
+                Flow::Continue if self.budget == 0 => {
+                    // Out of budget: the frame waits in front of the queue
+                    // for the step that resumes the run.
+                    self.put_frame(fid, f);
+                    self.ready.push_front(fid);
+                    return;
+                }
+                Flow::Continue => {
+                    self.budget -= 1;
+                    continue;
+                }
                 Flow::Blocked => {
                     self.put_frame(fid, f);
                     return;
@@ -152,6 +162,14 @@ impl Execution {
         output: Value,
         next: Option<StateId>,
     ) -> Result<Flow, StateError> {
+        // The callers moved the input out of the frame: should the state's
+        // variables not fit, it goes back, for a retry, catcher or redrive.
+        if let Some(vars) = f.pending_vars.take() {
+            if let Err(e) = self.set_vars(f, *vars) {
+                f.input = output;
+                return Err(e);
+            }
+        }
         let kept = f.entered_payload.take();
         self.exit_with(f, output, next, kept)
     }

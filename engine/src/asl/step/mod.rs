@@ -324,7 +324,17 @@ enum Pending {
     Wait,
     Backoff,
     ExecutionTimeout,
+    /// The execution used up its step budget ([`STEP_BUDGET`]) and goes on
+    /// when this timer (set for now) fires.
+    Resume,
 }
+
+/// The most states one call of [`Execution::start`] or
+/// [`Execution::handle`] runs before it hands control back (with a timer
+/// set for now that resumes the run): a loop of Pass and Choice states
+/// cannot hold the executor, or the thread it runs on, for good, and each
+/// step's history stays bounded.
+pub const STEP_BUDGET: u32 = 10_000;
 
 /// The state of one execution. See the module documentation.
 ///
@@ -385,6 +395,12 @@ pub struct Execution {
     /// `TaskScheduled` events.
     #[serde(skip)]
     region: Option<Arc<str>>,
+    /// States this step may still run ([`STEP_BUDGET`]).
+    #[serde(skip)]
+    budget: u32,
+    /// The last error a catcher took (TestState reports it).
+    #[serde(skip)]
+    caught: Option<StateError>,
     /// Context objects built whole (with the execution input): tests check
     /// that the hot paths never do.
     #[cfg(test)]
@@ -566,6 +582,8 @@ impl Execution {
             redrive_ms: None,
             out: Vec::new(),
             region: None,
+            budget: 0,
+            caught: None,
             #[cfg(test)]
             full_contexts: AtomicU64::new(0),
         };
@@ -889,12 +907,30 @@ impl Execution {
     }
 
     fn drain(&mut self) {
+        self.budget = STEP_BUDGET;
         while let Some(fid) = self.ready.pop_front() {
             if self.status != Status::Running {
                 return;
             }
+            if self.budget == 0 {
+                self.ready.push_front(fid);
+                if !self.pending.values().any(|(_, p)| matches!(p, Pending::Resume)) {
+                    let token = self.token();
+                    self.pending.insert(token, (u32::MAX, Pending::Resume));
+                    self.out.push(Command::StartTimer {
+                        token,
+                        fire_at_ms: self.now,
+                    });
+                }
+                return;
+            }
             self.run_frame(fid);
         }
+    }
+
+    /// The last error a catcher took, if any.
+    pub fn last_caught(&self) -> Option<&StateError> {
+        self.caught.as_ref()
     }
 }
 

@@ -36,7 +36,9 @@ impl Execution {
         let output = match r {
             // The state passes its input through untouched: its exit fails
             // only if the input itself is over the limits, which no retry
-            // or redrive could mend, so the input is moved, not copied.
+            // or redrive could mend, or if its variables do not fit, when
+            // `exit_unchanged` puts the input back. So it is moved, not
+            // copied.
             None if matches!(st.result_path, ResultPathSpec::Root | ResultPathSpec::Discard)
                 && matches!(st.output_path, PathSpec::Root) =>
             {
@@ -70,14 +72,6 @@ impl Execution {
             }
             matched
         };
-        // A matching rule's `Assign`, or the state's own with `Default`;
-        // `$` is the effective input.
-        let assign = match (matched, &st.path_assign) {
-            (Some((i, _)), Some(a)) => a.rules.get(i).and_then(Option::as_ref),
-            (None, _) => own_assign(st),
-            (Some(_), None) => None,
-        };
-        let vars = self.path_assign(f, assign, &eff)?;
         let next = matched.map(|(_, t)| t).or(default).ok_or_else(|| {
             StateError::new(
                 error::NO_CHOICE_MATCHED,
@@ -87,6 +81,14 @@ impl Execution {
                 ),
             )
         })?;
+        // A matching rule's `Assign`, or the state's own with `Default`;
+        // `$` is the effective input.
+        let assign = match (matched, &st.path_assign) {
+            (Some((i, _)), Some(a)) => a.rules.get(i).and_then(Option::as_ref),
+            (None, _) => own_assign(st),
+            (Some(_), None) => None,
+        };
+        let vars = self.path_assign(f, assign, &eff)?;
         match Self::owned_unless_whole(st, eff) {
             Some(eff) => {
                 f.pending_vars = vars;
@@ -104,9 +106,10 @@ impl Execution {
     /// The effective input as an owned value, or `None` when it is the
     /// frame's input itself and the caller may take it rather than copy
     /// it: `InputPath` and `OutputPath` are both `$`. Choice and Succeed
-    /// have no Retry or Catch, and with both paths `$` nothing can fail
-    /// after this (the output is the input, already within the size
-    /// limit), so a redrive never needs the raw input.
+    /// have no Retry or Catch, and with both paths `$` only the state's
+    /// variables can fail after this (the output is the input, already
+    /// within the size limit), in which case `exit_unchanged` puts the
+    /// input back for a redrive.
     fn owned_unless_whole(st: &State, eff: Cow<'_, Value>) -> Option<Value> {
         match eff {
             Cow::Borrowed(_) if matches!((&st.input_path, &st.output_path), (PathSpec::Root, PathSpec::Root)) => None,

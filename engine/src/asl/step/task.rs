@@ -278,6 +278,9 @@ impl Execution {
     /// A timer fired: the execution's timeout, a Wait's end, a retry's
     /// backoff, or a task's timeout or missed heartbeat.
     pub(super) fn timer(&mut self, fid: FrameId, token: u64, kind: Pending) {
+        if let Pending::Resume = kind {
+            return; // the ready frames run in the drain that follows
+        }
         if let Pending::ExecutionTimeout = kind {
             let e = StateError::new(
                 error::TIMEOUT,

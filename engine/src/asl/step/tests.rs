@@ -1049,3 +1049,32 @@ fn history_events_stay_small() {
         std::mem::size_of::<HistoryEvent>()
     );
 }
+
+#[test]
+fn a_long_run_hands_control_back_every_step_budget_and_goes_on() {
+    let def = json!({"StartAt": "Init", "States": {
+        "Init": {"Type": "Pass", "Result": {"i": 0}, "Next": "Check"},
+        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.i", "NumericLessThan": 12_000, "Next": "Inc"}], "Default": "Done"},
+        "Inc": {"Type": "Pass", "Parameters": {"i.$": "States.MathAdd($.i, 1)"}, "Next": "Check"},
+        "Done": {"Type": "Succeed"}}});
+    let (mut ex, mut cmds) = start(def, json!({}));
+    let mut steps = 1;
+    while *ex.status() == Status::Running {
+        let t = timers(&cmds);
+        assert_eq!(t.len(), 1, "{cmds:?}");
+        assert_eq!(t[0].1, T0, "the step resumes at once");
+        assert!(
+            ex.transitions() <= steps * (STEP_BUDGET as u64 + 1),
+            "{} after {steps} steps",
+            ex.transitions()
+        );
+        // A snapshot taken between steps resumes too.
+        let snap = serde_json::to_vec(&ex).unwrap();
+        let back: Execution = serde_json::from_slice(&snap).unwrap();
+        ex = back.restore(ex.machine().clone(), json!({}));
+        cmds = ex.handle(Event::TimerFired { token: t[0].0 }, T0);
+        steps += 1;
+    }
+    assert_eq!(*ex.status(), Status::Succeeded(json!({"i": 12_000})));
+    assert_eq!(steps, 3, "24,002 states in steps of 10,000");
+}

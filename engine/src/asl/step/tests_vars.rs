@@ -218,6 +218,13 @@ fn validation_of_jsonpath_assign_and_variable_paths() {
         .len(),
         4
     );
+    let p = problems(
+        json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Assign": {"x": 1, "x.$": "$.a"}, "End": true}}}),
+    );
+    assert_eq!(
+        p,
+        ["/States/A/Assign/x.$ SCHEMA_VALIDATION_FAILED: variable 'x' is assigned twice in one Assign"]
+    );
 }
 
 #[test]
@@ -229,6 +236,56 @@ fn a_map_whose_catcher_fails_records_map_state_failed() {
         "H": {"Type": "Succeed"}}});
     let (ex, _) = start(def, json!({"xs": [1]}));
     assert_eq!(failed(&ex).error, "States.Runtime");
+    let t = types(&ex);
+    assert_eq!(t[t.len() - 2..], ["MapStateFailed", "ExecutionFailed"], "{t:?}");
+}
+
+#[test]
+fn the_last_caught_error_is_kept_even_without_a_failure_event() {
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "ResultPath": "$.a.b", "Next": "H",
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "H"}]},
+        "H": {"Type": "Succeed"}}});
+    let (mut ex, cmds) = start(def, json!({"a": "not an object"}));
+    assert!(ex.last_caught().is_none());
+    ex.handle(
+        Event::TaskSucceeded {
+            token: invocation(&cmds).token,
+            output: json!(1),
+        },
+        T0,
+    );
+    assert_eq!(
+        ex.last_caught().map(|e| e.error.as_str()),
+        Some("States.ResultPathMatchFailure")
+    );
+    assert!(matches!(ex.status(), Status::Succeeded(_)));
+}
+
+#[test]
+fn a_pass_whose_variables_do_not_fit_keeps_its_input_for_a_redrive() {
+    // Two copies of a 200,000-byte string: over the 256 KiB of one Assign.
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Assign": {"a.$": "$.big", "b.$": "$.big"}, "End": true}}});
+    let input = json!({"big": "x".repeat(200_000)});
+    let (mut ex, _) = start(def, input.clone());
+    assert_eq!(failed(&ex).error, "States.DataLimitExceeded");
+    // The redrive runs P again on the same input (not on a lost one, which
+    // would fail on the missing `$.big` with States.Runtime instead).
+    ex.redrive(T0 + 1).expect("a failed execution redrives");
+    assert_eq!(failed(&ex).error, "States.DataLimitExceeded");
+    let (ex, _) = start(
+        json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$never", "End": true,
+            "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": true}}}}}}),
+        json!({}),
+    );
+    assert_eq!(failed(&ex).error, "States.Runtime");
+    assert!(
+        failed(&ex)
+            .cause
+            .starts_with("An error occurred while executing the state 'M'"),
+        "{}",
+        failed(&ex).cause
+    );
     let t = types(&ex);
     assert_eq!(t[t.len() - 2..], ["MapStateFailed", "ExecutionFailed"], "{t:?}");
 }
