@@ -30,11 +30,19 @@
 //! Workloads: a loop of 10,000 sequential Task round trips (Task → Choice),
 //! and an inline Map of 10,000 Task iterations.
 //!
+//! This bench allocates with mimalloc, as the `aslan` binary does (cargo
+//! feature `mimalloc`, on by default); the library itself sets no
+//! allocator, so an embedder's program uses its own.
+//!
 //! Process table: each run a fresh process, the same definition and input
 //! file, stdout and stderr to /dev/null, best of 5 (the peer: 3): the
 //! release `aslan run DEF --input-file F [--history]` (the binary cargo
 //! builds for this bench, `target/release/aslan`) against the peer's CLI,
 //! `local-sfn -f DEF < F` (`tests/peer/node_modules/.bin/local-sfn`).
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use aslan::asl::{Command as CoreCommand, Event, Execution, ExecutionInfo, Machine, Options, Status};
 use serde_json::{json, Value};

@@ -465,7 +465,11 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut out = std::io::stdout().lock();
             match result.status {
                 Status::Succeeded(v) => {
-                    writeln!(out, "{v}")?;
+                    // Serialized whole, then written at once: stdout's line
+                    // buffering would scan every piece for newlines.
+                    let mut line = serde_json::to_vec(&v)?;
+                    line.push(b'\n');
+                    out.write_all(&line)?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Status::Failed(e) | Status::TimedOut(e) | Status::Aborted(e) => {
