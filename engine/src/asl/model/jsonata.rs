@@ -201,7 +201,7 @@ impl Compiler {
 
 /// A variable name: an identifier (a letter or `_` first, then letters,
 /// digits or `_`) of at most 80 characters.
-pub(crate) fn valid_variable(name: &str) -> bool {
+pub fn valid_variable(name: &str) -> bool {
     let mut cs = name.chars();
     matches!(cs.next(), Some(c) if c.is_alphabetic() || c == '_')
         && cs.all(|c| c.is_alphanumeric() || c == '_')

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 mod compiler;
 mod jsonata;
-pub(crate) use jsonata::valid_variable;
+pub use jsonata::valid_variable;
 mod map;
 mod retry;
 mod states;
