@@ -185,8 +185,11 @@ fn ours(def: &Value, input: &Value, history: bool, runs: usize) -> Measured {
         );
         // A run longer than one step budget goes on through timers set
         // for now (`STEP_BUDGET`), as an executor would fire them.
-        while let [CoreCommand::StartTimer { token, .. }] = cmds.as_slice() {
-            cmds = ex.handle(Event::TimerFired { token: *token }, 0);
+        while let Some(token) = cmds.iter().find_map(|c| match c {
+            CoreCommand::StartTimer { token, fire_at_ms: 0 } => Some(*token),
+            _ => None,
+        }) {
+            cmds = ex.handle(Event::TimerFired { token }, 0);
         }
         let (n, e) = (ex.transitions(), ex.history().len());
         // The output is moved out, not copied; the rest is freed here.

@@ -82,3 +82,11 @@ impl HistoryWriter {
         }
     }
 }
+
+impl Drop for HistoryWriter {
+    /// Writes what is still queued should the run end on another path than
+    /// [`HistoryWriter::finish`].
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}

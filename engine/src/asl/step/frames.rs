@@ -62,16 +62,14 @@ impl Execution {
             };
             match flow {
                 Flow::Continue if self.budget == 0 => {
-                    // Out of budget: the frame waits in front of the queue
-                    // for the step that resumes the run.
+                    // Out of budget: the frame waits at the back of the
+                    // queue (it had its turn; its siblings go first) for
+                    // the step that resumes the run.
                     self.put_frame(fid, f);
-                    self.ready.push_front(fid);
+                    self.ready.push_back(fid);
                     return;
                 }
-                Flow::Continue => {
-                    self.budget -= 1;
-                    continue;
-                }
+                Flow::Continue => continue,
                 Flow::Blocked => {
                     self.put_frame(fid, f);
                     return;
@@ -120,6 +118,9 @@ impl Execution {
 
     fn enter(&mut self, f: &mut Frame) {
         self.transitions += 1;
+        // Every state entered counts, Map and Parallel states included: a
+        // loop through them alone uses up the budget too.
+        self.budget = self.budget.saturating_sub(1);
         f.pending_vars = None;
         f.assigned = None;
         f.entered_ms = self.now;

@@ -1078,3 +1078,25 @@ fn a_long_run_hands_control_back_every_step_budget_and_goes_on() {
     assert_eq!(*ex.status(), Status::Succeeded(json!({"i": 12_000})));
     assert_eq!(steps, 3, "24,002 states in steps of 10,000");
 }
+
+#[test]
+fn a_loop_of_parallel_states_uses_up_the_step_budget_too() {
+    let def = json!({"StartAt": "A", "States": {
+        "A": {"Type": "Parallel", "Next": "A", "OutputPath": "$[0]",
+              "Branches": [{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}],
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}]},
+        "Done": {"Type": "Succeed"}}});
+    let (mut ex, cmds) = start(def, json!({}));
+    let t = timers(&cmds);
+    assert_eq!(t.len(), 1, "the first step ends with a resume timer");
+    assert!(ex.transitions() <= STEP_BUDGET as u64 + 1, "{}", ex.transitions());
+    // Stopping it between steps ends it.
+    ex.handle(
+        Event::Stop {
+            error: None,
+            cause: None,
+        },
+        T0 + 1,
+    );
+    assert!(matches!(ex.status(), Status::Aborted(_)));
+}
