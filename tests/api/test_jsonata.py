@@ -108,41 +108,40 @@ def test_test_state_takes_and_reports_variables_in_jsonpath_states(sfn):
 
 
 def test_jsonpath_variables_survive_kill_9(tmp_path):
+    d, exited = run_across_kill_9(tmp_path, "jsonpath-vars", {"StartAt": "Nap", "States": {
+        "Nap": {"Type": "Wait", "SecondsPath": "$.nap", "Assign": {"who.$": "$.who", "n.$": "$.nap"}, "Next": "Done"},
+        "Done": {"Type": "Pass", "Parameters": {"who.$": "$who", "greeting.$": "States.Format('hi {} after {}', $who, $n)"}, "End": True}}},
+        "v1", '{"nap": 1, "who": "ada"}')
+    assert json.loads(d["output"]) == {"who": "ada", "greeting": "hi ada after 1"}
+    assert exited["assignedVariables"] == {"who": '"ada"', "n": "1"}
+
+
+def run_across_kill_9(tmp_path, name, definition, execution, input):
+    """Starts an execution whose first state is a Wait, kills the server
+    with SIGKILL, restarts it and waits for the end: the description (which
+    must say SUCCEEDED) and the Wait's stateExitedEventDetails."""
     s = Server(tmp_path / "data").start()
     sfn = client(s.endpoint)
-    arn = machine(sfn, "jsonpath-vars", {"StartAt": "Nap", "States": {
-        "Nap": {"Type": "Wait", "SecondsPath": "$.nap", "Assign": {"who.$": "$.who", "n.$": "$.nap"}, "Next": "Done"},
-        "Done": {"Type": "Pass", "Parameters": {"who.$": "$who", "greeting.$": "States.Format('hi {} after {}', $who, $n)"}, "End": True}}})
-    ex = sfn.start_execution(stateMachineArn=arn, name="v1", input='{"nap": 1, "who": "ada"}')["executionArn"]
+    arn = machine(sfn, name, definition)
+    ex = sfn.start_execution(stateMachineArn=arn, name=execution, input=input)["executionArn"]
     s.kill()
     s.start()
     sfn = client(s.endpoint)
     d = wait_done(sfn, ex)
     assert d["status"] == "SUCCEEDED", d
-    assert json.loads(d["output"]) == {"who": "ada", "greeting": "hi ada after 1"}
     events = sfn.get_execution_history(executionArn=ex)["events"]
     exited = [e for e in events if e["type"] == "WaitStateExited"][0]["stateExitedEventDetails"]
-    assert exited["assignedVariables"] == {"who": '"ada"', "n": "1"}
     assert s.stop() == 0
+    return d, exited
 
 
 def test_a_jsonata_execution_survives_kill_9(tmp_path):
-    s = Server(tmp_path / "data").start()
-    sfn = client(s.endpoint)
-    arn = machine(sfn, "napper", {"QueryLanguage": "JSONata", "StartAt": "Nap", "States": {
+    d, exited = run_across_kill_9(tmp_path, "napper", {"QueryLanguage": "JSONata", "StartAt": "Nap", "States": {
         "Nap": {"Type": "Wait", "Seconds": "{% $states.input.nap %}", "Output": {"nap": "{% $states.input.nap %}", "id": "{% $uuid() %}"},
                 "Assign": {"who": "{% $states.input.who %}"}, "Next": "Done"},
         "Done": {"Type": "Pass", "Output": {"slept": "{% $states.input.nap %}", "id": "{% $states.input.id %}",
-                                               "by": "{% $states.context.Execution.Name %}", "who": "{% $who %}"}, "End": True}}})
-    ex = sfn.start_execution(stateMachineArn=arn, name="n1", input='{"nap": 1, "who": "ada"}')["executionArn"]
-    s.kill()
-    s.start()
-    sfn = client(s.endpoint)
-    d = wait_done(sfn, ex)
-    assert d["status"] == "SUCCEEDED", d
+                                               "by": "{% $states.context.Execution.Name %}", "who": "{% $who %}"}, "End": True}}},
+        "n1", '{"nap": 1, "who": "ada"}')
     out = json.loads(d["output"])
     assert out["slept"] == 1 and out["by"] == "n1" and len(out["id"]) == 36 and out["who"] == "ada"
-    events = sfn.get_execution_history(executionArn=ex)["events"]
-    exited = [e for e in events if e["type"] == "WaitStateExited"][0]["stateExitedEventDetails"]
     assert exited["assignedVariables"] == {"who": '"ada"'}
-    assert s.stop() == 0

@@ -35,7 +35,7 @@ fn invocations(cmds: &[Command]) -> Vec<&TaskInvocation> {
         .collect()
 }
 
-fn timers(cmds: &[Command]) -> Vec<(u64, i64)> {
+pub(super) fn timers(cmds: &[Command]) -> Vec<(u64, i64)> {
     cmds.iter()
         .filter_map(|c| match c {
             Command::StartTimer { token, fire_at_ms } => Some((*token, *fire_at_ms)),

@@ -2,7 +2,7 @@
 //! intrinsics, and `$name` wherever a JSONPath field reads a document,
 //! following AWS's "Passing data between states with variables" page.
 
-use super::tests::{start, types, T0};
+use super::tests::{start, timers, types, T0};
 use super::tests_jsonata::{failed, invocation, problems, succeeded};
 use super::*;
 use serde_json::json;
@@ -109,13 +109,7 @@ fn choice_rules_wait_and_paths_read_and_assign_variables() {
         "Wait": {"Type": "Wait", "SecondsPath": "$secs", "Assign": {"waited.$": "$.n"}, "Next": "Out"},
         "Out": {"Type": "Pass", "Parameters": {"picked.$": "$picked", "waited.$": "$waited"}, "End": true}}});
     let (mut ex, cmds) = start(def.clone(), json!({"n": 11}));
-    let timer = cmds
-        .iter()
-        .find_map(|c| match c {
-            Command::StartTimer { token, fire_at_ms } => Some((*token, *fire_at_ms)),
-            _ => None,
-        })
-        .expect("the Wait's timer");
+    let timer = *timers(&cmds).first().expect("the Wait's timer");
     assert_eq!(timer.1, T0 + 5_000, "SecondsPath read the variable");
     assert_eq!(
         exited_details(&ex, "ChoiceStateExited", 0)["assignedVariables"],
@@ -129,13 +123,7 @@ fn choice_rules_wait_and_paths_read_and_assign_variables() {
     assert_eq!(succeeded(&ex), &json!({"picked": "big", "waited": 11}));
     // No rule matches: the state's own Assign, with Default.
     let (mut ex, cmds) = start(def, json!({"n": 1}));
-    let tok = cmds
-        .iter()
-        .find_map(|c| match c {
-            Command::StartTimer { token, .. } => Some(*token),
-            _ => None,
-        })
-        .unwrap();
+    let (tok, _) = timers(&cmds)[0];
     ex.handle(Event::TimerFired { token: tok }, T0 + 5_000);
     assert_eq!(succeeded(&ex), &json!({"picked": "default", "waited": 1}));
 }
