@@ -180,6 +180,7 @@ fn ours(def: &Value, input: &Value, history: bool, runs: usize) -> Measured {
                 seed: None,
                 history_sink: None,
                 variables: None,
+                start_list: None,
             },
             0,
         );

@@ -77,6 +77,7 @@ fn main() {
                     seed: Some(exec::fresh_seed()),
                     history_sink: None,
                     variables: None,
+                    start_list: None,
                 },
                 &SystemClock,
                 tasks.clone(),

@@ -197,6 +197,7 @@ impl EngineBuilder {
             seed: Some(crate::exec::fresh_seed()),
             history_sink: opts.history_sink,
             variables: None,
+            start_list: None,
         };
         Ok(crate::exec::run(
             Arc::new(machine),

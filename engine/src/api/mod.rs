@@ -555,6 +555,7 @@ impl Api {
             seed: Some(crate::exec::fresh_seed()),
             history_sink: None,
             variables: None,
+            start_list: None,
         };
         let run = crate::exec::run(
             machine,

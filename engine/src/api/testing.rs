@@ -57,6 +57,7 @@ pub(super) async fn test_state(api: &Api, req: &Value) -> ApiResult {
             seed: Some(crate::exec::fresh_seed()),
             history_sink: None,
             variables: (!variables.is_empty()).then(|| Box::new(variables.clone())),
+            start_list: None,
         },
         &clock,
         api.engine.tasks().clone(),

@@ -10,6 +10,7 @@ pub mod error;
 pub mod history;
 pub mod intrinsics;
 pub mod jsonata;
+pub mod maprun;
 pub mod model;
 pub mod path;
 pub mod step;

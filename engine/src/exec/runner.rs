@@ -5,11 +5,18 @@
 //! (`.waitForTaskToken`, an Activity) can only end by its timeout here, since
 //! nothing can send its token back: when nothing else can happen, the run
 //! fails with `States.Runtime` saying so.
+//!
+//! A Distributed Map's Map Run runs here too: its children are executions
+//! of the Map's `ItemProcessor`, run by this same function, concurrently
+//! up to `MaxConcurrency`, without history.
 
 use super::clock::Clock;
 use crate::asl::history::HistoryEvent;
+use crate::asl::maprun::{self, ChildEnd, MapRun, MapRunRequest, MapRunStatus};
 use crate::asl::{Command, Event, Execution, ExecutionInfo, Machine, Options, StateError, Status};
 use crate::tasks::{catch_panics, forwarding_signals, Outcome, Pattern, Registry, Resource, Signal, Task, TaskContext};
+use futures_util::future::{AbortHandle, Abortable, BoxFuture};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -32,7 +39,11 @@ pub struct RunResult {
 enum Wake {
     Outcome(u64, Box<Task>, Outcome),
     Signal(u64, Signal),
+    MapRun(u64, Result<Value, StateError>),
 }
+
+/// Map Runs in flight: each ends with its token and result, or is aborted.
+type MapRuns<'a> = FuturesUnordered<BoxFuture<'a, Option<(u64, Result<Value, StateError>)>>>;
 
 /// Runs an execution to its end, dispatching tasks to `tasks` and sleeping
 /// on `clock` for timers and polls. `opts.seed` should be fresh randomness
@@ -47,7 +58,10 @@ pub async fn run(
 ) -> RunResult {
     let (sm_arn, role) = (info.state_machine_arn.clone(), info.role_arn.clone());
     let exec_arn = info.execution_arn.clone();
-    let (mut ex, mut cmds) = Execution::start(machine, info, input, opts, clock.now_ms());
+    let parent = info.clone();
+    let (mut ex, mut cmds) = Execution::start(machine.clone(), info, input, opts, clock.now_ms());
+    let mut map_runs: MapRuns<'_> = FuturesUnordered::new();
+    let mut map_aborts: HashMap<u64, AbortHandle> = HashMap::new();
     // Timers: (at, token, poll?) where polls carry the task's token.
     let mut timers: BTreeSet<(i64, u64, bool)> = BTreeSet::new();
     let mut timer_at: HashMap<u64, i64> = HashMap::new();
@@ -120,18 +134,31 @@ pub async fn run(
                         timers.remove(&(at, token, false));
                     }
                 }
+                Command::StartMapRun(req) => {
+                    let token = req.token;
+                    let (handle, reg) = AbortHandle::new_pair();
+                    let fut = map_run(machine.clone(), parent.clone(), *req, clock, tasks.clone());
+                    let fut = Abortable::new(fut, reg);
+                    map_runs.push(Box::pin(async move { fut.await.ok().map(|r| (token, r)) }));
+                    map_aborts.insert(token, handle);
+                }
+                Command::AbortMapRun { token } => {
+                    if let Some(h) = map_aborts.remove(&token) {
+                        h.abort();
+                    }
+                }
             }
         }
         if *ex.status() != Status::Running {
             break;
         }
         let next_timer = timers.first().copied();
-        let wake = if clock.is_simulated() && !running.is_empty() {
-            // Simulated time only moves when no task is in flight.
-            join_next(&mut running, &mut sig_rx).await
+        let wake = if clock.is_simulated() && (!running.is_empty() || !map_runs.is_empty()) {
+            // Simulated time only moves when no task or Map Run is in flight.
+            next_wake(&mut running, &mut sig_rx, &mut map_runs).await
         } else {
             match next_timer {
-                None if running.is_empty() => {
+                None if running.is_empty() && map_runs.is_empty() => {
                     let e = if parked > 0 {
                         StateError::runtime(
                             "The execution waits for a task token or an Activity worker, which `aslan run` cannot serve: use `aslan serve` and SendTaskSuccess/GetActivityTask",
@@ -147,11 +174,11 @@ pub async fn run(
                         caught: ex.last_caught().cloned(),
                     };
                 }
-                None => join_next(&mut running, &mut sig_rx).await,
+                None => next_wake(&mut running, &mut sig_rx, &mut map_runs).await,
                 Some((at, token, poll)) => {
                     tokio::select! {
                         biased;
-                        w = join_next(&mut running, &mut sig_rx), if !running.is_empty() => w,
+                        w = next_wake(&mut running, &mut sig_rx, &mut map_runs), if !running.is_empty() || !map_runs.is_empty() => w,
                         _ = clock.sleep_until(at) => {
                             timers.remove(&(at, token, poll));
                             timer_at.remove(&token);
@@ -176,6 +203,10 @@ pub async fn run(
         };
         let event = match wake {
             None => continue,
+            Some(Wake::MapRun(token, result)) => {
+                map_aborts.remove(&token);
+                Event::MapRunEnded { token, result }
+            }
             Some(Wake::Signal(token, Signal::Started)) => Event::TaskStarted { token, worker: None },
             Some(Wake::Signal(token, Signal::Heartbeat)) => Event::TaskHeartbeat { token },
             Some(Wake::Outcome(token, task, o)) => {
@@ -201,6 +232,10 @@ pub async fn run(
         cmds = ex.handle(event, clock.now_ms());
     }
     running.abort_all();
+    for h in map_aborts.values() {
+        h.abort();
+    }
+    drop(map_runs);
     let (history, transitions) = (ex.drain_history(), ex.transitions());
     let caught = ex.last_caught().cloned();
     RunResult {
@@ -209,6 +244,85 @@ pub async fn run(
         history,
         transitions,
     }
+}
+
+/// The next task outcome, signal or Map Run end.
+async fn next_wake(
+    set: &mut JoinSet<Wake>,
+    signals: &mut mpsc::UnboundedReceiver<(u64, Signal)>,
+    map_runs: &mut MapRuns<'_>,
+) -> Option<Wake> {
+    if map_runs.is_empty() {
+        return join_next(set, signals).await;
+    }
+    tokio::select! {
+        biased;
+        w = join_next(set, signals), if !set.is_empty() => w,
+        Some(r) = map_runs.next() => r.map(|(token, r)| Wake::MapRun(token, r)),
+    }
+}
+
+/// Runs a Map Run in memory: children up to `MaxConcurrency`, each an
+/// execution of the Map's `ItemProcessor`; the outputs in item order (a
+/// failed child's entry is its error and cause), or
+/// `States.ExceedToleratedFailureThreshold`. Dropping it drops (stops) the
+/// running children.
+fn map_run<'a>(
+    machine: Arc<Machine>,
+    parent: ExecutionInfo,
+    req: MapRunRequest,
+    clock: &'a dyn Clock,
+    tasks: Arc<Registry>,
+) -> BoxFuture<'a, Result<Value, StateError>> {
+    Box::pin(async move {
+        let mut run = MapRun::new(&req);
+        let mut outputs = vec![Value::Null; req.inputs.len()];
+        let mut inputs: Vec<Option<Value>> = req.inputs.into_iter().map(Some).collect();
+        let mut children: FuturesUnordered<BoxFuture<'a, (u32, Status)>> = FuturesUnordered::new();
+        loop {
+            for i in run.to_start() {
+                let uuid = uuid::Uuid::new_v4().to_string();
+                let info = maprun::child_info(&parent, &req.label, &uuid, clock.now_ms());
+                let opts = Options {
+                    history: false,
+                    seed: Some(super::durable::fresh_seed()),
+                    start_list: Some(req.processor),
+                    ..Options::default()
+                };
+                let input = inputs[i as usize].take().unwrap_or_default();
+                let child = run_boxed(machine.clone(), info, input, opts, clock, tasks.clone());
+                children.push(Box::pin(async move { (i, child.await.status) }));
+            }
+            let Some((i, status)) = children.next().await else {
+                return Err(StateError::runtime("the Map Run has no child running"));
+            };
+            let (end, out) = match status {
+                Status::Succeeded(v) => (ChildEnd::Succeeded, v),
+                Status::Failed(e) => (ChildEnd::Failed, maprun::failed_entry(&e.error, &e.cause)),
+                Status::TimedOut(e) => (ChildEnd::TimedOut, maprun::failed_entry(&e.error, &e.cause)),
+                Status::Aborted(e) => (ChildEnd::Aborted, maprun::failed_entry(&e.error, &e.cause)),
+                Status::Running => (ChildEnd::Aborted, maprun::failed_entry("", "")),
+            };
+            outputs[i as usize] = out;
+            match run.child_ended(i, end) {
+                Some(MapRunStatus::Succeeded) => return Ok(Value::Array(outputs)),
+                Some(_) => return Err(run.error.unwrap_or_else(|| StateError::runtime("the Map Run failed"))),
+                None => {}
+            }
+        }
+    })
+}
+
+/// [`run`], boxed: a Map Run's children recurse into it.
+fn run_boxed<'a>(
+    machine: Arc<Machine>,
+    info: ExecutionInfo,
+    input: Value,
+    opts: Options,
+    clock: &'a dyn Clock,
+    tasks: Arc<Registry>,
+) -> BoxFuture<'a, RunResult> {
+    Box::pin(run(machine, info, input, opts, clock, tasks))
 }
 
 async fn join_next(set: &mut JoinSet<Wake>, signals: &mut mpsc::UnboundedReceiver<(u64, Signal)>) -> Option<Wake> {

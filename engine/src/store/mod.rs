@@ -17,6 +17,13 @@
 //! | `q` | `q` task token | [`TokenEntry`] (JSON): which execution and task a task token belongs to |
 //! | `z` | `z` id token | a cancelled task whose integration's cancel has not finished: [`TaskRecord`] |
 //! | `v` | `v` activity name | [`ActivityRecord`] (JSON) |
+//! | `r` | `r` Map Run ARN | [`MapRunRecord`] (JSON) |
+//! | `i` | `i` Map Run ARN | the children's inputs (JSON array), written once |
+//! | `o` | `o` Map Run ARN `\0` index (u32 BE) | an ended child's output (JSON) |
+//! | `p` | `p` execution ARN `\0` Map Run ARN | `()`: an execution's Map Runs |
+//!
+//! A Map Run's children are executions like any other, listed under `l`
+//! with the Map Run's ARN in place of the machine's name.
 //!
 //! Durability: [`Store::flush`] writes sled's buffers and then calls
 //! `fdatasync` on sled's log file (sled 0.34's own flush only issues
@@ -25,6 +32,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::Path;
+
+pub mod maprun;
+pub use maprun::MapRunRecord;
 
 /// A state machine as the API describes it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -82,6 +92,9 @@ pub struct ExecutionRecord {
     pub redrive_count: u32,
     /// Last redrive, ms since the epoch.
     pub redrive_ms: Option<i64>,
+    /// A Distributed Map's child: its Map Run's ARN and its index there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_run: Option<(String, u32)>,
 }
 
 /// Where an in-flight task stands, as the executor persists it.

@@ -1,4 +1,4 @@
-//! The fields of a Map state (inline only: Distributed Map is rejected).
+//! The fields of a Map state; `distributed.rs` has a Distributed Map's own.
 
 use super::compiler::{Compiler, DISTRIBUTED_ONLY};
 use super::jsonata::Reads;
@@ -15,12 +15,8 @@ impl Compiler {
             .and_then(|p| p.pointer("/ProcessorConfig/Mode"))
             .and_then(Value::as_str)
             == Some("DISTRIBUTED");
-        if distributed {
-            self.d.err(
-                &format!("{at}/ItemProcessor/ProcessorConfig/Mode"),
-                "SCHEMA_VALIDATION_FAILED",
-                "Distributed Map (Mode DISTRIBUTED) is not supported yet; use Mode INLINE",
-            );
+        let distributed = if distributed {
+            Some(Box::new(self.distributed(o, at, jsonata)))
         } else {
             for k in DISTRIBUTED_ONLY {
                 if o.contains_key(*k) {
@@ -31,7 +27,8 @@ impl Compiler {
                     );
                 }
             }
-        }
+            None
+        };
         let (items, jsonata_selector, jsonata_concurrency) = if jsonata {
             let items = o
                 .get("Items")
@@ -75,6 +72,7 @@ impl Compiler {
             max_concurrency,
             items,
             jsonata_selector,
+            distributed,
         }))
     }
 
@@ -129,6 +127,9 @@ impl Compiler {
         match pc.as_object() {
             Some(pco) => {
                 self.sub_fields(pco, at, &["Mode", "ExecutionType"]);
+                if let Some(t) = pco.get("ExecutionType") {
+                    self.execution_type(t, &format!("{at}/ExecutionType"));
+                }
                 if let Some(m) = pco.get("Mode") {
                     if !matches!(m.as_str(), Some("INLINE" | "DISTRIBUTED")) {
                         self.d.err(

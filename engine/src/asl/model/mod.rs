@@ -26,6 +26,7 @@ use std::sync::Arc;
 mod compiler;
 mod jsonata;
 pub use jsonata::valid_variable;
+mod distributed;
 mod map;
 mod retry;
 mod states;
@@ -245,6 +246,66 @@ pub struct MapSpec {
     pub items: Option<Jt>,
     /// `ItemSelector` of a JSONata state.
     pub jsonata_selector: Option<Jt>,
+    /// The Distributed Map's fields (`ProcessorConfig.Mode` DISTRIBUTED).
+    pub distributed: Option<Box<Distributed>>,
+}
+
+/// A number field with its `...Path` form, or a JSONata expression.
+#[derive(Debug, Clone)]
+pub enum Number {
+    /// A literal.
+    Literal(f64),
+    /// Read from the effective input.
+    Path(Path),
+    /// A JSONata expression (in a JSONata state).
+    Expr(Box<Jt>),
+}
+
+/// A Distributed Map's own fields: its iterations run as child executions
+/// of a Map Run.
+#[derive(Debug, Clone)]
+pub struct Distributed {
+    /// `ProcessorConfig.ExecutionType` is EXPRESS (default STANDARD).
+    pub express: bool,
+    /// `Label`, in the Map Run's and the children's ARNs.
+    pub label: Option<Arc<str>>,
+    /// `ItemReader`.
+    pub reader: Option<Box<Resourced>>,
+    /// `ItemBatcher`.
+    pub batcher: Option<Box<Batcher>>,
+    /// `ToleratedFailureCount(Path)`.
+    pub tolerated_count: Option<Number>,
+    /// `ToleratedFailurePercentage(Path)`.
+    pub tolerated_percentage: Option<Number>,
+    /// `ResultWriter`.
+    pub writer: Option<Box<Resourced>>,
+}
+
+/// `ItemReader` or `ResultWriter`: a resource, its parameters and its
+/// configuration.
+#[derive(Debug, Clone)]
+pub struct Resourced {
+    /// `Resource`.
+    pub resource: Arc<str>,
+    /// `Parameters` (JSONPath).
+    pub parameters: Option<Template>,
+    /// `Arguments` (JSONata).
+    pub arguments: Option<Jt>,
+    /// `ReaderConfig` or `WriterConfig`, as written (checked).
+    pub config: Option<Value>,
+}
+
+/// `ItemBatcher`.
+#[derive(Debug, Clone)]
+pub struct Batcher {
+    /// `MaxItemsPerBatch(Path)`.
+    pub max_items: Option<Number>,
+    /// `MaxInputBytesPerBatch(Path)`.
+    pub max_bytes: Option<Number>,
+    /// `BatchInput` (JSONPath: a payload template).
+    pub batch_input: Option<Template>,
+    /// `BatchInput` (JSONata).
+    pub jsonata_batch_input: Option<Jt>,
 }
 
 /// A `Retry` entry.

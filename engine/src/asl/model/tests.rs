@@ -90,3 +90,56 @@ fn errors_match_rules() {
     assert!(!errors_match(&tf, "States.Timeout", true));
     assert!(!errors_match(&tf, "Lambda.Unknown", false));
 }
+
+#[test]
+fn distributed_map_fields_are_checked_with_their_locations() {
+    let dmap = |extra: Value| {
+        let mut m = json!({"Type": "Map", "End": true, "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "I", "States": {"I": {"Type": "Succeed"}}}});
+        for (k, v) in extra.as_object().unwrap() {
+            m[k] = v.clone();
+        }
+        problems(json!({"StartAt": "M", "States": {"M": m}}))
+    };
+    let ok = dmap(json!({
+        "Label": "Files", "MaxConcurrency": 10, "ToleratedFailurePercentage": 5.5, "ToleratedFailureCount": 3,
+        "ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+            "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "GIVEN", "CSVHeaders": ["a", "b"], "CSVDelimiter": "PIPE", "MaxItems": 10},
+            "Parameters": {"Bucket.$": "$.b", "Key": "k.csv"}},
+        "ItemBatcher": {"MaxItemsPerBatch": 5, "MaxInputBytesPerBatchPath": "$.bytes", "BatchInput": {"x.$": "$.x"}},
+        "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b", "Prefix": "out/"},
+            "WriterConfig": {"OutputType": "JSONL", "Transformation": "COMPACT"}}
+    }));
+    assert!(ok.is_empty(), "{ok:?}");
+    let bad = dmap(json!({
+        "Label": "has space", "ToleratedFailurePercentage": 101,
+        "ToleratedFailureCount": 1, "ToleratedFailureCountPath": "$.n",
+        "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b"},
+            "ReaderConfig": {"InputType": "XML", "CSVHeaders": ["a"]}},
+        "ItemBatcher": {"BatchInput": {}},
+        "ResultWriter": {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b"}}
+    }));
+    let at = |loc: &str| bad.iter().any(|(l, _)| l == loc);
+    for loc in [
+        "/States/M/Label",
+        "/States/M/ToleratedFailurePercentage",
+        "/States/M",
+        "/States/M/ItemReader/ReaderConfig/InputType",
+        "/States/M/ItemReader/ReaderConfig/CSVHeaders",
+        "/States/M/ItemBatcher",
+        "/States/M/ResultWriter/Resource",
+    ] {
+        assert!(at(loc), "no problem at {loc}: {bad:?}");
+    }
+    let bad = problems(json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "FAST"},
+            "StartAt": "I", "States": {"I": {"Type": "Succeed"}}}}}}));
+    assert_eq!(
+        bad,
+        [(
+            "/States/M/ItemProcessor/ProcessorConfig/ExecutionType".to_string(),
+            "SCHEMA_VALIDATION_FAILED"
+        )]
+    );
+}

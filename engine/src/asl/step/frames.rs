@@ -399,6 +399,7 @@ impl Execution {
                     token: t,
                     timed_out: false,
                 },
+                Pending::MapRun => Command::AbortMapRun { token: t },
                 _ => Command::CancelTimer { token: t },
             });
         }
@@ -408,6 +409,10 @@ impl Execution {
             }
             Phase::Waiting { .. } => {
                 f.last_event = self.record("WaitStateAborted", f.last_event, None);
+            }
+            Phase::MapRun { .. } => {
+                f.last_event = self.record("MapRunAborted", f.last_event, None);
+                f.last_event = self.record("MapStateAborted", f.last_event, None);
             }
             Phase::Children(ref ch) => {
                 let machine = self.machine.clone();

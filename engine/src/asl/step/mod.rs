@@ -26,6 +26,7 @@
 //! - `states.rs`, `task.rs`, `parallel.rs`: one function per state kind.
 
 mod data;
+mod distributed;
 mod errors;
 mod frames;
 mod jsonata;
@@ -117,6 +118,14 @@ pub enum Event {
         /// The timer's token.
         token: u64,
     },
+    /// A Map Run started with [`Command::StartMapRun`] ended: the array of
+    /// its children's outputs, or its error.
+    MapRunEnded {
+        /// The [`MapRunRequest::token`](crate::asl::maprun::MapRunRequest).
+        token: u64,
+        /// The outputs in item order, or why the Map Run failed.
+        result: Result<Value, StateError>,
+    },
     /// StopExecution.
     Stop {
         /// Optional error name.
@@ -181,6 +190,14 @@ pub enum Command {
         /// The timer token.
         token: u64,
     },
+    /// Run a Distributed Map's Map Run: start its children and report with
+    /// [`Event::MapRunEnded`].
+    StartMapRun(Box<crate::asl::maprun::MapRunRequest>),
+    /// The Map Run's result is no longer wanted: stop its children.
+    AbortMapRun {
+        /// The Map Run's token.
+        token: u64,
+    },
 }
 
 /// Where an execution stands.
@@ -221,6 +238,10 @@ pub struct Options {
     /// frame keeps them.
     #[serde(skip)]
     pub variables: Option<Box<Map<String, Value>>>,
+    /// Start at this state list instead of the top level: a Distributed
+    /// Map's child runs the Map's `ItemProcessor` of the parent's machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_list: Option<crate::asl::model::ListId>,
 }
 
 /// Receives history events as an execution records them; see
@@ -262,6 +283,8 @@ enum Phase {
     Backoff { token: u64 },
     /// Waiting for Parallel branches or Map iterations.
     Children(Box<Children>),
+    /// A Distributed Map waiting for its Map Run.
+    MapRun { token: u64 },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -324,6 +347,8 @@ enum Pending {
     Wait,
     Backoff,
     ExecutionTimeout,
+    /// A Distributed Map's Map Run.
+    MapRun,
     /// The execution used up its step budget ([`STEP_BUDGET`]) and goes on
     /// when this timer (set for now) fires.
     Resume,
@@ -614,7 +639,10 @@ impl Execution {
             });
         }
         ex.input = input.clone();
-        let start = ex.machine.start();
+        let start = match ex.opts.start_list {
+            Some(l) if (l as usize) < ex.machine.lists.len() => ex.machine.lists[l as usize].start,
+            _ => ex.machine.start(),
+        };
         let fid = ex.new_frame(start, input, Parent::Top, 1);
         let vars = ex.opts.variables.take();
         ex.vars_bytes = vars
@@ -668,6 +696,12 @@ impl Execution {
             Event::TimerFired { token } => {
                 if let Some((fid, kind)) = self.pending.remove(&token) {
                     self.timer(fid, token, kind);
+                }
+            }
+            Event::MapRunEnded { token, result } => {
+                if let Some((fid, Pending::MapRun)) = self.pending.get(&token).copied() {
+                    self.pending.remove(&token);
+                    self.map_run_ended(fid, result);
                 }
             }
         }
@@ -831,18 +865,19 @@ impl Execution {
             return;
         }
         if matches!(status, Status::Aborted(_) | Status::TimedOut(_)) {
-            let mut tasks: Vec<(u64, u64)> = self
+            let mut tasks: Vec<(u64, u64, &'static str)> = self
                 .frames
                 .iter()
                 .flatten()
                 .filter_map(|f| match f.phase {
-                    Phase::Task { token, .. } => Some((token, f.last_event)),
+                    Phase::Task { token, .. } => Some((token, f.last_event, "TaskStateAborted")),
+                    Phase::MapRun { token } => Some((token, f.last_event, "MapRunAborted")),
                     _ => None,
                 })
                 .collect();
             tasks.sort_unstable();
-            for (_, last) in tasks {
-                self.record("TaskStateAborted", last, None);
+            for (_, last, ty) in tasks {
+                self.record(ty, last, None);
             }
         }
         let last = self.event_count;
@@ -898,6 +933,7 @@ impl Execution {
                     token,
                     timed_out: false,
                 },
+                Pending::MapRun => Command::AbortMapRun { token },
                 _ => Command::CancelTimer { token },
             });
         }

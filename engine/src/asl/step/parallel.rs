@@ -49,7 +49,41 @@ impl Execution {
         st: &State,
         spec: &MapSpec,
     ) -> Result<Flow, StateError> {
-        let (pending_items, max_concurrency) = if st.jsonata.is_some() {
+        if let Some(d) = &spec.distributed {
+            return self.run_distributed(fid, f, st, spec, d);
+        }
+        let (pending_items, max_concurrency) = self.map_inputs(f, st, spec)?;
+        let n = pending_items.len();
+        let d = self
+            .opts
+            .history
+            .then(|| ("mapStateStartedEventDetails", Details::map_state_started(n)));
+        f.last_event = self.record("MapStateStarted", f.last_event, d);
+        let mut ch = Children {
+            is_map: true,
+            results: vec![Value::Null; n],
+            pending_items,
+            running: 0,
+            remaining: n,
+            max_concurrency,
+        };
+        if n == 0 {
+            return self.children_done(f, ch.results);
+        }
+        self.spawn_items(fid, f, &mut ch);
+        f.phase = Phase::Children(Box::new(ch));
+        Ok(Flow::Blocked)
+    }
+
+    /// A Map's iteration inputs (after `ItemsPath`/`Items` and
+    /// `ItemSelector`) and its `MaxConcurrency`.
+    pub(super) fn map_inputs(
+        &mut self,
+        f: &mut Frame,
+        st: &State,
+        spec: &MapSpec,
+    ) -> Result<(VecDeque<(u32, Value)>, usize), StateError> {
+        Ok(if st.jsonata.is_some() {
             let max_concurrency = self.jnumber(f, &spec.max_concurrency, "MaxConcurrency", false)? as usize;
             let items = self.map_items_jsonata(f, spec.items.as_ref(), spec.jsonata_selector.as_ref())?;
             (items, max_concurrency)
@@ -98,27 +132,7 @@ impl Execution {
                 }
             }
             (pending_items, max_concurrency)
-        };
-        let n = pending_items.len();
-        let d = self
-            .opts
-            .history
-            .then(|| ("mapStateStartedEventDetails", Details::map_state_started(n)));
-        f.last_event = self.record("MapStateStarted", f.last_event, d);
-        let mut ch = Children {
-            is_map: true,
-            results: vec![Value::Null; n],
-            pending_items,
-            running: 0,
-            remaining: n,
-            max_concurrency,
-        };
-        if n == 0 {
-            return self.children_done(f, ch.results);
-        }
-        self.spawn_items(fid, f, &mut ch);
-        f.phase = Phase::Children(Box::new(ch));
-        Ok(Flow::Blocked)
+        })
     }
 
     /// Starts Map iterations up to `MaxConcurrency`.

@@ -17,6 +17,7 @@ pub(super) fn start(def: Value, input: Value) -> (Execution, Vec<Command>) {
             seed: None,
             history_sink: None,
             variables: None,
+            start_list: None,
         },
         T0,
     )
@@ -561,6 +562,7 @@ fn start_seeded(def: Value, input: Value, seed: Option<[u8; 32]>) -> (Execution,
             seed,
             history_sink: None,
             variables: None,
+            start_list: None,
         },
         T0,
     )

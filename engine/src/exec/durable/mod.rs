@@ -24,6 +24,7 @@
 //! serves SendTask* and Activity workers; `recover.rs` is startup recovery.
 
 mod callbacks;
+mod maprun;
 mod recover;
 mod steps;
 mod tasks;
@@ -181,6 +182,14 @@ enum Msg {
         answer: TaskAnswer,
         reply: oneshot::Sender<Result<(), CallbackError>>,
     },
+    /// UpdateMapRun.
+    UpdateMapRun {
+        arn: String,
+        max_concurrency: Option<u64>,
+        count: Option<u64>,
+        percentage: Option<f64>,
+        reply: oneshot::Sender<bool>,
+    },
     /// GetActivityTask.
     Fetch {
         activity_arn: String,
@@ -232,6 +241,7 @@ impl Executor {
             stale: HashMap::new(),
             waiters: HashMap::new(),
             requeue: VecDeque::new(),
+            runs: HashMap::new(),
             stats: Arc::new(Stats::default()),
         };
         let report = actor.recover()?;
@@ -341,6 +351,28 @@ impl Executor {
         }
     }
 
+    /// UpdateMapRun: a running Map Run's `MaxConcurrency` and tolerated
+    /// failures, applied from its next start of children on. Returns false
+    /// when no such Map Run is running.
+    pub async fn update_map_run(
+        &self,
+        arn: &str,
+        max_concurrency: Option<u64>,
+        tolerated_count: Option<u64>,
+        tolerated_percentage: Option<f64>,
+    ) -> Result<bool, ExecError> {
+        let (reply, rx) = oneshot::channel();
+        let msg = Msg::UpdateMapRun {
+            arn: arn.to_string(),
+            max_concurrency,
+            count: tolerated_count,
+            percentage: tolerated_percentage,
+            reply,
+        };
+        self.tx.send(msg).await.map_err(|_| ExecError::Shutdown)?;
+        rx.await.map_err(|_| ExecError::Shutdown)
+    }
+
     /// Counters of work done so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -418,6 +450,14 @@ struct Group {
     /// Steps' history events (execution ARN, events), sent to subscribers
     /// after the commit when there are any.
     published: Vec<(String, Vec<crate::asl::history::HistoryEvent>)>,
+    /// Map Run children that ended, for the drain.
+    child_ends: Vec<maprun::ChildDone>,
+    /// Map Runs that may start children.
+    map_starts: Vec<String>,
+    /// Map Runs whose record changed.
+    dirty_runs: BTreeSet<String>,
+    /// UpdateMapRun answers, sent after the commit.
+    updated: Vec<(oneshot::Sender<bool>, bool)>,
 }
 
 struct Actor {
@@ -443,6 +483,8 @@ struct Actor {
     waiters: HashMap<String, VecDeque<Waiter>>,
     /// Activity tasks whose worker left before the answer: back to the queue.
     requeue: VecDeque<(u64, u64)>,
+    /// Running Map Runs by ARN.
+    runs: HashMap<String, maprun::RunLive>,
     stats: Arc<Stats>,
 }
 
@@ -560,6 +602,9 @@ impl Actor {
                 return;
             }
             self.publish(group.published);
+            for (reply, ok) in group.updated {
+                let _ = reply.send(ok);
+            }
             self.apply_effects(std::mem::take(&mut group.effects));
             for (reply, r) in group.replies {
                 let _ = reply.send(r);
@@ -596,6 +641,7 @@ impl Actor {
                 }
             }
         }
+        self.write_runs(g);
     }
 
     /// Sends committed steps' events to the subscribers, if any (a
@@ -690,6 +736,16 @@ impl Actor {
                 worker,
                 reply,
             } => self.fetch(activity_arn, worker, reply, now, g),
+            Msg::UpdateMapRun {
+                arn,
+                max_concurrency,
+                count,
+                percentage,
+                reply,
+            } => {
+                let ok = self.update_map_run(&arn, max_concurrency, count, percentage, g);
+                g.updated.push((reply, ok));
+            }
             Msg::Shutdown(_) => unreachable!("handled by run"),
         }
     }
@@ -702,11 +758,17 @@ impl Actor {
         }
     }
 
+    /// Feeds the events queued in the group and carries Map Runs on
+    /// (children's ends and starts) until nothing is left.
     fn drain_deferred(&mut self, g: &mut Group) {
         let now = self.cfg.clock.now_ms();
-        while !g.deferred.is_empty() {
-            for (id, ev) in std::mem::take(&mut g.deferred) {
-                self.feed(id, ev, now, g);
+        loop {
+            if !g.deferred.is_empty() {
+                for (id, ev) in std::mem::take(&mut g.deferred) {
+                    self.feed(id, ev, now, g);
+                }
+            } else if !self.drain_map_runs(now, g) {
+                return;
             }
         }
     }

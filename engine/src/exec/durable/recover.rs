@@ -53,6 +53,7 @@ impl Actor {
             self.timer_at.insert((id, token), at);
             report.timers += 1;
         }
+        self.recover_map_runs()?;
         let mut g = Group::default();
         self.recover_tasks(&mut report, &mut g)?;
         for (id, token, bytes) in self.store.cancels()? {

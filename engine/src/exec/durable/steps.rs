@@ -62,6 +62,7 @@ impl Actor {
             seed: Some(fresh_seed()),
             history_sink: None,
             variables: None,
+            start_list: None,
         };
         let (ex, cmds) = Execution::start(machine, info, input, opts, now);
         let rec = ExecutionRecord {
@@ -81,6 +82,7 @@ impl Actor {
             stop_ms: None,
             redrive_count: 0,
             redrive_ms: None,
+            map_run: None,
         };
         g.batch.insert(key::arn(&arn), &id.to_be_bytes());
         g.batch.insert(key::listing(&sm.name, now, id), b"");
@@ -202,6 +204,8 @@ impl Actor {
                         self.timers.remove(&(at, id, token));
                     }
                 }
+                Command::StartMapRun(req) => self.start_map_run(id, *req, now, g),
+                Command::AbortMapRun { token } => self.abort_map_run(id, token, now, g),
             }
         }
         let Some(live) = self.live.get_mut(&id) else {
@@ -265,6 +269,7 @@ impl Actor {
             None => g.batch.remove(key::snapshot(id)),
         }
         g.ended.insert(out.arn.clone(), (out.clone(), snapshot));
+        self.map_child_ended(&out, g);
         out
     }
 }
@@ -288,6 +293,7 @@ impl ExecutionRecord {
             stop_ms: None,
             redrive_count: 0,
             redrive_ms: None,
+            map_run: None,
         }
     }
 }

@@ -1,0 +1,226 @@
+//! Distributed Map states: the core evaluates the fields, batches the items
+//! and hands the Map Run to the executor ([`Command::StartMapRun`]); it
+//! waits for [`Event::MapRunEnded`](super::Event) as a Task waits for its
+//! result, then goes on with `ResultSelector`, `ResultPath`, Retry and
+//! Catch like any Map.
+
+use super::data::Extra;
+use super::jsonata::Seen;
+use super::{check_size, error_details, json_size, Command, Execution, Flow, Frame, FrameId, Pending, Phase};
+use crate::asl::error::StateError;
+use crate::asl::history::Details;
+use crate::asl::intrinsics::uuid_v4;
+use crate::asl::maprun::MapRunRequest;
+use crate::asl::model::{Batcher, Distributed, MapSpec, Number, State};
+use serde_json::{json, Map, Value};
+use std::collections::VecDeque;
+
+impl Execution {
+    pub(super) fn run_distributed(
+        &mut self,
+        fid: FrameId,
+        f: &mut Frame,
+        st: &State,
+        spec: &MapSpec,
+        d: &Distributed,
+    ) -> Result<Flow, StateError> {
+        for (present, field) in [(d.reader.is_some(), "ItemReader"), (d.writer.is_some(), "ResultWriter")] {
+            if present {
+                return Err(StateError::runtime(format!(
+                    "Map state '{}': {field} is not supported by Aslan yet; give the items in the state input (ItemsPath or Items) and take the results from the Map's output",
+                    st.name
+                )));
+            }
+        }
+        let (items, max_concurrency) = self.map_inputs(f, st, spec)?;
+        let tolerated_count = self
+            .number(f, st, d.tolerated_count.as_ref(), "ToleratedFailureCount", None)?
+            .map(|n| n as u64);
+        let tolerated_percentage = self.number(
+            f,
+            st,
+            d.tolerated_percentage.as_ref(),
+            "ToleratedFailurePercentage",
+            Some(100.0),
+        )?;
+        let n_items = items.len();
+        let (inputs, batch_sizes) = match &d.batcher {
+            None => (items.into_iter().map(|(_, v)| v).collect(), Vec::new()),
+            Some(b) => self.batches(f, st, b, items)?,
+        };
+        let uuid = uuid_v4(self.random(), self.random());
+        let label = match &d.label {
+            Some(l) => l.to_string(),
+            None => uuid_v4(self.random(), self.random()),
+        };
+        let map_run_arn = self.map_run_arn(&label, &uuid);
+        let h = self.opts.history;
+        let started = h.then(|| ("mapStateStartedEventDetails", Details::map_state_started(n_items)));
+        f.last_event = self.record("MapStateStarted", f.last_event, started);
+        let run = h.then(|| ("mapRunStartedEventDetails", json!({ "mapRunArn": map_run_arn }).into()));
+        f.last_event = self.record("MapRunStarted", f.last_event, run);
+        if inputs.is_empty() {
+            f.last_event = self.record("MapRunSucceeded", f.last_event, None);
+            return self.children_done(f, Vec::new());
+        }
+        let token = self.token();
+        self.pending.insert(token, (fid, Pending::MapRun));
+        self.out.push(Command::StartMapRun(Box::new(MapRunRequest {
+            token,
+            map_run_arn,
+            label,
+            state_name: st.name.clone(),
+            processor: spec.processor,
+            express: d.express,
+            inputs,
+            batch_sizes,
+            max_concurrency: max_concurrency as u64,
+            tolerated_count,
+            tolerated_percentage,
+        })));
+        f.phase = Phase::MapRun { token };
+        Ok(Flow::Blocked)
+    }
+
+    /// `arn:aws:states:REGION:ACCOUNT:mapRun:MACHINE/LABEL:UUID`.
+    fn map_run_arn(&self, label: &str, uuid: &str) -> String {
+        let parts: Vec<&str> = self.info.execution_arn.splitn(6, ':').collect();
+        let (partition, region, account) = match parts.as_slice() {
+            [_, p, _, r, a, ..] => (*p, *r, *a),
+            _ => ("aws", "", ""),
+        };
+        format!(
+            "arn:{partition}:states:{region}:{account}:mapRun:{}/{label}:{uuid}",
+            self.info.state_machine_name
+        )
+    }
+
+    /// A tolerated-failure field: a literal, a path or an expression.
+    fn number(
+        &mut self,
+        f: &mut Frame,
+        st: &State,
+        n: Option<&Number>,
+        field: &str,
+        max: Option<f64>,
+    ) -> Result<Option<f64>, StateError> {
+        let v = match n {
+            None => return Ok(None),
+            Some(Number::Literal(x)) => return Ok(Some(*x)),
+            Some(Number::Path(p)) => {
+                let eff = self.effective_input(st, f)?;
+                self.select(f, p, &eff, &format!("{field}Path"))?.into_owned()
+            }
+            Some(Number::Expr(j)) => self.jvalue(f, j, field, Seen::default())?,
+        };
+        let integer = max.is_none();
+        match v.as_f64() {
+            Some(x) if x >= 0.0 && max.is_none_or(|m| x <= m) && (!integer || x.fract() == 0.0) => Ok(Some(x)),
+            _ => {
+                let what = match max {
+                    None => "a non-negative integer".to_string(),
+                    Some(m) => format!("a number from 0 to {m}"),
+                };
+                Err(StateError::runtime(format!(
+                    "Map state '{}': {field} must be {what}, got {v}",
+                    st.name
+                )))
+            }
+        }
+    }
+
+    /// Groups the items by `ItemBatcher`: each batch is
+    /// `{"Items": [...]}`, with `"BatchInput"` when the batcher has one.
+    fn batches(
+        &mut self,
+        f: &mut Frame,
+        st: &State,
+        b: &Batcher,
+        items: VecDeque<(u32, Value)>,
+    ) -> Result<(Vec<Value>, Vec<u32>), StateError> {
+        let max_items = self
+            .number(f, st, b.max_items.as_ref(), "MaxItemsPerBatch", None)?
+            .map_or(usize::MAX, |n| (n as usize).max(1));
+        let max_bytes = self
+            .number(f, st, b.max_bytes.as_ref(), "MaxInputBytesPerBatch", None)?
+            .map_or(crate::asl::error::PAYLOAD_LIMIT, |n| {
+                (n as usize).clamp(1, crate::asl::error::PAYLOAD_LIMIT)
+            });
+        let batch_input = if let Some(j) = &b.jsonata_batch_input {
+            Some(self.jvalue(f, j, "BatchInput", Seen::default())?)
+        } else if let Some(t) = &b.batch_input {
+            let eff = self.effective_input(st, f)?;
+            Some(t.eval(&self.scope(f, &eff, Extra::default()))?)
+        } else {
+            None
+        };
+        let base = match &batch_input {
+            // {"BatchInput":...,"Items":[]}
+            Some(bi) => json_size(bi).unwrap_or(0) + 26,
+            None => 11,
+        };
+        let mut inputs = Vec::new();
+        let mut sizes = Vec::new();
+        let mut cur: Vec<Value> = Vec::new();
+        let mut bytes = base;
+        let flush = |cur: &mut Vec<Value>, inputs: &mut Vec<Value>, sizes: &mut Vec<u32>| {
+            let mut o = Map::new();
+            if let Some(bi) = &batch_input {
+                o.insert("BatchInput".into(), bi.clone());
+            }
+            sizes.push(cur.len() as u32);
+            o.insert("Items".into(), Value::Array(std::mem::take(cur)));
+            inputs.push(Value::Object(o));
+        };
+        for (_, item) in items {
+            let size = json_size(&item).unwrap_or(0) + 1;
+            if !cur.is_empty() && (cur.len() >= max_items || bytes + size > max_bytes) {
+                flush(&mut cur, &mut inputs, &mut sizes);
+                bytes = base;
+            }
+            bytes += size;
+            cur.push(item);
+        }
+        if !cur.is_empty() {
+            flush(&mut cur, &mut inputs, &mut sizes);
+        }
+        Ok((inputs, sizes))
+    }
+
+    /// The Map Run ended: its outputs go on as the Map's result, its error
+    /// through Retry and Catch.
+    pub(super) fn map_run_ended(&mut self, fid: FrameId, r: Result<Value, StateError>) {
+        let Some(mut f) = self.take_frame(fid) else {
+            return;
+        };
+        if !matches!(f.phase, Phase::MapRun { .. }) {
+            self.put_frame(fid, f);
+            return;
+        }
+        f.phase = Phase::Ready;
+        let name = self.machine.state(f.state).name.clone();
+        let r = r.and_then(|v| check_size(&v, || format!("The state/task '{name}' returned a result")).map(|_| v));
+        let flow = match r {
+            Ok(v) => {
+                f.last_event = self.record("MapRunSucceeded", f.last_event, None);
+                let results = match v {
+                    Value::Array(a) => a,
+                    v => vec![v],
+                };
+                match self.children_done(&mut f, results) {
+                    Ok(flow) => flow,
+                    Err(e) => self.state_error(fid, &mut f, e),
+                }
+            }
+            Err(e) => {
+                let d = self
+                    .opts
+                    .history
+                    .then(|| ("mapRunFailedEventDetails", error_details(&e).into()));
+                f.last_event = self.record("MapRunFailed", f.last_event, d);
+                self.state_error(fid, &mut f, e)
+            }
+        };
+        self.after(fid, f, flow);
+    }
+}

@@ -1,0 +1,350 @@
+//! Map Runs: a Distributed Map's children as stored executions.
+//!
+//! `Command::StartMapRun` creates the Map Run's record and stores the
+//! children's inputs once; children then start up to `MaxConcurrency`, each
+//! an execution of the Map's `ItemProcessor` (the parent's definition, from
+//! another state list) with its own record, history and snapshot. A child's
+//! end, its output, the Map Run's counts and the next children's starts go
+//! in the same group commit, so after a crash recovery finds every started
+//! child (running, or ended with its output) and starts none twice. When
+//! the run is decided the parent gets `Event::MapRunEnded`. All of it is
+//! queued in the group and drained in a loop (`drain_deferred`), never by
+//! recursion, so a run of short children cannot deepen the stack.
+
+use super::{to_vec, Actor, Group, Live};
+use crate::asl::maprun::{self, ChildEnd, MapRun, MapRunRequest, MapRunStatus};
+use crate::asl::{Event, Execution, Options, StateError};
+use crate::store::maprun::key as run_key;
+use crate::store::{key, ExecutionRecord, ExecutionStatus, MapRunRecord};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// A running Map Run in memory.
+pub(super) struct RunLive {
+    rec: MapRunRecord,
+    /// Inputs of children not started yet (taken when started).
+    inputs: Vec<Option<Value>>,
+    /// Outputs by index (a failed child's error and cause).
+    outputs: Vec<Value>,
+    /// Running children: execution id → index.
+    children: HashMap<u64, u32>,
+}
+
+/// A child's end, queued for the drain.
+pub(super) struct ChildDone {
+    run: String,
+    id: u64,
+    index: u32,
+    end: ChildEnd,
+    output: Value,
+}
+
+impl Actor {
+    /// `Command::StartMapRun` of execution `id`.
+    pub(super) fn start_map_run(&mut self, id: u64, req: MapRunRequest, now: i64, g: &mut Group) {
+        let Some(l) = self.live.get(&id) else { return };
+        let rec = MapRunRecord {
+            arn: req.map_run_arn.clone(),
+            execution_arn: l.rec.arn.clone(),
+            execution_id: id,
+            token: req.token,
+            label: req.label.clone(),
+            state_name: req.state_name.to_string(),
+            processor: req.processor,
+            express: req.express,
+            sm_name: l.rec.sm_name.clone(),
+            revision: l.rec.revision,
+            sm_arn: l.ex.info().state_machine_arn.clone(),
+            role_arn: l.ex.info().role_arn.clone(),
+            test_case: l.rec.test_case.clone(),
+            start_ms: now,
+            stop_ms: None,
+            run: MapRun::new(&req),
+        };
+        g.batch.insert(run_key::inputs(&rec.arn), to_vec(&req.inputs));
+        g.batch.insert(run_key::of_execution(&rec.execution_arn, &rec.arn), b"");
+        let n = req.inputs.len();
+        let arn = rec.arn.clone();
+        let live = RunLive {
+            rec,
+            inputs: req.inputs.into_iter().map(Some).collect(),
+            outputs: vec![Value::Null; n],
+            children: HashMap::new(),
+        };
+        self.runs.insert(arn.clone(), live);
+        g.dirty_runs.insert(arn.clone());
+        g.map_starts.push(arn);
+    }
+
+    /// `Command::AbortMapRun`: the parent no longer waits; its running
+    /// children are stopped.
+    pub(super) fn abort_map_run(&mut self, id: u64, token: u64, now: i64, g: &mut Group) {
+        let Some((arn, r)) = self
+            .runs
+            .iter_mut()
+            .find(|(_, r)| r.rec.execution_id == id && r.rec.token == token)
+        else {
+            return;
+        };
+        if r.rec.run.abort() {
+            r.rec.stop_ms = Some(now);
+            g.dirty_runs.insert(arn.clone());
+            stop_children(r, "The Map Run was aborted", g);
+        }
+    }
+
+    /// A child ended (called from `step`): queued for the drain.
+    pub(super) fn map_child_ended(&mut self, rec: &ExecutionRecord, g: &mut Group) {
+        let Some((run, index)) = &rec.map_run else { return };
+        let (end, output) = match rec.status {
+            ExecutionStatus::Succeeded => {
+                let out = rec.output.as_deref().unwrap_or("null");
+                (ChildEnd::Succeeded, serde_json::from_str(out).unwrap_or(Value::Null))
+            }
+            s => {
+                let end = match s {
+                    ExecutionStatus::TimedOut => ChildEnd::TimedOut,
+                    ExecutionStatus::Aborted => ChildEnd::Aborted,
+                    _ => ChildEnd::Failed,
+                };
+                let out = maprun::failed_entry(rec.error.as_deref().unwrap_or(""), rec.cause.as_deref().unwrap_or(""));
+                (end, out)
+            }
+        };
+        g.child_ends.push(ChildDone {
+            run: run.clone(),
+            id: rec.id,
+            index: *index,
+            end,
+            output,
+        });
+    }
+
+    /// Processes queued child ends and starts children; returns whether
+    /// there was anything to do.
+    pub(super) fn drain_map_runs(&mut self, now: i64, g: &mut Group) -> bool {
+        if g.child_ends.is_empty() && g.map_starts.is_empty() {
+            return false;
+        }
+        for done in std::mem::take(&mut g.child_ends) {
+            let Some(r) = self.runs.get_mut(&done.run) else {
+                continue;
+            };
+            r.children.remove(&done.id);
+            g.batch
+                .insert(run_key::output(&done.run, done.index), to_vec(&done.output));
+            if let Some(slot) = r.outputs.get_mut(done.index as usize) {
+                *slot = done.output;
+            }
+            g.dirty_runs.insert(done.run.clone());
+            match r.rec.run.child_ended(done.index, done.end) {
+                Some(MapRunStatus::Succeeded) => {
+                    let outputs = Value::Array(std::mem::take(&mut r.outputs));
+                    self.end_run(&done.run, Ok(outputs), now, g);
+                }
+                Some(_) => {
+                    let e = r
+                        .rec
+                        .run
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| StateError::runtime("the Map Run failed"));
+                    stop_children(r, "The Map Run failed", g);
+                    self.end_run(&done.run, Err(e), now, g);
+                }
+                None => g.map_starts.push(done.run),
+            }
+        }
+        for arn in std::mem::take(&mut g.map_starts) {
+            let Some(r) = self.runs.get_mut(&arn) else { continue };
+            let range = r.rec.run.to_start();
+            if !range.is_empty() {
+                g.dirty_runs.insert(arn.clone());
+            }
+            for i in range {
+                self.start_child(&arn, i, now, g);
+            }
+        }
+        true
+    }
+
+    /// The run is decided: tell the parent.
+    fn end_run(&mut self, arn: &str, result: Result<Value, StateError>, now: i64, g: &mut Group) {
+        let Some(r) = self.runs.get_mut(arn) else { return };
+        r.rec.stop_ms = Some(now);
+        g.deferred.push((
+            r.rec.execution_id,
+            Event::MapRunEnded {
+                token: r.rec.token,
+                result,
+            },
+        ));
+    }
+
+    fn start_child(&mut self, arn: &str, index: u32, now: i64, g: &mut Group) {
+        let Some(r) = self.runs.get_mut(arn) else { return };
+        let input = r
+            .inputs
+            .get_mut(index as usize)
+            .and_then(Option::take)
+            .unwrap_or(Value::Null);
+        let rec = r.rec.clone();
+        let machine = match self.machine(&rec.sm_name, rec.revision) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(map_run = %arn, "cannot start a child: {e}");
+                let output = maprun::failed_entry(crate::asl::error::RUNTIME, &e.to_string());
+                g.child_ends.push(ChildDone {
+                    run: arn.to_string(),
+                    id: u64::MAX,
+                    index,
+                    end: ChildEnd::Failed,
+                    output,
+                });
+                return;
+            }
+        };
+        let parent = crate::asl::ExecutionInfo {
+            execution_arn: rec.execution_arn.clone(),
+            name: String::new(),
+            state_machine_arn: rec.sm_arn.clone(),
+            state_machine_name: rec.sm_name.clone(),
+            role_arn: rec.role_arn.clone(),
+            start_time_ms: rec.start_ms,
+        };
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let info = maprun::child_info(&parent, &rec.label, &uuid, now);
+        let id = self.next_id;
+        self.next_id += 1;
+        g.batch.insert(key::COUNTER, &self.next_id.to_be_bytes());
+        let opts = Options {
+            history: true,
+            seed: Some(super::fresh_seed()),
+            start_list: Some(rec.processor),
+            ..Options::default()
+        };
+        let child = ExecutionRecord {
+            id,
+            arn: info.execution_arn.clone(),
+            name: uuid,
+            sm_arn: info.state_machine_arn.clone(),
+            sm_name: rec.sm_name.clone(),
+            revision: rec.revision,
+            test_case: rec.test_case.clone(),
+            status: ExecutionStatus::Running,
+            input: input.to_string(),
+            output: None,
+            error: None,
+            cause: None,
+            start_ms: now,
+            stop_ms: None,
+            redrive_count: 0,
+            redrive_ms: None,
+            map_run: Some((arn.to_string(), index)),
+        };
+        let (ex, cmds) = Execution::start(machine, info, input, opts, now);
+        g.batch.insert(key::arn(&child.arn), &id.to_be_bytes());
+        g.batch.insert(key::listing(arn, now, id), b"");
+        if let Some(r) = self.runs.get_mut(arn) {
+            r.children.insert(id, index);
+        }
+        self.by_arn.insert(child.arn.clone(), id);
+        self.live.insert(
+            id,
+            Live {
+                ex,
+                rec: child,
+                dirty: true,
+                timed_out_tokens: Vec::new(),
+            },
+        );
+        self.step(id, cmds, now, g);
+    }
+
+    /// Writes the Map Run records changed in this group; runs that ended
+    /// with no child left leave memory.
+    pub(super) fn write_runs(&mut self, g: &mut Group) {
+        for arn in std::mem::take(&mut g.dirty_runs) {
+            let Some(r) = self.runs.get(&arn) else { continue };
+            g.batch.insert(run_key::map_run(&arn), to_vec(&r.rec));
+            if r.rec.run.status != MapRunStatus::Running && r.children.is_empty() {
+                self.runs.remove(&arn);
+            }
+        }
+    }
+
+    /// UpdateMapRun.
+    pub(super) fn update_map_run(
+        &mut self,
+        arn: &str,
+        max_concurrency: Option<u64>,
+        count: Option<u64>,
+        percentage: Option<f64>,
+        g: &mut Group,
+    ) -> bool {
+        let Some(r) = self.runs.get_mut(arn) else { return false };
+        r.rec.run.update(max_concurrency, count, percentage);
+        g.dirty_runs.insert(arn.to_string());
+        g.map_starts.push(arn.to_string());
+        true
+    }
+
+    /// Recovery: running Map Runs with their running children, inputs not
+    /// yet used and outputs so far.
+    pub(super) fn recover_map_runs(&mut self) -> Result<usize, crate::store::StoreError> {
+        let mut n = 0;
+        for rec in self.store.map_runs()? {
+            if rec.run.status != MapRunStatus::Running {
+                continue;
+            }
+            let started = rec.run.started() as usize;
+            let inputs = self.store.map_run_inputs(&rec.arn)?;
+            let mut outputs = vec![Value::Null; inputs.len()];
+            for (i, v) in self.store.map_run_outputs(&rec.arn)? {
+                if let Some(slot) = outputs.get_mut(i as usize) {
+                    *slot = v;
+                }
+            }
+            let inputs = inputs
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (i >= started).then_some(v))
+                .collect();
+            let children = self
+                .live
+                .iter()
+                .filter_map(|(id, l)| match &l.rec.map_run {
+                    Some((a, i)) if *a == rec.arn => Some((*id, *i)),
+                    _ => None,
+                })
+                .collect();
+            self.runs.insert(
+                rec.arn.clone(),
+                RunLive {
+                    rec,
+                    inputs,
+                    outputs,
+                    children,
+                },
+            );
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// Stops a run's running children (their ends come back through the drain
+/// and are counted as aborted).
+fn stop_children(r: &RunLive, cause: &str, g: &mut Group) {
+    let mut ids: Vec<u64> = r.children.keys().copied().collect();
+    ids.sort_unstable();
+    for id in ids {
+        g.deferred.push((
+            id,
+            Event::Stop {
+                error: None,
+                cause: Some(cause.to_string()),
+            },
+        ));
+    }
+}
