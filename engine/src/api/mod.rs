@@ -8,6 +8,7 @@
 mod activities;
 pub mod client;
 pub mod error;
+mod maprun;
 pub mod modules;
 pub mod sigv4;
 mod testing;
@@ -179,6 +180,9 @@ async fn handle(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: 
         "DescribeExecution" => api.describe_execution(&req),
         "DescribeStateMachineForExecution" => api.describe_state_machine_for_execution(&req),
         "ListExecutions" => api.list_executions(&req),
+        "DescribeMapRun" => api.describe_map_run(&req),
+        "ListMapRuns" => api.list_map_runs(&req),
+        "UpdateMapRun" => api.update_map_run(&req).await,
         "StopExecution" => api.stop_execution(&req).await,
         "GetExecutionHistory" => api.get_execution_history(&req),
         "RedriveExecution" => api.redrive_execution(&req).await,
@@ -638,6 +642,9 @@ impl Api {
         if let Some(t) = rec.redrive_ms {
             o.insert("redriveDate".into(), secs(t));
         }
+        if let Some((m, _)) = &rec.map_run {
+            o.insert("mapRunArn".into(), json!(m));
+        }
         Ok(out)
     }
 
@@ -671,14 +678,29 @@ impl Api {
     }
 
     fn list_executions(&self, req: &Value) -> ApiResult {
-        let arn = str_field(req, "stateMachineArn")?;
-        let (name, _) = self.parse_sm_arn(arn)?;
-        if self.engine.store().machine(name)?.is_none() {
-            return Err(ApiError::new(
-                Kind::StateMachineDoesNotExist,
-                format!("State Machine Does Not Exist: '{arn}'"),
-            ));
-        }
+        // Executions are listed under their machine's name, a Map Run's
+        // children under the Map Run's ARN.
+        let map_run = opt_str(req, "mapRunArn")?;
+        let name = match (map_run, opt_str(req, "stateMachineArn")?) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::validation(
+                    "give either stateMachineArn or mapRunArn, not both",
+                ))
+            }
+            (Some(m), None) => self.map_run_by_arn(m)?.arn,
+            (None, _) => {
+                let arn = str_field(req, "stateMachineArn")?;
+                let (name, _) = self.parse_sm_arn(arn)?;
+                if self.engine.store().machine(name)?.is_none() {
+                    return Err(ApiError::new(
+                        Kind::StateMachineDoesNotExist,
+                        format!("State Machine Does Not Exist: '{arn}'"),
+                    ));
+                }
+                name.to_string()
+            }
+        };
+        let name = name.as_str();
         let status = opt_str(req, "statusFilter")?;
         if let Some(s) = status {
             if !matches!(
@@ -716,6 +738,9 @@ impl Api {
             let mut e = json!({"executionArn": rec.arn, "stateMachineArn": rec.sm_arn, "name": rec.name, "status": rec.status, "startDate": secs(rec.start_ms), "redriveCount": rec.redrive_count});
             if let Some(t) = rec.stop_ms {
                 e["stopDate"] = secs(t);
+            }
+            if let Some(m) = map_run {
+                e["mapRunArn"] = json!(m);
             }
             items.push(e);
             last_key = k;

@@ -129,6 +129,11 @@ impl Actor {
         let rec = self
             .lookup(arn, g)?
             .ok_or_else(|| ExecError::DoesNotExist(arn.to_string()))?;
+        if rec.map_run.is_some() {
+            return Err(ExecError::NotRedrivable(
+                "a Distributed Map's child execution cannot be redriven on its own; redrive its parent".into(),
+            ));
+        }
         if self.by_arn.contains_key(arn) || !rec.status.is_redrivable() {
             return Err(ExecError::NotRedrivable(format!(
                 "Execution is {}; only FAILED, TIMED_OUT and ABORTED executions can be redriven",
