@@ -64,7 +64,7 @@ cargo test --workspace --all-targets
 cargo test -p aslan --doc
 
 log "cargo features: each set builds clippy-clean; the minimal one (the embedding engine alone) passes its tests"
-for features in "" server cli kubernetes eks wasm; do
+for features in "" server cli kubernetes eks s3 wasm; do
   cargo clippy -q -p aslan --no-default-features --features "$features" --all-targets -- -D warnings
 done
 cargo test -q -p aslan --no-default-features --lib --tests

@@ -13,6 +13,7 @@ import pytest
 from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
 BIN = os.environ.get("ASLAN_BIN", str(ROOT / "target" / "release" / "aslan"))
 ROLE = "arn:aws:iam::123456789012:role/StepFunctionsRole"
 MOCKS = Path(__file__).with_name("mock-config.json")
@@ -101,3 +102,23 @@ def wait_done(sfn, arn, timeout=30):
             return d
         time.sleep(0.02)
     raise AssertionError(f"{arn} still running")
+
+
+@pytest.fixture(scope="module")
+def moto():
+    """moto's server (S3, EKS, ...) on a free loopback port, for a module."""
+    port = free_port()
+    exe = VENV_BIN / "moto_server"
+    assert exe.exists(), f"{exe} is missing: scripts/test.sh installs moto[server] into .venv"
+    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            assert time.time() < deadline, "moto_server did not start"
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    proc.kill()
+    proc.wait()

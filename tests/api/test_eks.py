@@ -6,7 +6,6 @@ DELETING). The endpoint comes from AWS_ENDPOINT_URL_EKS, as the SDKs read it.
 """
 import json
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -16,30 +15,10 @@ import pytest
 
 from conftest import BIN, free_port
 
-VENV_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
 ROLE = "arn:aws:iam::123456789012:role/MyEKSClusterRole"
 NODE_ROLE = "arn:aws:iam::123456789012:role/MyNodeInstanceRole"
 POD_ROLE = "arn:aws:iam::123456789012:role/MyFargatePodExecutionRole"
 SUBNETS = ["subnet-053e7c47012341234", "subnet-027cfea4b12341234"]
-
-
-@pytest.fixture(scope="module")
-def moto():
-    port = free_port()
-    exe = VENV_BIN / "moto_server"
-    assert exe.exists(), f"{exe} is missing: scripts/test.sh installs moto[server] into .venv"
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            assert time.time() < deadline, "moto_server did not start"
-            time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    proc.kill()
-    proc.wait()
 
 
 def env_for(endpoint):

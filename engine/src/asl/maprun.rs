@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// The error a Map Run fails with when more children failed than tolerated.
-pub const EXCEED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
+pub use super::error::EXCEED_TOLERATED_FAILURE as EXCEED_TOLERATED_FAILURE_THRESHOLD;
 
 /// Children running at once when `MaxConcurrency` is 0 (AWS's bound).
 pub const DEFAULT_CONCURRENCY: u64 = 10_000;

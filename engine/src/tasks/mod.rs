@@ -23,7 +23,7 @@
 //! Activities are served by the executor itself (workers fetch them with
 //! GetActivityTask), so no integration claims them.
 
-#[cfg(feature = "kubernetes")]
+#[cfg(any(feature = "kubernetes", feature = "s3"))]
 pub mod aws;
 pub mod catalog;
 #[cfg(feature = "eks")]
@@ -33,6 +33,8 @@ pub mod kubernetes;
 pub mod mock;
 mod registry;
 mod resource;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 pub use registry::Registry;
 pub use resource::{Pattern, Resource};

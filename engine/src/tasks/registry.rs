@@ -66,12 +66,14 @@ impl Registry {
     /// engine (Kubernetes: `eks:call`, `eks:runJob`; EKS: `eks:createCluster`
     /// ... `eks:deleteFargateProfile`), configured by `cfg`.
     pub fn builtin(cfg: &crate::config::EngineConfig) -> Registry {
-        #[cfg_attr(not(feature = "kubernetes"), allow(unused_mut))]
+        #[cfg_attr(not(any(feature = "kubernetes", feature = "s3")), allow(unused_mut))]
         let mut r = Registry::new();
         #[cfg(feature = "kubernetes")]
         r.register(Arc::new(super::kubernetes::Kubernetes::new(cfg)));
         #[cfg(feature = "eks")]
         r.register(Arc::new(super::eks::Eks::new()));
+        #[cfg(feature = "s3")]
+        r.register(Arc::new(super::s3::S3Reader::new()));
         #[cfg(not(feature = "kubernetes"))]
         let _ = cfg;
         r

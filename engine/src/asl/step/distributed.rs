@@ -6,12 +6,15 @@
 
 use super::data::Extra;
 use super::jsonata::Seen;
-use super::{check_size, error_details, json_size, Command, Execution, Flow, Frame, FrameId, Pending, Phase};
+use super::{
+    check_size, error_details, json_size, Command, Execution, Flow, Frame, FrameId, Pending, Phase, TaskInvocation,
+};
 use crate::asl::error::StateError;
 use crate::asl::history::Details;
 use crate::asl::intrinsics::uuid_v4;
 use crate::asl::maprun::MapRunRequest;
-use crate::asl::model::{Batcher, Distributed, MapSpec, Number, State};
+use crate::asl::model::{Batcher, Distributed, Kind, MapSpec, Number, Resourced, State};
+use crate::asl::path::Path;
 use serde_json::{json, Map, Value};
 use std::collections::VecDeque;
 
@@ -24,15 +27,153 @@ impl Execution {
         spec: &MapSpec,
         d: &Distributed,
     ) -> Result<Flow, StateError> {
-        for (present, field) in [(d.reader.is_some(), "ItemReader"), (d.writer.is_some(), "ResultWriter")] {
-            if present {
-                return Err(StateError::runtime(format!(
-                    "Map state '{}': {field} is not supported by Aslan yet; give the items in the state input (ItemsPath or Items) and take the results from the Map's output",
-                    st.name
-                )));
-            }
+        if d.writer.is_some() {
+            return Err(StateError::runtime(format!(
+                "Map state '{}': ResultWriter is not supported by Aslan yet; take the results from the Map's output",
+                st.name
+            )));
+        }
+        if let Some(r) = &d.reader {
+            return self.read_items(fid, f, st, r);
         }
         let (items, max_concurrency) = self.map_inputs(f, st, spec)?;
+        self.start_map_run(fid, f, st, spec, d, items, max_concurrency)
+    }
+
+    /// Asks for the `ItemReader`'s items: a task of the resource
+    /// `arn:aslan:states:::s3-reader:ACTION` whose parameters are the
+    /// evaluated `Parameters` (or `Arguments`) and the `ReaderConfig`, and
+    /// whose result is the array of items.
+    fn read_items(&mut self, fid: FrameId, f: &mut Frame, st: &State, r: &Resourced) -> Result<Flow, StateError> {
+        let params = if let Some(j) = &r.arguments {
+            self.jvalue(f, j, "Arguments", Seen::default())?
+        } else if let Some(t) = &r.parameters {
+            let eff = self.effective_input(st, f)?;
+            t.eval(&self.scope(f, &eff, Extra::default()))?
+        } else {
+            Value::Object(Map::new())
+        };
+        let mut config = match &r.config {
+            Some(Value::Object(o)) => o.clone(),
+            _ => Map::new(),
+        };
+        if let Some(Value::String(p)) = config.remove("MaxItemsPath") {
+            let path = Path::parse(&p).map_err(|e| StateError::runtime(e.to_string()))?;
+            let eff = self.effective_input(st, f)?;
+            let v = self.select(f, &path, &eff, "MaxItemsPath")?;
+            let n = v.as_u64().ok_or_else(|| {
+                StateError::runtime(format!("MaxItemsPath must reference a non-negative integer, got {v}"))
+            })?;
+            config.insert("MaxItems".into(), n.into());
+        }
+        let token = self.token();
+        let task_token = self.task_token(token);
+        let invocation = {
+            let n = self.invocations.entry(f.state).or_insert(0);
+            *n += 1;
+            *n - 1
+        };
+        let action = r.resource.rsplit(':').next().unwrap_or_default();
+        self.pending.insert(token, (fid, Pending::Task));
+        self.out.push(Command::InvokeTask(Box::new(TaskInvocation {
+            token,
+            resource: format!("arn:aslan:states:::s3-reader:{action}").into(),
+            parameters: json!({"Parameters": params, "ReaderConfig": config}),
+            state_name: st.name.clone(),
+            task_token,
+            timeout_seconds: None,
+            heartbeat_seconds: None,
+            attempt: f.retry_count,
+            invocation,
+            credentials: None,
+        })));
+        f.phase = Phase::Reading { token };
+        Ok(Flow::Blocked)
+    }
+
+    /// The `ItemReader` answered: select the items and start the Map Run,
+    /// or fail the state (Retry and Catch apply).
+    pub(super) fn items_read(&mut self, fid: FrameId, mut f: Frame, r: Result<Value, StateError>) {
+        f.phase = Phase::Ready;
+        let machine = self.machine.clone();
+        let st = machine.state(f.state);
+        let flow = match &st.kind {
+            Kind::Map(spec) => match (&spec.distributed, r) {
+                (Some(d), Ok(Value::Array(list))) => self
+                    .select_read_items(&mut f, st, spec, list)
+                    .and_then(|(items, mc)| self.start_map_run(fid, &mut f, st, spec, d, items, mc)),
+                (_, Ok(v)) => Err(StateError::new(
+                    crate::asl::error::ITEM_READER_FAILED,
+                    format!("The ItemReader gave {} instead of an array of items", kind_of(&v)),
+                )),
+                (_, Err(e)) => Err(e),
+            },
+            _ => Err(StateError::runtime(
+                "an ItemReader answered for a state that is not a Map",
+            )),
+        };
+        let flow = flow.unwrap_or_else(|e| self.state_error(fid, &mut f, e));
+        self.after(fid, f, flow);
+    }
+
+    /// The reader's items through `ItemSelector`, and `MaxConcurrency`.
+    fn select_read_items(
+        &mut self,
+        f: &mut Frame,
+        st: &State,
+        spec: &MapSpec,
+        list: Vec<Value>,
+    ) -> Result<(VecDeque<(u32, Value)>, usize), StateError> {
+        let mut out = VecDeque::with_capacity(list.len());
+        if st.jsonata.is_some() {
+            let mc = self.jnumber(f, &spec.max_concurrency, "MaxConcurrency", false)? as usize;
+            match &spec.jsonata_selector {
+                None => out.extend(list.into_iter().enumerate().map(|(i, v)| (i as u32, v))),
+                Some(sel) => {
+                    for (i, item) in list.iter().enumerate() {
+                        let seen = Seen {
+                            extra: Extra {
+                                task_token: None,
+                                map_item: Some((i as u32, item)),
+                            },
+                            ..Seen::default()
+                        };
+                        out.push_back((i as u32, self.jvalue(f, sel, "ItemSelector", seen)?));
+                    }
+                }
+            }
+            return Ok((out, mc));
+        }
+        let eff = self.effective_input(st, f)?;
+        let mc = self.path_concurrency(f, spec, &eff)?;
+        match &spec.item_selector {
+            None => out.extend(list.into_iter().enumerate().map(|(i, v)| (i as u32, v))),
+            Some(sel) => {
+                for (i, item) in list.iter().enumerate() {
+                    let extra = Extra {
+                        task_token: None,
+                        map_item: Some((i as u32, item)),
+                    };
+                    out.push_back((i as u32, sel.eval(&self.scope(f, &eff, extra))?));
+                }
+            }
+        }
+        Ok((out, mc))
+    }
+
+    /// Evaluates the tolerated failures, batches the items and emits
+    /// [`Command::StartMapRun`].
+    #[allow(clippy::too_many_arguments)]
+    fn start_map_run(
+        &mut self,
+        fid: FrameId,
+        f: &mut Frame,
+        st: &State,
+        spec: &MapSpec,
+        d: &Distributed,
+        items: VecDeque<(u32, Value)>,
+        max_concurrency: usize,
+    ) -> Result<Flow, StateError> {
         let tolerated_count = self
             .number(f, st, d.tolerated_count.as_ref(), "ToleratedFailureCount", None)?
             .map(|n| n as u64);
@@ -222,5 +363,16 @@ impl Execution {
             }
         };
         self.after(fid, f, flow);
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }

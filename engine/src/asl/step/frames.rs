@@ -414,6 +414,9 @@ impl Execution {
                 f.last_event = self.record("MapRunAborted", f.last_event, None);
                 f.last_event = self.record("MapStateAborted", f.last_event, None);
             }
+            Phase::Reading { .. } => {
+                f.last_event = self.record("MapStateAborted", f.last_event, None);
+            }
             Phase::Children(ref ch) => {
                 let machine = self.machine.clone();
                 let name = machine.state(f.state).name.clone();

@@ -285,6 +285,9 @@ enum Phase {
     Children(Box<Children>),
     /// A Distributed Map waiting for its Map Run.
     MapRun { token: u64 },
+    /// A Distributed Map waiting for its `ItemReader` (a task whose result
+    /// is the items).
+    Reading { token: u64 },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

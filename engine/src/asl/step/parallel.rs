@@ -100,18 +100,7 @@ impl Execution {
                     st.name
                 )));
             };
-            let max_concurrency = match &spec.max_concurrency {
-                Seconds::Literal(n) => *n as usize,
-                Seconds::Expr(_) => return Err(StateError::runtime("a JSONata MaxConcurrency in a JSONPath state")),
-                Seconds::Path(p) => {
-                    let v = self.select(f, p, &eff, "MaxConcurrencyPath")?;
-                    v.as_u64().ok_or_else(|| {
-                        StateError::runtime(format!(
-                            "MaxConcurrencyPath must reference a non-negative integer, got {v}"
-                        ))
-                    })? as usize
-                }
-            };
+            let max_concurrency = self.path_concurrency(f, spec, &eff)?;
             let mut pending_items = VecDeque::with_capacity(len);
             match &spec.item_selector {
                 // The selector reads each item in place: no copy of the array.
@@ -132,6 +121,23 @@ impl Execution {
                 }
             }
             (pending_items, max_concurrency)
+        })
+    }
+
+    /// `MaxConcurrency(Path)` of a JSONPath Map, read from the effective
+    /// input `eff`.
+    pub(super) fn path_concurrency(&self, f: &Frame, spec: &MapSpec, eff: &Value) -> Result<usize, StateError> {
+        Ok(match &spec.max_concurrency {
+            Seconds::Literal(n) => *n as usize,
+            Seconds::Expr(_) => return Err(StateError::runtime("a JSONata MaxConcurrency in a JSONPath state")),
+            Seconds::Path(p) => {
+                let v = self.select(f, p, eff, "MaxConcurrencyPath")?;
+                v.as_u64().ok_or_else(|| {
+                    StateError::runtime(format!(
+                        "MaxConcurrencyPath must reference a non-negative integer, got {v}"
+                    ))
+                })? as usize
+            }
         })
     }
 

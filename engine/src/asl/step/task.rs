@@ -191,6 +191,9 @@ impl Execution {
         let Some(mut f) = self.take_frame(fid) else {
             return;
         };
+        if let Phase::Reading { .. } = f.phase {
+            return self.items_read(fid, f, r);
+        }
         if !matches!(f.phase, Phase::Task { .. }) {
             self.put_frame(fid, f);
             return;
