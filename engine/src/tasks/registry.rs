@@ -247,7 +247,10 @@ impl Registry {
             Mock::Tasks(m) => m.respond(&task.invocation),
             Mock::Config(m) => {
                 let case = task.ctx.test_case.as_deref()?;
-                match m.test_case(&task.ctx.state_machine_name, case) {
+                // A Distributed Map's children run `MACHINE/LABEL`: they
+                // use their machine's test cases.
+                let sm = task.ctx.state_machine_name.split('/').next().unwrap_or_default();
+                match m.test_case(sm, case) {
                     Ok(m) => m.respond(&task.invocation),
                     Err(e) => Some(Err(StateError::runtime(e.to_string()))),
                 }
