@@ -131,3 +131,46 @@ def test_a_stored_execution_reads_its_items(moto, s3, tmp_path):
     run_arn = sfn.list_map_runs(executionArn=ex)["mapRuns"][0]["mapRunArn"]
     assert sfn.describe_map_run(mapRunArn=run_arn)["itemCounts"]["succeeded"] == 3000
     assert server.stop() == 0
+
+
+def test_result_writer_writes_a_manifest_and_result_files(moto, s3, tmp_path):
+    children = {"F": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericLessThan": 3, "Next": "Bad"}], "Default": "P"},
+                "Bad": {"Type": "Fail", "Error": "Item.Bad", "Cause": "small"},
+                "P": {"Type": "Pass", "Parameters": {"n.$": "$.n"}, "End": True}}
+    definition = dmap(get_object("", InputType="JSON"), {}, ToleratedFailureCount=3, Label="W",
+                      ResultWriter={"Resource": "arn:aws:states:::s3:putObject",
+                                    "Parameters": {"Bucket": BUCKET, "Prefix.$": "$.out"}})
+    definition["States"]["M"]["ItemProcessor"]["StartAt"] = "F"
+    definition["States"]["M"]["ItemProcessor"]["States"] = children
+    definition["States"]["M"]["ItemReader"]["ReaderConfig"]["MaxItems"] = 30
+    for how in ("run", "serve"):
+        prefix = f"results-{how}/"
+        if how == "run":
+            rc, out, err = run(moto, definition, tmp_path, {"key": "data/array.json", "out": prefix})
+            assert rc == 0, err
+        else:
+            server = Server(tmp_path / "data", env=env_for(moto)).start()
+            sfn = client(server.endpoint)
+            arn = machine(sfn, "writer", definition)
+            ex = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"key": "data/array.json", "out": prefix}))
+            d = wait_done(sfn, ex["executionArn"], timeout=60)
+            assert d["status"] == "SUCCEEDED", d
+            out = json.loads(d["output"])
+            assert server.stop() == 0
+        run_id = out["MapRunArn"].rsplit(":", 1)[1]
+        assert ":mapRun:sm/W:" in out["MapRunArn"] or ":mapRun:writer/W:" in out["MapRunArn"]
+        assert out["ResultWriterDetails"] == {"Bucket": BUCKET, "Key": f"{prefix}{run_id}/manifest.json"}
+        manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=out["ResultWriterDetails"]["Key"])["Body"].read())
+        assert manifest["MapRunArn"] == out["MapRunArn"] and manifest["DestinationBucket"] == BUCKET
+        assert manifest["ResultFiles"]["PENDING"] == []
+        [ok] = manifest["ResultFiles"]["SUCCEEDED"]
+        [bad] = manifest["ResultFiles"]["FAILED"]
+        succeeded = json.loads(s3.get_object(Bucket=BUCKET, Key=ok["Key"])["Body"].read())
+        failed = json.loads(s3.get_object(Bucket=BUCKET, Key=bad["Key"])["Body"].read())
+        assert ok["Size"] == len(json.dumps(succeeded, separators=(",", ":")).encode())
+        assert len(succeeded) == 27 and len(failed) == 3
+        assert sorted(json.loads(e["Output"])["n"] for e in succeeded) == list(range(3, 30))
+        e = failed[0]
+        assert (e["Status"], e["Error"], e["Cause"]) == ("FAILED", "Item.Bad", "small")
+        assert json.loads(e["Input"])["n"] < 3 and ":execution:" in e["ExecutionArn"]
+        assert e["StartDate"].endswith("Z") and e["StopDate"].endswith("Z")

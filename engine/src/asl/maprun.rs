@@ -50,6 +50,10 @@ pub struct MapRunRequest {
     pub tolerated_count: Option<u64>,
     /// `ToleratedFailurePercentage` (default 0).
     pub tolerated_percentage: Option<f64>,
+    /// The Map has a `ResultWriter`: report each child as
+    /// [`child_detail`] gives it rather than its output alone.
+    #[serde(default)]
+    pub detailed: bool,
 }
 
 /// Where a Map Run stands (`status` of DescribeMapRun).
@@ -318,6 +322,44 @@ pub fn child_info(parent: &ExecutionInfo, label: &str, uuid: &str, start_time_ms
     }
 }
 
+/// How a child ended, as a `ResultWriter` writes it (one entry of
+/// `SUCCEEDED_0.json` or `FAILED_0.json`).
+#[allow(clippy::too_many_arguments)]
+pub fn child_detail(
+    execution_arn: &str,
+    name: &str,
+    state_machine_arn: &str,
+    status: &str,
+    input: &str,
+    start_ms: i64,
+    stop_ms: i64,
+    output: Result<&str, (&str, &str)>,
+) -> Value {
+    let mut d = json!({
+        "ExecutionArn": execution_arn,
+        "Name": name,
+        "StateMachineArn": state_machine_arn,
+        "Status": status,
+        "StartDate": super::step::iso_millis(start_ms),
+        "StopDate": super::step::iso_millis(stop_ms),
+        "Input": input,
+        "InputDetails": {"Included": true},
+        "RedriveCount": 0,
+        "RedriveStatus": "NOT_REDRIVABLE",
+    });
+    match output {
+        Ok(o) => {
+            d["Output"] = json!(o);
+            d["OutputDetails"] = json!({"Included": true});
+        }
+        Err((error, cause)) => {
+            d["Error"] = json!(error);
+            d["Cause"] = json!(cause);
+        }
+    }
+    d
+}
+
 /// A failed child's entry in the Map's output array: its error and cause,
 /// as a catcher's error output.
 pub fn failed_entry(error: &str, cause: &str) -> Value {
@@ -341,6 +383,7 @@ mod tests {
             max_concurrency: max,
             tolerated_count: count,
             tolerated_percentage: pct,
+            detailed: false,
         }
     }
 

@@ -42,6 +42,10 @@ enum Wake {
     MapRun(u64, Result<Value, StateError>),
 }
 
+/// A Map Run's child: its index, how it ended, and (for a `ResultWriter`)
+/// its identity and input.
+type ChildResult = (u32, Status, Option<(ExecutionInfo, String)>);
+
 /// Map Runs in flight: each ends with its token and result, or is aborted.
 type MapRuns<'a> = FuturesUnordered<BoxFuture<'a, Option<(u64, Result<Value, StateError>)>>>;
 
@@ -278,7 +282,7 @@ fn map_run<'a>(
         let mut run = MapRun::new(&req);
         let mut outputs = vec![Value::Null; req.inputs.len()];
         let mut inputs: Vec<Option<Value>> = req.inputs.into_iter().map(Some).collect();
-        let mut children: FuturesUnordered<BoxFuture<'a, (u32, Status)>> = FuturesUnordered::new();
+        let mut children: FuturesUnordered<BoxFuture<'a, ChildResult>> = FuturesUnordered::new();
         loop {
             for i in run.to_start() {
                 let uuid = uuid::Uuid::new_v4().to_string();
@@ -290,18 +294,48 @@ fn map_run<'a>(
                     ..Options::default()
                 };
                 let input = inputs[i as usize].take().unwrap_or_default();
+                let detail = req.detailed.then(|| (info.clone(), input.to_string()));
                 let child = run_boxed(machine.clone(), info, input, opts, clock, tasks.clone());
-                children.push(Box::pin(async move { (i, child.await.status) }));
+                children.push(Box::pin(async move { (i, child.await.status, detail) }));
             }
-            let Some((i, status)) = children.next().await else {
+            let Some((i, status, detail)) = children.next().await else {
                 return Err(StateError::runtime("the Map Run has no child running"));
             };
-            let (end, out) = match status {
-                Status::Succeeded(v) => (ChildEnd::Succeeded, v),
-                Status::Failed(e) => (ChildEnd::Failed, maprun::failed_entry(&e.error, &e.cause)),
-                Status::TimedOut(e) => (ChildEnd::TimedOut, maprun::failed_entry(&e.error, &e.cause)),
-                Status::Aborted(e) => (ChildEnd::Aborted, maprun::failed_entry(&e.error, &e.cause)),
-                Status::Running => (ChildEnd::Aborted, maprun::failed_entry("", "")),
+            let (end, status_name) = match &status {
+                Status::Succeeded(_) => (ChildEnd::Succeeded, "SUCCEEDED"),
+                Status::Failed(_) => (ChildEnd::Failed, "FAILED"),
+                Status::TimedOut(_) => (ChildEnd::TimedOut, "TIMED_OUT"),
+                Status::Aborted(_) | Status::Running => (ChildEnd::Aborted, "ABORTED"),
+            };
+            let out = match (status, detail) {
+                (status, Some((info, input))) => {
+                    let text;
+                    let output = match &status {
+                        Status::Succeeded(v) => {
+                            text = v.to_string();
+                            Ok(text.as_str())
+                        }
+                        Status::Failed(e) | Status::TimedOut(e) | Status::Aborted(e) => {
+                            Err((e.error.as_str(), e.cause.as_str()))
+                        }
+                        Status::Running => Err(("", "")),
+                    };
+                    maprun::child_detail(
+                        &info.execution_arn,
+                        &info.name,
+                        &info.state_machine_arn,
+                        status_name,
+                        &input,
+                        info.start_time_ms,
+                        clock.now_ms(),
+                        output,
+                    )
+                }
+                (Status::Succeeded(v), None) => v,
+                (Status::Failed(e) | Status::TimedOut(e) | Status::Aborted(e), None) => {
+                    maprun::failed_entry(&e.error, &e.cause)
+                }
+                (Status::Running, None) => maprun::failed_entry("", ""),
             };
             outputs[i as usize] = out;
             match run.child_ended(i, end) {

@@ -43,6 +43,9 @@ pub struct MapRunRecord {
     pub stop_ms: Option<i64>,
     /// Progress: status, counts, limits.
     pub run: MapRun,
+    /// The Map has a `ResultWriter`: children are kept as its entries.
+    #[serde(default)]
+    pub detailed: bool,
 }
 
 /// Key helpers for Map Runs.

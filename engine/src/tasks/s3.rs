@@ -21,6 +21,10 @@
 //! - Anything that goes wrong fails the state with `States.ItemReaderFailed`
 //!   and the reason (an S3 error's code and message).
 //!
+//! A `ResultWriter` is a task of `arn:aslan:states:::s3-writer:putObject`
+//! whose parameters carry the Map Run's ARN and its children's entries; see
+//! [`write`].
+//!
 //! The client comes from the standard AWS configuration; the endpoint can
 //! be overridden with `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`), and then
 //! requests use path-style addressing, as S3 stand-ins such as moto expect.
@@ -69,8 +73,12 @@ async fn client(cell: &OnceCell<aws_sdk_s3::Client>) -> &aws_sdk_s3::Client {
 
 impl Integration for S3Reader {
     fn patterns(&self, r: &Resource) -> Option<&'static [Pattern]> {
-        (r.service() == "s3-reader" && matches!(r.action(), "listObjectsV2" | "getObject"))
-            .then_some(&[Pattern::RequestResponse][..])
+        let ok = match r.service() {
+            "s3-reader" => matches!(r.action(), "listObjectsV2" | "getObject"),
+            "s3-writer" => r.action() == "putObject",
+            _ => false,
+        };
+        ok.then_some(&[Pattern::RequestResponse][..])
     }
 
     fn start(&self, task: Task) -> TaskFuture {
@@ -81,6 +89,7 @@ impl Integration for S3Reader {
             let config = p.get("ReaderConfig").cloned().unwrap_or_default();
             let c = client(&cell).await;
             let r = match task.resource.action() {
+                "putObject" => return write(c, p).await.map_or_else(Outcome::Failed, Outcome::Succeeded),
                 "listObjectsV2" => list(c, &params, &config).await,
                 _ => get(c, &params, &config).await,
             };
@@ -254,6 +263,76 @@ async fn get(c: &aws_sdk_s3::Client, params: &Value, config: &Value) -> Result<V
             "ReaderConfig InputType {other} is not supported by Aslan yet (JSON, JSONL and CSV are)"
         ))),
     }
+}
+
+/// The error of a `ResultWriter` that could not write.
+pub const RESULT_WRITER_FAILED: &str = "States.ResultWriterFailed";
+
+/// Writes a Map Run's children as AWS's `ResultWriter` does:
+/// `PREFIX/MAP_RUN_ID/SUCCEEDED_0.json` and `FAILED_0.json` (JSON arrays of
+/// the children, each with its ARN, name, status, dates, input and output
+/// or error), then `manifest.json` listing them; returns
+/// `{"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}` (the manifest).
+async fn write(c: &aws_sdk_s3::Client, p: &Value) -> Result<Value, StateError> {
+    let fail = |cause: String| StateError::new(RESULT_WRITER_FAILED, cause);
+    let params = p.get("Parameters").cloned().unwrap_or_default();
+    let bucket = text(&params, "Bucket")
+        .map_err(|e| fail(e.cause))?
+        .ok_or_else(|| fail("the ResultWriter needs 'Bucket'".into()))?;
+    let prefix = text(&params, "Prefix").map_err(|e| fail(e.cause))?.unwrap_or("");
+    let config = p.get("WriterConfig").cloned().unwrap_or_default();
+    for (key, default) in [("OutputType", "JSON"), ("Transformation", "NONE")] {
+        let v = text(&config, key).map_err(|e| fail(e.cause))?.unwrap_or(default);
+        if v != default {
+            return Err(fail(format!(
+                "WriterConfig {key} {v} is not supported by Aslan yet (only {default})"
+            )));
+        }
+    }
+    let arn = p.get("MapRunArn").and_then(Value::as_str).unwrap_or_default();
+    let id = arn.rsplit(':').next().unwrap_or_default();
+    let base = match prefix.trim_end_matches('/') {
+        "" => id.to_string(),
+        pre => format!("{pre}/{id}"),
+    };
+    let results = p
+        .get("Results")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let (succeeded, failed): (Vec<&Value>, Vec<&Value>) = results
+        .iter()
+        .partition(|r| r.get("Status").and_then(Value::as_str) == Some("SUCCEEDED"));
+    let mut files = Map::new();
+    for (status, list) in [("FAILED", failed), ("PENDING", Vec::new()), ("SUCCEEDED", succeeded)] {
+        let mut entries = Vec::new();
+        if !list.is_empty() {
+            let key = format!("{base}/{status}_0.json");
+            let body = serde_json::to_vec(&list).unwrap_or_default();
+            let size = body.len();
+            put(c, bucket, &key, body).await.map_err(|e| fail(e.cause))?;
+            entries.push(json!({"Key": key, "Size": size}));
+        }
+        files.insert(status.into(), Value::Array(entries));
+    }
+    let manifest = json!({"DestinationBucket": bucket, "MapRunArn": arn, "ResultFiles": files});
+    let key = format!("{base}/manifest.json");
+    put(c, bucket, &key, manifest.to_string().into_bytes())
+        .await
+        .map_err(|e| fail(e.cause))?;
+    Ok(json!({"MapRunArn": arn, "ResultWriterDetails": {"Bucket": bucket, "Key": key}}))
+}
+
+async fn put(c: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), StateError> {
+    c.put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/json")
+        .body(body.into())
+        .send()
+        .await
+        .map_err(|e| s3_error("S3 PutObject", e))?;
+    Ok(())
 }
 
 /// Splits a byte stream into lines (`\n`, with a `\r` before it dropped).

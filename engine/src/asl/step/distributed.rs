@@ -27,12 +27,6 @@ impl Execution {
         spec: &MapSpec,
         d: &Distributed,
     ) -> Result<Flow, StateError> {
-        if d.writer.is_some() {
-            return Err(StateError::runtime(format!(
-                "Map state '{}': ResultWriter is not supported by Aslan yet; take the results from the Map's output",
-                st.name
-            )));
-        }
         if let Some(r) = &d.reader {
             return self.read_items(fid, f, st, r);
         }
@@ -45,14 +39,7 @@ impl Execution {
     /// evaluated `Parameters` (or `Arguments`) and the `ReaderConfig`, and
     /// whose result is the array of items.
     fn read_items(&mut self, fid: FrameId, f: &mut Frame, st: &State, r: &Resourced) -> Result<Flow, StateError> {
-        let params = if let Some(j) = &r.arguments {
-            self.jvalue(f, j, "Arguments", Seen::default())?
-        } else if let Some(t) = &r.parameters {
-            let eff = self.effective_input(st, f)?;
-            t.eval(&self.scope(f, &eff, Extra::default()))?
-        } else {
-            Value::Object(Map::new())
-        };
+        let params = self.resourced_parameters(f, st, r)?;
         let mut config = match &r.config {
             Some(Value::Object(o)) => o.clone(),
             _ => Map::new(),
@@ -66,6 +53,29 @@ impl Execution {
             })?;
             config.insert("MaxItems".into(), n.into());
         }
+        let action = r.resource.rsplit(':').next().unwrap_or_default();
+        let parameters = json!({"Parameters": params, "ReaderConfig": config});
+        let token = self.internal_task(fid, f, st, &format!("s3-reader:{action}"), parameters);
+        f.phase = Phase::Reading { token };
+        Ok(Flow::Blocked)
+    }
+
+    /// The evaluated `Parameters` (or `Arguments`) of an `ItemReader` or
+    /// `ResultWriter`.
+    fn resourced_parameters(&mut self, f: &mut Frame, st: &State, r: &Resourced) -> Result<Value, StateError> {
+        Ok(if let Some(j) = &r.arguments {
+            self.jvalue(f, j, "Arguments", Seen::default())?
+        } else if let Some(t) = &r.parameters {
+            let eff = self.effective_input(st, f)?;
+            t.eval(&self.scope(f, &eff, Extra::default()))?
+        } else {
+            Value::Object(Map::new())
+        })
+    }
+
+    /// Invokes `arn:aslan:states:::{what}` for the state, as a task whose
+    /// result the state waits for; returns its token.
+    fn internal_task(&mut self, fid: FrameId, f: &Frame, st: &State, what: &str, parameters: Value) -> u64 {
         let token = self.token();
         let task_token = self.task_token(token);
         let invocation = {
@@ -73,12 +83,11 @@ impl Execution {
             *n += 1;
             *n - 1
         };
-        let action = r.resource.rsplit(':').next().unwrap_or_default();
         self.pending.insert(token, (fid, Pending::Task));
         self.out.push(Command::InvokeTask(Box::new(TaskInvocation {
             token,
-            resource: format!("arn:aslan:states:::s3-reader:{action}").into(),
-            parameters: json!({"Parameters": params, "ReaderConfig": config}),
+            resource: format!("arn:aslan:states:::{what}").into(),
+            parameters,
             state_name: st.name.clone(),
             task_token,
             timeout_seconds: None,
@@ -87,8 +96,7 @@ impl Execution {
             invocation,
             credentials: None,
         })));
-        f.phase = Phase::Reading { token };
-        Ok(Flow::Blocked)
+        token
     }
 
     /// The `ItemReader` answered: select the items and start the Map Run,
@@ -195,6 +203,7 @@ impl Execution {
             None => uuid_v4(self.random(), self.random()),
         };
         let map_run_arn = self.map_run_arn(&label, &uuid);
+        let arn_for_request = map_run_arn.clone();
         let h = self.opts.history;
         let started = h.then(|| ("mapStateStartedEventDetails", Details::map_state_started(n_items)));
         f.last_event = self.record("MapStateStarted", f.last_event, started);
@@ -208,7 +217,7 @@ impl Execution {
         self.pending.insert(token, (fid, Pending::MapRun));
         self.out.push(Command::StartMapRun(Box::new(MapRunRequest {
             token,
-            map_run_arn,
+            map_run_arn: arn_for_request,
             label,
             state_name: st.name.clone(),
             processor: spec.processor,
@@ -218,8 +227,12 @@ impl Execution {
             max_concurrency: max_concurrency as u64,
             tolerated_count,
             tolerated_percentage,
+            detailed: d.writer.is_some(),
         })));
-        f.phase = Phase::MapRun { token };
+        f.phase = Phase::MapRun {
+            token,
+            arn: map_run_arn,
+        };
         Ok(Flow::Blocked)
     }
 
@@ -328,30 +341,43 @@ impl Execution {
         Ok((inputs, sizes))
     }
 
-    /// The Map Run ended: its outputs go on as the Map's result, its error
-    /// through Retry and Catch.
+    /// The Map Run ended: its outputs go on as the Map's result (through
+    /// the `ResultWriter` when there is one), its error through Retry and
+    /// Catch.
     pub(super) fn map_run_ended(&mut self, fid: FrameId, r: Result<Value, StateError>) {
         let Some(mut f) = self.take_frame(fid) else {
             return;
         };
-        if !matches!(f.phase, Phase::MapRun { .. }) {
+        let Phase::MapRun { arn, .. } = std::mem::replace(&mut f.phase, Phase::Ready) else {
             self.put_frame(fid, f);
             return;
-        }
-        f.phase = Phase::Ready;
-        let name = self.machine.state(f.state).name.clone();
-        let r = r.and_then(|v| check_size(&v, || format!("The state/task '{name}' returned a result")).map(|_| v));
+        };
+        let machine = self.machine.clone();
+        let st = machine.state(f.state);
+        let writer = match &st.kind {
+            Kind::Map(spec) => spec.distributed.as_ref().and_then(|d| d.writer.as_deref()),
+            _ => None,
+        };
+        let name = st.name.clone();
+        // Results a writer takes go to S3, not into the state's output.
+        let r = match writer {
+            Some(_) => r,
+            None => r.and_then(|v| check_size(&v, || format!("The state/task '{name}' returned a result")).map(|_| v)),
+        };
         let flow = match r {
             Ok(v) => {
                 f.last_event = self.record("MapRunSucceeded", f.last_event, None);
-                let results = match v {
-                    Value::Array(a) => a,
-                    v => vec![v],
-                };
-                match self.children_done(&mut f, results) {
-                    Ok(flow) => flow,
-                    Err(e) => self.state_error(fid, &mut f, e),
+                match writer {
+                    Some(w) => self.write_results(fid, &mut f, st, w, arn, v),
+                    None => {
+                        let results = match v {
+                            Value::Array(a) => a,
+                            v => vec![v],
+                        };
+                        self.children_done(&mut f, results)
+                    }
                 }
+                .unwrap_or_else(|e| self.state_error(fid, &mut f, e))
             }
             Err(e) => {
                 let d = self
@@ -362,6 +388,42 @@ impl Execution {
                 self.state_error(fid, &mut f, e)
             }
         };
+        self.after(fid, f, flow);
+    }
+
+    /// Hands the children's results to the `ResultWriter`: a task of the
+    /// resource `arn:aslan:states:::s3-writer:putObject` whose result is
+    /// the Map's (`{"MapRunArn", "ResultWriterDetails"}`).
+    fn write_results(
+        &mut self,
+        fid: FrameId,
+        f: &mut Frame,
+        st: &State,
+        w: &Resourced,
+        map_run_arn: String,
+        results: Value,
+    ) -> Result<Flow, StateError> {
+        let params = self.resourced_parameters(f, st, w)?;
+        let parameters = json!({
+            "Parameters": params,
+            "WriterConfig": w.config.clone().unwrap_or_else(|| json!({})),
+            "MapRunArn": map_run_arn,
+            "Results": results,
+        });
+        let token = self.internal_task(fid, f, st, "s3-writer:putObject", parameters);
+        f.phase = Phase::Writing { token };
+        Ok(Flow::Blocked)
+    }
+
+    /// The `ResultWriter` answered.
+    pub(super) fn results_written(&mut self, fid: FrameId, mut f: Frame, r: Result<Value, StateError>) {
+        f.phase = Phase::Ready;
+        let flow = r
+            .and_then(|v| {
+                f.last_event = self.record("MapStateSucceeded", f.last_event, None);
+                self.apply_result(&mut f, v)
+            })
+            .unwrap_or_else(|e| self.state_error(fid, &mut f, e));
         self.after(fid, f, flow);
     }
 }

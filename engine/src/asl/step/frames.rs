@@ -414,7 +414,7 @@ impl Execution {
                 f.last_event = self.record("MapRunAborted", f.last_event, None);
                 f.last_event = self.record("MapStateAborted", f.last_event, None);
             }
-            Phase::Reading { .. } => {
+            Phase::Reading { .. } | Phase::Writing { .. } => {
                 f.last_event = self.record("MapStateAborted", f.last_event, None);
             }
             Phase::Children(ref ch) => {

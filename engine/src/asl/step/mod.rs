@@ -284,7 +284,15 @@ enum Phase {
     /// Waiting for Parallel branches or Map iterations.
     Children(Box<Children>),
     /// A Distributed Map waiting for its Map Run.
-    MapRun { token: u64 },
+    MapRun {
+        token: u64,
+        /// The Map Run's ARN (the `ResultWriter` names it).
+        #[serde(default)]
+        arn: String,
+    },
+    /// A Distributed Map waiting for its `ResultWriter` (a task whose
+    /// result is the Map's).
+    Writing { token: u64 },
     /// A Distributed Map waiting for its `ItemReader` (a task whose result
     /// is the items).
     Reading { token: u64 },
@@ -874,7 +882,7 @@ impl Execution {
                 .flatten()
                 .filter_map(|f| match f.phase {
                     Phase::Task { token, .. } => Some((token, f.last_event, "TaskStateAborted")),
-                    Phase::MapRun { token } => Some((token, f.last_event, "MapRunAborted")),
+                    Phase::MapRun { token, .. } => Some((token, f.last_event, "MapRunAborted")),
                     _ => None,
                 })
                 .collect();

@@ -191,8 +191,10 @@ impl Execution {
         let Some(mut f) = self.take_frame(fid) else {
             return;
         };
-        if let Phase::Reading { .. } = f.phase {
-            return self.items_read(fid, f, r);
+        match f.phase {
+            Phase::Reading { .. } => return self.items_read(fid, f, r),
+            Phase::Writing { .. } => return self.results_written(fid, f, r),
+            _ => {}
         }
         if !matches!(f.phase, Phase::Task { .. }) {
             self.put_frame(fid, f);

@@ -60,6 +60,7 @@ impl Actor {
             start_ms: now,
             stop_ms: None,
             run: MapRun::new(&req),
+            detailed: req.detailed,
         };
         g.batch.insert(run_key::inputs(&rec.arn), to_vec(&req.inputs));
         g.batch.insert(run_key::of_execution(&rec.execution_arn, &rec.arn), b"");
@@ -96,20 +97,35 @@ impl Actor {
     /// A child ended (called from `step`): queued for the drain.
     pub(super) fn map_child_ended(&mut self, rec: &ExecutionRecord, g: &mut Group) {
         let Some((run, index)) = &rec.map_run else { return };
-        let (end, output) = match rec.status {
-            ExecutionStatus::Succeeded => {
-                let out = rec.output.as_deref().unwrap_or("null");
-                (ChildEnd::Succeeded, serde_json::from_str(out).unwrap_or(Value::Null))
-            }
-            s => {
-                let end = match s {
-                    ExecutionStatus::TimedOut => ChildEnd::TimedOut,
-                    ExecutionStatus::Aborted => ChildEnd::Aborted,
-                    _ => ChildEnd::Failed,
-                };
-                let out = maprun::failed_entry(rec.error.as_deref().unwrap_or(""), rec.cause.as_deref().unwrap_or(""));
-                (end, out)
-            }
+        let end = match rec.status {
+            ExecutionStatus::Succeeded => ChildEnd::Succeeded,
+            ExecutionStatus::TimedOut => ChildEnd::TimedOut,
+            ExecutionStatus::Aborted => ChildEnd::Aborted,
+            _ => ChildEnd::Failed,
+        };
+        let (error, cause) = (rec.error.as_deref().unwrap_or(""), rec.cause.as_deref().unwrap_or(""));
+        let out = rec.output.as_deref().unwrap_or("null");
+        let output = if self.runs.get(run).is_some_and(|r| r.rec.detailed) {
+            let output = if end == ChildEnd::Succeeded {
+                Ok(out)
+            } else {
+                Err((error, cause))
+            };
+            let stop = rec.stop_ms.unwrap_or(rec.start_ms);
+            maprun::child_detail(
+                &rec.arn,
+                &rec.name,
+                &rec.sm_arn,
+                rec.status.as_str(),
+                &rec.input,
+                rec.start_ms,
+                stop,
+                output,
+            )
+        } else if end == ChildEnd::Succeeded {
+            serde_json::from_str(out).unwrap_or(Value::Null)
+        } else {
+            maprun::failed_entry(error, cause)
         };
         g.child_ends.push(ChildDone {
             run: run.clone(),
