@@ -17,6 +17,8 @@ use common::*;
 struct Gate {
     seen: Mutex<Vec<String>>,
     release: Mutex<bool>,
+    /// Items with `"fail": true` succeed instead.
+    heal: Mutex<bool>,
 }
 
 impl Integration for Gate {
@@ -28,8 +30,9 @@ impl Integration for Gate {
         let inv = task.invocation;
         self.seen.lock().unwrap().push(task.ctx.idempotency_key.clone());
         if *self.release.lock().unwrap() {
+            let heal = *self.heal.lock().unwrap();
             Box::pin(std::future::ready(
-                if inv.parameters.get("fail") == Some(&json!(true)) {
+                if inv.parameters.get("fail") == Some(&json!(true)) && !heal {
                     Outcome::Failed(StateError::new("Boom", "asked to fail"))
                 } else {
                     Outcome::Succeeded(json!({"echo": inv.parameters}))
@@ -314,4 +317,57 @@ fn sam_substitute(v: &mut Value) {
         Value::Array(a) => a.iter_mut().for_each(sam_substitute),
         _ => {}
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redrive_reruns_only_the_children_that_did_not_succeed() {
+    let dir = tempdir("dmap-redrive");
+    let clock = Arc::new(ManualClock::new(T0));
+    let gate = Arc::new(Gate::default());
+    *gate.release.lock().unwrap() = true;
+    let (store, ex, _) = executor(&dir, clock, gate.clone());
+    // One at a time: 0 and 1 succeed, 2 fails the run, 3 to 5 never start.
+    let sm = machine(&store, "redrive", task_map(json!({"MaxConcurrency": 1}))).await;
+    let rec = ex.start_execution(start(&sm, "e", items(6, &[2]))).await.unwrap();
+    let done = settle(&store, &rec.arn).await;
+    assert_eq!(done.status, "FAILED");
+    assert_eq!(done.error.as_deref(), Some("States.ExceedToleratedFailureThreshold"));
+    assert_eq!(gate.seen.lock().unwrap().len(), 3);
+    let run_arn = store.map_runs_of(&rec.arn).unwrap()[0].clone();
+
+    *gate.heal.lock().unwrap() = true;
+    ex.redrive_execution(&rec.arn).await.unwrap();
+    let done = settle(&store, &rec.arn).await;
+    let kids: Vec<_> = store
+        .executions_of(&run_arn)
+        .map(|r| store.execution(r.unwrap().1).unwrap().unwrap())
+        .map(|c| (c.map_run.unwrap().1, c.status, c.error, c.cause))
+        .collect();
+    assert_eq!(
+        done.status,
+        "SUCCEEDED",
+        "{kids:?} seen {}",
+        gate.seen.lock().unwrap().len()
+    );
+    let out: Vec<Value> = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
+    let ns: Vec<Value> = out.iter().map(|o| o["echo"]["n"].clone()).collect();
+    assert_eq!(ns, (0..6).map(|i| json!(i)).collect::<Vec<_>>());
+    assert_eq!(gate.seen.lock().unwrap().len(), 7, "items 0 and 1 did not run again");
+    assert_eq!(store.map_runs_of(&rec.arn).unwrap().len(), 1, "the same Map Run");
+    assert_eq!(store.map_runs_of(&rec.arn).unwrap()[0], run_arn);
+    let run = store.map_run(&run_arn).unwrap().unwrap();
+    assert_eq!(run.run.status.as_str(), "SUCCEEDED");
+    assert_eq!((run.run.redrive_count, run.run.executions.succeeded), (1, 6));
+    assert_eq!(
+        store.executions_of(&run_arn).count(),
+        7,
+        "the failed child and four new ones"
+    );
+    let h = types(&store.history(rec.id).unwrap());
+    let at = h.iter().position(|t| t == "ExecutionRedriven").unwrap();
+    assert_eq!(
+        h[at + 1..at + 3],
+        ["MapStateEntered".to_string(), "MapRunRedriven".to_string()]
+    );
+    ex.shutdown().await;
 }

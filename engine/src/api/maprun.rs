@@ -34,7 +34,7 @@ impl Api {
             "toleratedFailureCount": r.run.tolerated_count.unwrap_or(0),
             "itemCounts": r.run.items.to_json(),
             "executionCounts": r.run.executions.to_json(),
-            "redriveCount": 0,
+            "redriveCount": r.run.redrive_count,
         });
         if let Some(t) = r.stop_ms {
             out["stopDate"] = secs(t);

@@ -15,6 +15,7 @@ use super::model::ListId;
 use super::step::ExecutionInfo;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// The error a Map Run fails with when more children failed than tolerated.
@@ -54,6 +55,10 @@ pub struct MapRunRequest {
     /// [`child_detail`] gives it rather than its output alone.
     #[serde(default)]
     pub detailed: bool,
+    /// RedriveExecution: run the Map Run `map_run_arn` again, only its
+    /// children that did not succeed (the other fields are unused).
+    #[serde(default)]
+    pub redrive: bool,
 }
 
 /// Where a Map Run stands (`status` of DescribeMapRun).
@@ -165,6 +170,15 @@ pub struct MapRun {
     /// The error it failed with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<StateError>,
+    /// Children that failed, timed out or were aborted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    failed_indexes: Vec<u32>,
+    /// Children to run again (a redrive), before the ones never started.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    retry: VecDeque<u32>,
+    /// Times redriven.
+    #[serde(default)]
+    pub redrive_count: u32,
 }
 
 impl MapRun {
@@ -194,6 +208,9 @@ impl MapRun {
             },
             batch_sizes: req.batch_sizes.clone(),
             error: None,
+            failed_indexes: Vec::new(),
+            retry: VecDeque::new(),
+            redrive_count: 0,
         }
     }
 
@@ -207,27 +224,63 @@ impl MapRun {
     }
 
     /// The children to start now (under `MaxConcurrency`), counted as
-    /// running. Nothing once the run has ended.
-    pub fn to_start(&mut self) -> std::ops::Range<u32> {
+    /// running: those a redrive reruns first, then the next never started.
+    /// Nothing once the run has ended.
+    pub fn to_start(&mut self) -> Vec<u32> {
         if self.status != MapRunStatus::Running {
-            return self.next..self.next;
+            return Vec::new();
         }
         let limit = match self.max_concurrency {
             0 => DEFAULT_CONCURRENCY,
             n => n,
         };
-        let room = limit.saturating_sub(self.executions.running);
-        let n = room.min(self.executions.pending) as u32;
-        let start = self.next;
-        self.next += n;
-        for i in start..self.next {
+        let room = limit
+            .saturating_sub(self.executions.running)
+            .min(self.executions.pending);
+        let mut out = Vec::with_capacity(room as usize);
+        while (out.len() as u64) < room {
+            let i = match self.retry.pop_front() {
+                Some(i) => i,
+                None if (self.next as u64) < self.executions.total => {
+                    self.next += 1;
+                    self.next - 1
+                }
+                None => break,
+            };
             let size = self.size(i);
-            self.items.pending -= size;
+            self.items.pending = self.items.pending.saturating_sub(size);
             self.items.running += size;
+            out.push(i);
         }
-        self.executions.pending -= n as u64;
-        self.executions.running += n as u64;
-        start..self.next
+        let n = out.len() as u64;
+        self.executions.pending -= n;
+        self.executions.running += n;
+        out
+    }
+
+    /// RedriveExecution of the parent: the run goes on with the children
+    /// that failed, timed out or were aborted, and those never started.
+    /// False when it is running or succeeded.
+    pub fn redrive(&mut self) -> bool {
+        if matches!(self.status, MapRunStatus::Running | MapRunStatus::Succeeded) {
+            return false;
+        }
+        self.status = MapRunStatus::Running;
+        self.error = None;
+        self.redrive_count += 1;
+        let mut retry = std::mem::take(&mut self.failed_indexes);
+        retry.sort_unstable();
+        retry.dedup();
+        let never: Vec<u32> = (self.next..self.executions.total as u32).collect();
+        self.executions.pending = (retry.len() + never.len()) as u64;
+        self.items.pending = retry.iter().chain(&never).map(|i| self.size(*i)).sum();
+        for c in [&mut self.executions, &mut self.items] {
+            c.failed = 0;
+            c.timed_out = 0;
+            c.aborted = 0;
+        }
+        self.retry = retry.into();
+        true
     }
 
     /// Records that child `index` ended. Returns the run's new status when
@@ -240,6 +293,9 @@ impl MapRun {
         self.executions.add(Some(end), 1);
         self.items.running = self.items.running.saturating_sub(size);
         self.items.add(Some(end), size);
+        if end != ChildEnd::Succeeded {
+            self.failed_indexes.push(index);
+        }
         if self.status != MapRunStatus::Running {
             return None;
         }
@@ -384,20 +440,21 @@ mod tests {
             tolerated_count: count,
             tolerated_percentage: pct,
             detailed: false,
+            redrive: false,
         }
     }
 
     #[test]
     fn starts_children_under_max_concurrency_and_succeeds_after_the_last() {
         let mut r = MapRun::new(&req(5, 2, None, None));
-        assert_eq!(r.to_start(), 0..2);
-        assert_eq!(r.to_start(), 2..2, "two are running");
+        assert_eq!(r.to_start(), [0, 1]);
+        assert!(r.to_start().is_empty(), "two are running");
         assert_eq!(r.child_ended(0, ChildEnd::Succeeded), None);
-        assert_eq!(r.to_start(), 2..3);
+        assert_eq!(r.to_start(), [2]);
         for i in [1, 2] {
             assert_eq!(r.child_ended(i, ChildEnd::Succeeded), None);
         }
-        assert_eq!(r.to_start(), 3..5);
+        assert_eq!(r.to_start(), [3, 4]);
         assert_eq!(r.child_ended(3, ChildEnd::Succeeded), None);
         assert_eq!(r.child_ended(4, ChildEnd::Succeeded), Some(MapRunStatus::Succeeded));
         assert_eq!(r.executions.succeeded, 5);
@@ -407,7 +464,7 @@ mod tests {
     #[test]
     fn zero_concurrency_means_the_default_bound() {
         let mut r = MapRun::new(&req(20_000, 0, None, None));
-        assert_eq!(r.to_start(), 0..DEFAULT_CONCURRENCY as u32);
+        assert_eq!(r.to_start(), (0..DEFAULT_CONCURRENCY as u32).collect::<Vec<_>>());
     }
 
     #[test]
@@ -416,7 +473,7 @@ mod tests {
         r.to_start();
         assert_eq!(r.child_ended(1, ChildEnd::Failed), Some(MapRunStatus::Failed));
         assert_eq!(r.error.as_ref().unwrap().error, EXCEED_TOLERATED_FAILURE_THRESHOLD);
-        assert_eq!(r.to_start(), 3..3, "nothing starts after the failure");
+        assert!(r.to_start().is_empty(), "nothing starts after the failure");
         assert_eq!(r.child_ended(0, ChildEnd::Aborted), None, "decided once");
         assert_eq!(r.executions.aborted, 1);
     }
@@ -457,6 +514,30 @@ mod tests {
     }
 
     #[test]
+    fn a_redrive_reruns_the_failed_and_the_never_started() {
+        let mut r = MapRun::new(&req(6, 2, None, None));
+        assert_eq!(r.to_start(), [0, 1]);
+        assert_eq!(r.child_ended(0, ChildEnd::Succeeded), None);
+        assert_eq!(r.to_start(), [2]);
+        assert_eq!(r.child_ended(2, ChildEnd::Failed), Some(MapRunStatus::Failed));
+        assert_eq!(r.child_ended(1, ChildEnd::Aborted), None);
+        assert!(r.redrive());
+        assert_eq!((r.executions.pending, r.executions.failed, r.redrive_count), (5, 0, 1));
+        let mut started = r.to_start();
+        assert_eq!(started, [1, 2]);
+        for i in started.drain(..) {
+            assert_eq!(r.child_ended(i, ChildEnd::Succeeded), None);
+        }
+        assert_eq!(r.to_start(), [3, 4]);
+        assert_eq!(r.child_ended(3, ChildEnd::Succeeded), None);
+        assert_eq!(r.child_ended(4, ChildEnd::Succeeded), None);
+        assert_eq!(r.to_start(), [5]);
+        assert_eq!(r.child_ended(5, ChildEnd::Succeeded), Some(MapRunStatus::Succeeded));
+        assert_eq!(r.executions.succeeded, 6);
+        assert!(!r.redrive(), "a succeeded run is not redriven");
+    }
+
+    #[test]
     fn children_are_named_under_the_machine_and_label() {
         let p = ExecutionInfo::local("Sm", "run1", 0);
         let c = child_info(&p, "L", "u-1", 5);
@@ -474,12 +555,12 @@ mod tests {
     #[test]
     fn update_and_abort() {
         let mut r = MapRun::new(&req(4, 1, None, None));
-        assert_eq!(r.to_start(), 0..1);
+        assert_eq!(r.to_start(), [0]);
         r.update(Some(3), Some(1), None);
-        assert_eq!(r.to_start(), 1..3);
+        assert_eq!(r.to_start(), [1, 2]);
         assert!(r.abort());
         assert!(!r.abort());
-        assert_eq!(r.to_start(), 3..3);
+        assert!(r.to_start().is_empty());
         assert_eq!(r.status, MapRunStatus::Aborted);
     }
 }

@@ -279,6 +279,9 @@ fn map_run<'a>(
     tasks: Arc<Registry>,
 ) -> BoxFuture<'a, Result<Value, StateError>> {
     Box::pin(async move {
+        if req.redrive {
+            return Err(StateError::runtime("a Map Run is only redriven by a durable executor"));
+        }
         let mut run = MapRun::new(&req);
         let mut outputs = vec![Value::Null; req.inputs.len()];
         let mut inputs: Vec<Option<Value>> = req.inputs.into_iter().map(Some).collect();

@@ -7,7 +7,8 @@
 use super::data::Extra;
 use super::jsonata::Seen;
 use super::{
-    check_size, error_details, json_size, Command, Execution, Flow, Frame, FrameId, Pending, Phase, TaskInvocation,
+    check_size, error_details, json_size, Command, Execution, Flow, Frame, FrameId, Parent, Pending, Phase, RedriveMap,
+    TaskInvocation,
 };
 use crate::asl::error::StateError;
 use crate::asl::history::Details;
@@ -27,11 +28,56 @@ impl Execution {
         spec: &MapSpec,
         d: &Distributed,
     ) -> Result<Flow, StateError> {
+        let resume = self.resume_map.take().filter(|m| m.state == f.state);
+        if let Some(arn) = resume.and_then(|m| m.map_run) {
+            return Ok(self.redrive_map_run(fid, f, st, spec, d, arn));
+        }
         if let Some(r) = &d.reader {
             return self.read_items(fid, f, st, r);
         }
         let (items, max_concurrency) = self.map_inputs(f, st, spec)?;
         self.start_map_run(fid, f, st, spec, d, items, max_concurrency)
+    }
+
+    /// RedriveExecution stopped at this Distributed Map: its Map Run goes on
+    /// with the children that did not succeed (no items are read again).
+    fn redrive_map_run(
+        &mut self,
+        fid: FrameId,
+        f: &mut Frame,
+        st: &State,
+        spec: &MapSpec,
+        d: &Distributed,
+        map_run_arn: String,
+    ) -> Flow {
+        let h = self.opts.history;
+        let d_ev = h.then(|| {
+            let details = json!({ "mapRunArn": map_run_arn, "redriveCount": self.redrive_count });
+            ("mapRunRedrivenEventDetails", details.into())
+        });
+        f.last_event = self.record("MapRunRedriven", f.last_event, d_ev);
+        let token = self.token();
+        self.pending.insert(token, (fid, Pending::MapRun));
+        self.out.push(Command::StartMapRun(Box::new(MapRunRequest {
+            token,
+            map_run_arn: map_run_arn.clone(),
+            label: String::new(),
+            state_name: st.name.clone(),
+            processor: spec.processor,
+            express: d.express,
+            inputs: Vec::new(),
+            batch_sizes: Vec::new(),
+            max_concurrency: 0,
+            tolerated_count: None,
+            tolerated_percentage: None,
+            detailed: d.writer.is_some(),
+            redrive: true,
+        })));
+        f.phase = Phase::MapRun {
+            token,
+            arn: map_run_arn,
+        };
+        Flow::Blocked
     }
 
     /// Asks for the `ItemReader`'s items: a task of the resource
@@ -228,6 +274,7 @@ impl Execution {
             tolerated_count,
             tolerated_percentage,
             detailed: d.writer.is_some(),
+            redrive: false,
         })));
         f.phase = Phase::MapRun {
             token,
@@ -385,6 +432,14 @@ impl Execution {
                     .history
                     .then(|| ("mapRunFailedEventDetails", error_details(&e).into()));
                 f.last_event = self.record("MapRunFailed", f.last_event, d);
+                if matches!(f.parent, Parent::Top) {
+                    // A redrive goes on with this Map Run.
+                    self.redrive_map = Some(Box::new(RedriveMap {
+                        state: f.state,
+                        results: Vec::new(),
+                        map_run: Some(arn),
+                    }));
+                }
                 self.state_error(fid, &mut f, e)
             }
         };

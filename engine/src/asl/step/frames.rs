@@ -308,6 +308,9 @@ impl Execution {
                     p.last_event = self.record("MapIterationSucceeded", last_event, d);
                 }
                 ch.results[slot as usize] = v;
+                if let Some(d) = ch.done.get_mut(slot as usize) {
+                    *d = true;
+                }
                 ch.remaining -= 1;
                 if ch.remaining == 0 {
                     let results = std::mem::take(&mut ch.results);
@@ -332,6 +335,19 @@ impl Execution {
                     p.last_event = self.record("MapIterationFailed", last_event, d);
                 }
                 self.cancel_children(pid, ch.is_map.then_some(&*name));
+                if ch.is_map && matches!(p.parent, Parent::Top) {
+                    // A redrive reruns only the iterations that did not succeed.
+                    let results = std::mem::take(&mut ch.results)
+                        .into_iter()
+                        .zip(ch.done.iter())
+                        .map(|(v, d)| d.then_some(v))
+                        .collect();
+                    self.redrive_map = Some(Box::new(super::RedriveMap {
+                        state: p.state,
+                        results,
+                        map_run: None,
+                    }));
+                }
                 self.state_error(pid, &mut p, e)
             }
         };
@@ -463,6 +479,7 @@ impl Children {
             running: n,
             remaining: n,
             max_concurrency: 0,
+            done: Vec::new(),
         }
     }
 }

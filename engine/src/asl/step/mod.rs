@@ -307,6 +307,21 @@ struct Children {
     running: usize,
     remaining: usize,
     max_concurrency: usize,
+    /// Map iterations that succeeded (for a redrive of a failed Map).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    done: Vec<bool>,
+}
+
+/// What a failed top-level Map keeps for RedriveExecution: the results of
+/// the iterations that succeeded (an inline Map), or the Map Run to redrive
+/// (a Distributed Map).
+#[derive(Debug, Serialize, Deserialize)]
+struct RedriveMap {
+    state: StateId,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    results: Vec<Option<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    map_run: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -414,6 +429,12 @@ pub struct Execution {
     /// Where a failed, timed-out or aborted execution stopped at the top
     /// level: the state and its input, for RedriveExecution.
     redrive_point: Option<(StateId, Value)>,
+    /// A failed top-level Map's progress, for a redrive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    redrive_map: Option<Box<RedriveMap>>,
+    /// The progress a redriven Map resumes from (taken when it is entered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resume_map: Option<Box<RedriveMap>>,
     /// The top level's variables when it failed, for a redrive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     redrive_vars: Option<Box<Map<String, Value>>>,
@@ -612,6 +633,8 @@ impl Execution {
             transitions: 0,
             invocations: HashMap::new(),
             redrive_point: None,
+            redrive_map: None,
+            resume_map: None,
             redrive_vars: None,
             vars_bytes: 0,
             redrive_count: 0,
@@ -735,6 +758,7 @@ impl Execution {
             return None;
         }
         let (state, input) = self.redrive_point.take()?;
+        self.resume_map = self.redrive_map.take().filter(|m| m.state == state);
         self.now = now_ms.max(self.now);
         self.status = Status::Running;
         self.redrive_count += 1;
@@ -925,6 +949,14 @@ impl Execution {
             {
                 self.redrive_point = Some((top.state, std::mem::take(&mut top.input)));
                 self.redrive_vars = top.vars.take();
+                if let Phase::MapRun { arn, .. } = &top.phase {
+                    // Stopped while its Map Run ran: a redrive goes on with it.
+                    self.redrive_map = Some(Box::new(RedriveMap {
+                        state: top.state,
+                        results: Vec::new(),
+                        map_run: Some(arn.clone()),
+                    }));
+                }
             }
         }
         // Only the variables a redrive would start with remain.

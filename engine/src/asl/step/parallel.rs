@@ -52,22 +52,36 @@ impl Execution {
         if let Some(d) = &spec.distributed {
             return self.run_distributed(fid, f, st, spec, d);
         }
-        let (pending_items, max_concurrency) = self.map_inputs(f, st, spec)?;
+        let resume = self.resume_map.take().filter(|m| m.state == f.state);
+        let (mut pending_items, max_concurrency) = self.map_inputs(f, st, spec)?;
         let n = pending_items.len();
         let d = self
             .opts
             .history
             .then(|| ("mapStateStartedEventDetails", Details::map_state_started(n)));
         f.last_event = self.record("MapStateStarted", f.last_event, d);
+        let mut results = vec![Value::Null; n];
+        let mut done = vec![false; n];
+        // A redriven Map keeps the results of the iterations that succeeded.
+        if let Some(r) = resume.filter(|r| r.results.len() == n) {
+            for (i, v) in r.results.into_iter().enumerate() {
+                if let Some(v) = v {
+                    results[i] = v;
+                    done[i] = true;
+                }
+            }
+            pending_items.retain(|(i, _)| !done[*i as usize]);
+        }
         let mut ch = Children {
             is_map: true,
-            results: vec![Value::Null; n],
+            results,
+            remaining: pending_items.len(),
             pending_items,
             running: 0,
-            remaining: n,
             max_concurrency,
+            done,
         };
-        if n == 0 {
+        if ch.remaining == 0 {
             return self.children_done(f, ch.results);
         }
         self.spawn_items(fid, f, &mut ch);

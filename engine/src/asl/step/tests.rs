@@ -1102,3 +1102,54 @@ fn a_loop_of_parallel_states_uses_up_the_step_budget_too() {
     );
     assert!(matches!(ex.status(), Status::Aborted(_)));
 }
+
+#[test]
+fn a_redriven_inline_map_reruns_only_the_iterations_that_did_not_succeed() {
+    let def = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "MaxConcurrency": 2, "End": true,
+        "ItemProcessor": {"StartAt": "T", "States": {"T": task(json!({}))}}}}});
+    let (mut ex, cmds) = start(def, json!([1, 2, 3, 4]));
+    let invs: Vec<TaskInvocation> = invocations(&cmds).into_iter().cloned().collect();
+    assert_eq!(invs.len(), 2);
+    // Item 1 succeeds, item 2 fails (3 and 4 never start).
+    let cmds = ex.handle(
+        Event::TaskSucceeded {
+            token: invs[0].token,
+            output: json!("one"),
+        },
+        T0,
+    );
+    let started: Vec<TaskInvocation> = invocations(&cmds).into_iter().cloned().collect();
+    ex.handle(
+        Event::TaskFailed {
+            token: invs[1].token,
+            error: StateError::new("E", ""),
+        },
+        T0,
+    );
+    assert!(matches!(ex.status(), Status::Failed(_)));
+    assert_eq!(started.len(), 1, "item 3 started after item 1");
+    // Through a snapshot, as the executor keeps it.
+    let snap = serde_json::to_vec(&ex).unwrap();
+    let m = ex.machine().clone();
+    let mut ex: Execution = serde_json::from_slice::<Execution>(&snap)
+        .unwrap()
+        .restore(m, json!([1, 2, 3, 4]));
+    let cmds = ex.redrive(T0 + 1).unwrap();
+    let mut queue: Vec<TaskInvocation> = invocations(&cmds).into_iter().cloned().collect();
+    let mut ran = Vec::new();
+    while let Some(inv) = queue.pop() {
+        ran.push(inv.parameters.clone());
+        let output = json!(inv.parameters.as_i64().unwrap() * 10);
+        let cmds = ex.handle(
+            Event::TaskSucceeded {
+                token: inv.token,
+                output,
+            },
+            T0 + 2,
+        );
+        queue.extend(invocations(&cmds).into_iter().cloned());
+    }
+    ran.sort_by_key(|v| v.as_i64());
+    assert_eq!(ran, [json!(2), json!(3), json!(4)], "item 1 is not run again");
+    assert_eq!(ex.status(), &Status::Succeeded(json!(["one", 20, 30, 40])));
+}

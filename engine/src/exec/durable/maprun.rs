@@ -42,6 +42,9 @@ pub(super) struct ChildDone {
 impl Actor {
     /// `Command::StartMapRun` of execution `id`.
     pub(super) fn start_map_run(&mut self, id: u64, req: MapRunRequest, now: i64, g: &mut Group) {
+        if req.redrive {
+            return self.redrive_map_run(id, req, g);
+        }
         let Some(l) = self.live.get(&id) else { return };
         let rec = MapRunRecord {
             arn: req.map_run_arn.clone(),
@@ -75,6 +78,58 @@ impl Actor {
         self.runs.insert(arn.clone(), live);
         g.dirty_runs.insert(arn.clone());
         g.map_starts.push(arn);
+    }
+
+    /// A redriven parent goes on with its Map Run: the children that did
+    /// not succeed run again (new executions), the outputs of the others
+    /// are kept.
+    fn redrive_map_run(&mut self, id: u64, req: MapRunRequest, g: &mut Group) {
+        let arn = req.map_run_arn;
+        let loaded = match self.runs.remove(&arn) {
+            Some(r) if r.children.is_empty() => Ok(Some(r.rec)),
+            Some(r) => {
+                self.runs.insert(arn.clone(), r);
+                Err("its children are still stopping".to_string())
+            }
+            None => self.store.map_run(&arn).map_err(|e| e.to_string()),
+        };
+        let mut rec = match loaded {
+            Ok(Some(rec)) => rec,
+            Ok(None) => return self.cannot_redrive(id, req.token, &arn, "it does not exist", g),
+            Err(e) => return self.cannot_redrive(id, req.token, &arn, &e, g),
+        };
+        if !rec.run.redrive() {
+            return self.cannot_redrive(id, req.token, &arn, "it is not FAILED or ABORTED", g);
+        }
+        rec.execution_id = id;
+        rec.token = req.token;
+        rec.stop_ms = None;
+        let (inputs, outputs) = match (self.store.map_run_inputs(&arn), self.store.map_run_outputs(&arn)) {
+            (Ok(i), Ok(o)) => (i, o),
+            (Err(e), _) | (_, Err(e)) => return self.cannot_redrive(id, req.token, &arn, &e.to_string(), g),
+        };
+        let mut kept = vec![Value::Null; inputs.len()];
+        for (i, v) in outputs {
+            if let Some(slot) = kept.get_mut(i as usize) {
+                *slot = v;
+            }
+        }
+        self.runs.insert(
+            arn.clone(),
+            RunLive {
+                rec,
+                inputs: inputs.into_iter().map(Some).collect(),
+                outputs: kept,
+                children: HashMap::new(),
+            },
+        );
+        g.dirty_runs.insert(arn.clone());
+        g.map_starts.push(arn);
+    }
+
+    fn cannot_redrive(&mut self, id: u64, token: u64, arn: &str, why: &str, g: &mut Group) {
+        let e = StateError::runtime(format!("The Map Run {arn} cannot be redriven: {why}"));
+        g.deferred.push((id, Event::MapRunEnded { token, result: Err(e) }));
     }
 
     /// `Command::AbortMapRun`: the parent no longer waits; its running
