@@ -23,6 +23,10 @@ echo "order-pipeline HappyPath: $out"
 out=$($aslan run examples/jsonata/orders.asl.json --input-file examples/jsonata/input.json)
 echo "jsonata orders: $out"
 [[ "$out" == *'"grand":131.5'* && "$out" == *'"approval":"required"'* && "$out" == *'"total":49'* ]] || fail jsonata orders
+out=$($aslan run examples/distributed-map/scores.asl.json --input-file examples/distributed-map/input.json)
+echo "distributed-map scores: $out"
+[[ "$out" == *'"graded":2'* && "$out" == *'"Error":"Scores.Negative"'* && "$out" == *'"scores":[70,77]'* ]] || fail distributed-map
+
 set +e
 out=$($aslan run examples/jsonata/orders.asl.json --input '{"currency": "EUR", "orders": [{"id": "B-1", "lines": []}]}')
 rc=$?

@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
         // Guard against infinite Pass/Choice loops: only run machines without back edges is
         // too strict, so cap the work by refusing very large machines instead.
         if m.states.len() <= 16 && !text.contains("\"Next\"") {
-            let _ = Execution::start(Arc::new(m), ExecutionInfo::local("F", "f", 0), serde_json::json!({"a": [1, 2, {"b": "c"}]}), Options { history: true, seed: None, history_sink: None, variables: None }, 0);
+            let _ = Execution::start(Arc::new(m), ExecutionInfo::local("F", "f", 0), serde_json::json!({"a": [1, 2, {"b": "c"}]}), Options { history: true, seed: None, history_sink: None, variables: None, start_list: None }, 0);
         }
     }
 });

@@ -174,3 +174,77 @@ def test_result_writer_writes_a_manifest_and_result_files(moto, s3, tmp_path):
         assert (e["Status"], e["Error"], e["Cause"]) == ("FAILED", "Item.Bad", "small")
         assert json.loads(e["Input"])["n"] < 3 and ":execution:" in e["ExecutionArn"]
         assert e["StartDate"].endswith("Z") and e["StopDate"].endswith("Z")
+
+
+def test_an_s3_inventory_manifest_lists_its_objects(moto, s3, tmp_path):
+    import gzip
+    files = []
+    for f in range(2):
+        rows = "\n".join(f'"{BUCKET}","inv/obj-{f}-{i}.txt","{i}","2024-01-0{f + 1}T00:00:00.000Z"' for i in range(600))
+        key = f"inventory/data/part-{f}.csv.gz"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=gzip.compress(rows.encode()))
+        files.append({"key": key, "size": 1, "MD5checksum": "x"})
+    manifest = {"sourceBucket": BUCKET, "destinationBucket": f"arn:aws:s3:::{BUCKET}", "version": "2016-11-30",
+                "fileFormat": "CSV", "fileSchema": "Bucket, Key, Size, LastModifiedDate", "files": files}
+    s3.put_object(Bucket=BUCKET, Key="inventory/manifest.json", Body=json.dumps(manifest).encode())
+    rc, out, err = run(moto, dmap(get_object("", InputType="MANIFEST"), {"key.$": "$.Key", "size.$": "$.Size"}),
+                       tmp_path, {"key": "inventory/manifest.json"})
+    assert rc == 0, err
+    assert len(out) == 1200
+    assert out[0] == {"key": "inv/obj-0-0.txt", "size": "0"} and out[-1] == {"key": "inv/obj-1-599.txt", "size": "599"}
+
+
+def test_redrive_after_a_failure_reruns_only_what_did_not_succeed(moto, s3, tmp_path):
+    """Items from S3, children that are Activity tasks: a worker fails item 3
+    once. The Map Run fails (nothing tolerated); RedriveExecution goes on
+    with the same Map Run: items 0 to 2 are not run again, nothing is read
+    again, and the output is whole."""
+    import threading
+    import time as _time
+    server = Server(tmp_path / "data", env=env_for(moto), extra=["--activity-wait-seconds", "1"]).start()
+    sfn = client(server.endpoint)
+    s3.put_object(Bucket=BUCKET, Key="data/ten.jsonl", Body="\n".join(json.dumps({"n": i}) for i in range(10)).encode())
+    act = sfn.create_activity(name="item-worker")["activityArn"]
+    definition = dmap(get_object("", InputType="JSONL"), {}, MaxConcurrency=1, Label="Acts")
+    definition["States"]["M"]["ItemProcessor"]["States"] = {"P": {"Type": "Task", "Resource": act, "End": True}}
+    arn = machine(sfn, "acts", definition)
+    seen, stop = [], threading.Event()
+
+    def worker():
+        w = client(server.endpoint)
+        while not stop.is_set():
+            t = w.get_activity_task(activityArn=act, workerName="w")
+            if "taskToken" not in t:
+                continue
+            n = json.loads(t["input"])["n"]
+            seen.append(n)
+            if n == 3 and seen.count(3) == 1:
+                w.send_task_failure(taskToken=t["taskToken"], error="Flaky", cause="first try")
+            else:
+                w.send_task_success(taskToken=t["taskToken"], output=json.dumps({"done": n}))
+
+    th = threading.Thread(target=worker, daemon=True)
+    th.start()
+    try:
+        ex = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"key": "data/ten.jsonl"}))["executionArn"]
+        d = wait_done(sfn, ex, timeout=60)
+        assert d["status"] == "FAILED" and d["error"] == "States.ExceedToleratedFailureThreshold", d
+        assert sorted(seen) == [0, 1, 2, 3]
+        # The object changes; a redrive does not read it again.
+        s3.put_object(Bucket=BUCKET, Key="data/ten.jsonl", Body=b'{"n": 99}\n')
+        sfn.redrive_execution(executionArn=ex)
+        d = wait_done(sfn, ex, timeout=60)
+        assert d["status"] == "SUCCEEDED", d
+        assert json.loads(d["output"]) == [{"done": i} for i in range(10)]
+        assert sorted(seen) == [0, 1, 2, 3, 3, 4, 5, 6, 7, 8, 9]
+        run_arn = sfn.list_map_runs(executionArn=ex)["mapRuns"][0]["mapRunArn"]
+        r = sfn.describe_map_run(mapRunArn=run_arn)
+        assert r["redriveCount"] == 1 and r["status"] == "SUCCEEDED"
+        assert r["executionCounts"]["succeeded"] == 10
+        events = [e["type"] for e in sfn.get_execution_history(executionArn=ex)["events"]]
+        assert "MapRunRedriven" in events
+    finally:
+        stop.set()
+        th.join(timeout=5)
+        _time.sleep(0.1)
+        assert server.stop() == 0

@@ -15,6 +15,10 @@
 //!     (`CSVHeaderLocation` `FIRST_ROW`) or by `CSVHeaders` (`GIVEN`),
 //!     split by `CSVDelimiter` (default `COMMA`), with RFC 4180 quoting.
 //!
+//!   - `MANIFEST`: an S3 Inventory report's `manifest.json`; its
+//!     gzip-compressed CSV files give one item per listed object, keyed by
+//!     the manifest's `fileSchema`.
+//!
 //!   JSON Lines and CSV are parsed as the body streams in, so the object is
 //!   never held whole; a JSON array is (it is parsed in one piece).
 //! - `ReaderConfig.MaxItems` stops reading once that many items are read.
@@ -259,10 +263,90 @@ async fn get(c: &aws_sdk_s3::Client, params: &Value, config: &Value) -> Result<V
             items.truncate(max);
             Ok(items)
         }
+        "MANIFEST" => {
+            let mut bytes = Vec::new();
+            while let Some(chunk) = body.next().await {
+                bytes.extend_from_slice(&chunk.map_err(|e| s3_error("Reading the manifest", e))?);
+            }
+            inventory(c, bucket, key, &bytes, max).await
+        }
         other => Err(failed(format!(
-            "ReaderConfig InputType {other} is not supported by Aslan yet (JSON, JSONL and CSV are)"
+            "ReaderConfig InputType {other} is not supported by Aslan yet (JSON, JSONL, CSV and MANIFEST are)"
         ))),
     }
+}
+
+/// The objects an S3 Inventory report lists: `manifest` is its
+/// `manifest.json`; each of its gzip-compressed CSV `files` (in the
+/// destination bucket) gives one item per row, an object of strings keyed
+/// by the manifest's `fileSchema` (`Bucket`, `Key`, `Size`, ...).
+async fn inventory(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    manifest: &[u8],
+    max: usize,
+) -> Result<Vec<Value>, StateError> {
+    let m: Value = serde_json::from_slice(manifest)
+        .map_err(|e| failed(format!("s3://{bucket}/{key} is not an S3 Inventory manifest: {e}")))?;
+    if m.get("fileFormat").and_then(Value::as_str) != Some("CSV") {
+        return Err(failed(format!(
+            "s3://{bucket}/{key}: only CSV inventory reports are supported (fileFormat {})",
+            m.get("fileFormat").unwrap_or(&Value::Null)
+        )));
+    }
+    let schema: Vec<String> = m
+        .get("fileSchema")
+        .and_then(Value::as_str)
+        .ok_or_else(|| failed(format!("s3://{bucket}/{key} has no fileSchema")))?
+        .split(',')
+        .map(|f| f.trim().to_string())
+        .collect();
+    // The files are in the destination bucket (an ARN in the manifest).
+    let dest = m
+        .get("destinationBucket")
+        .and_then(Value::as_str)
+        .map(|b| b.rsplit(":::").next().unwrap_or(b))
+        .unwrap_or(bucket)
+        .to_string();
+    let files: Vec<String> = m
+        .get("files")
+        .and_then(Value::as_array)
+        .map(|f| f.iter().filter_map(|f| f.get("key")?.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let mut items = Vec::new();
+    for file in files {
+        let out = c
+            .get_object()
+            .bucket(&dest)
+            .key(&file)
+            .send()
+            .await
+            .map_err(|e| s3_error("S3 GetObject of an inventory file", e))?;
+        let mut body = out.body;
+        let mut gz = Vec::new();
+        while let Some(chunk) = body.next().await {
+            gz.extend_from_slice(&chunk.map_err(|e| s3_error("Reading an inventory file", e))?);
+        }
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut text)
+            .map_err(|e| failed(format!("s3://{dest}/{file} is not gzip: {e}")))?;
+        let mut csv = Csv::new(b',');
+        let mut rows = csv.feed(&text);
+        rows.extend(csv.finish());
+        for row in rows {
+            if items.len() >= max {
+                return Ok(items);
+            }
+            let o: Map<String, Value> = schema
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (k.clone(), Value::String(row.get(i).cloned().unwrap_or_default())))
+                .collect();
+            items.push(Value::Object(o));
+        }
+    }
+    Ok(items)
 }
 
 /// The error of a `ResultWriter` that could not write.
