@@ -371,3 +371,29 @@ async fn a_redrive_reruns_only_the_children_that_did_not_succeed() {
     );
     ex.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_map_run_is_spread_over_bounded_groups() {
+    let dir = tempdir("dmap-big");
+    let clock = Arc::new(ManualClock::new(T0));
+    let (store, ex, _) = executor(&dir, clock, Arc::new(Gate::default()));
+    let def = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items",
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+            "StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 1, "End": true}}},
+        "ResultSelector": {"n.$": "States.ArrayLength($)"}, "End": true}}});
+    let sm = machine(&store, "big", def).await;
+    let commits = ex.stats().commits.load(std::sync::atomic::Ordering::Relaxed);
+    let rec = ex
+        .start_execution(start(&sm, "e", json!({"items": vec![0; 7_000]})))
+        .await
+        .unwrap();
+    let done = settle(&store, &rec.arn).await;
+    assert_eq!(done.output.as_deref(), Some(r#"{"n":7000}"#));
+    let used = ex.stats().commits.load(std::sync::atomic::Ordering::Relaxed) - commits;
+    // At most 2,000 children start in one group: four groups, the last of
+    // which may be counted just after its records became visible.
+    assert!(used >= 3, "7,000 children in {used} group commits");
+    let run_arn = store.map_runs_of(&rec.arn).unwrap()[0].clone();
+    assert_eq!(store.executions_of(&run_arn).count(), 7_000);
+    ex.shutdown().await;
+}

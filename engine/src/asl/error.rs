@@ -26,7 +26,9 @@ pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
 pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
 /// A Map state's items could not be read.
 pub const ITEM_READER_FAILED: &str = "States.ItemReaderFailed";
-/// Branch failures above the Map's tolerance.
+/// A Distributed Map's `ResultWriter` could not write its results.
+pub const RESULT_WRITER_FAILED: &str = "States.ResultWriterFailed";
+/// A Distributed Map's children failed beyond the tolerated failures.
 pub const EXCEED_TOLERATED_FAILURE: &str = "States.ExceedToleratedFailureThreshold";
 
 /// A JSONata expression failed, was undefined or gave a value of the wrong type.

@@ -21,7 +21,8 @@ use std::sync::Arc;
 /// The error a Map Run fails with when more children failed than tolerated.
 pub use super::error::EXCEED_TOLERATED_FAILURE as EXCEED_TOLERATED_FAILURE_THRESHOLD;
 
-/// Children running at once when `MaxConcurrency` is 0 (AWS's bound).
+/// Children running at once when `MaxConcurrency` is 0, and at most
+/// (AWS's bound).
 pub const DEFAULT_CONCURRENCY: u64 = 10_000;
 
 /// What the core asks for when it enters a Distributed Map.
@@ -232,7 +233,7 @@ impl MapRun {
         }
         let limit = match self.max_concurrency {
             0 => DEFAULT_CONCURRENCY,
-            n => n,
+            n => n.min(DEFAULT_CONCURRENCY),
         };
         let room = limit
             .saturating_sub(self.executions.running)
@@ -268,16 +269,20 @@ impl MapRun {
         self.status = MapRunStatus::Running;
         self.error = None;
         self.redrive_count += 1;
+        // Children queued by an earlier redrive that never started stay queued.
         let mut retry = std::mem::take(&mut self.failed_indexes);
+        retry.extend(self.retry.drain(..));
         retry.sort_unstable();
         retry.dedup();
         let never: Vec<u32> = (self.next..self.executions.total as u32).collect();
         self.executions.pending = (retry.len() + never.len()) as u64;
         self.items.pending = retry.iter().chain(&never).map(|i| self.size(*i)).sum();
+        // Nothing runs once a run has ended (its children were stopped).
         for c in [&mut self.executions, &mut self.items] {
             c.failed = 0;
             c.timed_out = 0;
             c.aborted = 0;
+            c.running = 0;
         }
         self.retry = retry.into();
         true
@@ -535,6 +540,42 @@ mod tests {
         assert_eq!(r.child_ended(5, ChildEnd::Succeeded), Some(MapRunStatus::Succeeded));
         assert_eq!(r.executions.succeeded, 6);
         assert!(!r.redrive(), "a succeeded run is not redriven");
+    }
+
+    #[test]
+    fn a_second_redrive_keeps_the_children_the_first_had_not_started() {
+        let mut r = MapRun::new(&req(4, 4, None, None));
+        assert_eq!(r.to_start(), [0, 1, 2, 3]);
+        assert_eq!(r.child_ended(0, ChildEnd::Failed), Some(MapRunStatus::Failed));
+        for i in 1..4 {
+            assert_eq!(r.child_ended(i, ChildEnd::Aborted), None);
+        }
+        assert!(r.redrive());
+        r.update(Some(1), None, None);
+        assert_eq!(r.to_start(), [0]);
+        assert_eq!(r.child_ended(0, ChildEnd::Failed), Some(MapRunStatus::Failed));
+        // 1 to 3 were queued by the first redrive and never started.
+        assert!(r.redrive());
+        assert_eq!((r.executions.pending, r.executions.running), (4, 0));
+        let mut ran = Vec::new();
+        loop {
+            let s = r.to_start();
+            if s.is_empty() {
+                break;
+            }
+            for i in s {
+                ran.push(i);
+                r.child_ended(i, ChildEnd::Succeeded);
+            }
+        }
+        assert_eq!(ran, [0, 1, 2, 3]);
+        assert_eq!(r.status, MapRunStatus::Succeeded);
+    }
+
+    #[test]
+    fn max_concurrency_is_bounded() {
+        let mut r = MapRun::new(&req(20_000, 1_000_000, None, None));
+        assert_eq!(r.to_start().len(), DEFAULT_CONCURRENCY as usize);
     }
 
     #[test]

@@ -282,6 +282,9 @@ fn map_run<'a>(
         if req.redrive {
             return Err(StateError::runtime("a Map Run is only redriven by a durable executor"));
         }
+        if req.inputs.is_empty() {
+            return Ok(Value::Array(Vec::new()));
+        }
         let mut run = MapRun::new(&req);
         let mut outputs = vec![Value::Null; req.inputs.len()];
         let mut inputs: Vec<Option<Value>> = req.inputs.into_iter().map(Some).collect();

@@ -20,7 +20,8 @@
 //!     the manifest's `fileSchema`.
 //!
 //!   JSON Lines and CSV are parsed as the body streams in, so the object is
-//!   never held whole; a JSON array is (it is parsed in one piece).
+//!   never held whole; a JSON array, a manifest and an inventory file are
+//!   read whole, up to [`MAX_WHOLE_BYTES`].
 //! - `ReaderConfig.MaxItems` stops reading once that many items are read.
 //! - Anything that goes wrong fails the state with `States.ItemReaderFailed`
 //!   and the reason (an S3 error's code and message).
@@ -42,6 +43,22 @@ use tokio::sync::OnceCell;
 
 /// The most items one reader gives (AWS's `MaxItems` bound).
 pub const MAX_ITEMS: u64 = 100_000_000;
+
+/// The most bytes held at once for an object read whole (a JSON array, an
+/// inventory manifest, one decompressed inventory file): beyond it the
+/// reader fails rather than exhaust memory.
+pub const MAX_WHOLE_BYTES: usize = 512 * 1024 * 1024;
+
+/// Appends a chunk to a buffer held whole, within [`MAX_WHOLE_BYTES`].
+fn append(buf: &mut Vec<u8>, chunk: &[u8], what: &str) -> Result<(), StateError> {
+    if buf.len() + chunk.len() > MAX_WHOLE_BYTES {
+        return Err(failed(format!(
+            "{what} is larger than the {MAX_WHOLE_BYTES} bytes Aslan reads whole; use JSON Lines or CSV, which stream"
+        )));
+    }
+    buf.extend_from_slice(chunk);
+    Ok(())
+}
 
 /// Serves `arn:aslan:states:::s3-reader:listObjectsV2` and `...:getObject`.
 #[derive(Default)]
@@ -177,7 +194,11 @@ async fn get(c: &aws_sdk_s3::Client, params: &Value, config: &Value) -> Result<V
         "JSON" => {
             let mut bytes = Vec::new();
             while let Some(chunk) = body.next().await {
-                bytes.extend_from_slice(&chunk.map_err(|e| s3_error("Reading the object", e))?);
+                append(
+                    &mut bytes,
+                    &chunk.map_err(|e| s3_error("Reading the object", e))?,
+                    "The object",
+                )?;
             }
             match serde_json::from_slice::<Value>(&bytes) {
                 Ok(Value::Array(mut a)) => {
@@ -266,7 +287,11 @@ async fn get(c: &aws_sdk_s3::Client, params: &Value, config: &Value) -> Result<V
         "MANIFEST" => {
             let mut bytes = Vec::new();
             while let Some(chunk) = body.next().await {
-                bytes.extend_from_slice(&chunk.map_err(|e| s3_error("Reading the manifest", e))?);
+                append(
+                    &mut bytes,
+                    &chunk.map_err(|e| s3_error("Reading the manifest", e))?,
+                    "The manifest",
+                )?;
             }
             inventory(c, bucket, key, &bytes, max).await
         }
@@ -312,7 +337,11 @@ async fn inventory(
     let files: Vec<String> = m
         .get("files")
         .and_then(Value::as_array)
-        .map(|f| f.iter().filter_map(|f| f.get("key")?.as_str().map(String::from)).collect())
+        .map(|f| {
+            f.iter()
+                .filter_map(|f| f.get("key")?.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let mut items = Vec::new();
     for file in files {
@@ -326,11 +355,21 @@ async fn inventory(
         let mut body = out.body;
         let mut gz = Vec::new();
         while let Some(chunk) = body.next().await {
-            gz.extend_from_slice(&chunk.map_err(|e| s3_error("Reading an inventory file", e))?);
+            append(
+                &mut gz,
+                &chunk.map_err(|e| s3_error("Reading an inventory file", e))?,
+                "An inventory file",
+            )?;
         }
         let mut text = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut text)
+        let gunzip = flate2::read::MultiGzDecoder::new(&gz[..]);
+        std::io::Read::read_to_end(&mut std::io::Read::take(gunzip, MAX_WHOLE_BYTES as u64 + 1), &mut text)
             .map_err(|e| failed(format!("s3://{dest}/{file} is not gzip: {e}")))?;
+        if text.len() > MAX_WHOLE_BYTES {
+            return Err(failed(format!(
+                "s3://{dest}/{file} decompresses to more than {MAX_WHOLE_BYTES} bytes"
+            )));
+        }
         let mut csv = Csv::new(b',');
         let mut rows = csv.feed(&text);
         rows.extend(csv.finish());
@@ -349,8 +388,7 @@ async fn inventory(
     Ok(items)
 }
 
-/// The error of a `ResultWriter` that could not write.
-pub const RESULT_WRITER_FAILED: &str = "States.ResultWriterFailed";
+use crate::asl::error::RESULT_WRITER_FAILED;
 
 /// Writes a Map Run's children as AWS's `ResultWriter` does:
 /// `PREFIX/MAP_RUN_ID/SUCCEEDED_0.json` and `FAILED_0.json` (JSON arrays of
@@ -358,17 +396,21 @@ pub const RESULT_WRITER_FAILED: &str = "States.ResultWriterFailed";
 /// or error), then `manifest.json` listing them; returns
 /// `{"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}` (the manifest).
 async fn write(c: &aws_sdk_s3::Client, p: &Value) -> Result<Value, StateError> {
-    let fail = |cause: String| StateError::new(RESULT_WRITER_FAILED, cause);
+    let writer_failed = |cause: String| StateError::new(RESULT_WRITER_FAILED, cause);
     let params = p.get("Parameters").cloned().unwrap_or_default();
     let bucket = text(&params, "Bucket")
-        .map_err(|e| fail(e.cause))?
-        .ok_or_else(|| fail("the ResultWriter needs 'Bucket'".into()))?;
-    let prefix = text(&params, "Prefix").map_err(|e| fail(e.cause))?.unwrap_or("");
+        .map_err(|e| writer_failed(e.cause))?
+        .ok_or_else(|| writer_failed("the ResultWriter needs 'Bucket'".into()))?;
+    let prefix = text(&params, "Prefix")
+        .map_err(|e| writer_failed(e.cause))?
+        .unwrap_or("");
     let config = p.get("WriterConfig").cloned().unwrap_or_default();
     for (key, default) in [("OutputType", "JSON"), ("Transformation", "NONE")] {
-        let v = text(&config, key).map_err(|e| fail(e.cause))?.unwrap_or(default);
+        let v = text(&config, key)
+            .map_err(|e| writer_failed(e.cause))?
+            .unwrap_or(default);
         if v != default {
-            return Err(fail(format!(
+            return Err(writer_failed(format!(
                 "WriterConfig {key} {v} is not supported by Aslan yet (only {default})"
             )));
         }
@@ -394,7 +436,7 @@ async fn write(c: &aws_sdk_s3::Client, p: &Value) -> Result<Value, StateError> {
             let key = format!("{base}/{status}_0.json");
             let body = serde_json::to_vec(&list).unwrap_or_default();
             let size = body.len();
-            put(c, bucket, &key, body).await.map_err(|e| fail(e.cause))?;
+            put(c, bucket, &key, body).await.map_err(|e| writer_failed(e.cause))?;
             entries.push(json!({"Key": key, "Size": size}));
         }
         files.insert(status.into(), Value::Array(entries));
@@ -403,7 +445,7 @@ async fn write(c: &aws_sdk_s3::Client, p: &Value) -> Result<Value, StateError> {
     let key = format!("{base}/manifest.json");
     put(c, bucket, &key, manifest.to_string().into_bytes())
         .await
-        .map_err(|e| fail(e.cause))?;
+        .map_err(|e| writer_failed(e.cause))?;
     Ok(json!({"MapRunArn": arn, "ResultWriterDetails": {"Bucket": bucket, "Key": key}}))
 }
 

@@ -251,6 +251,17 @@ impl Compiler {
         self.sub_fields(o, at, &["OutputType", "Transformation"]);
         self.one_of(o, "OutputType", at, &["JSON", "JSONL"]);
         self.one_of(o, "Transformation", at, &["NONE", "COMPACT", "FLATTEN"]);
+        // AWS accepts the others; Aslan does not write them yet, and says
+        // so now rather than after every child has run.
+        for (key, only) in [("OutputType", "JSON"), ("Transformation", "NONE")] {
+            if let Some(v) = o.get(key).and_then(Value::as_str).filter(|v| *v != only) {
+                self.d.err(
+                    &format!("{at}/{key}"),
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("'{key}' {v} is not supported by Aslan yet (only {only})"),
+                );
+            }
+        }
     }
 
     /// Checks that `o[key]`, if present, is one of `allowed`.

@@ -109,7 +109,7 @@ fn distributed_map_fields_are_checked_with_their_locations() {
             "Parameters": {"Bucket.$": "$.b", "Key": "k.csv"}},
         "ItemBatcher": {"MaxItemsPerBatch": 5, "MaxInputBytesPerBatchPath": "$.bytes", "BatchInput": {"x.$": "$.x"}},
         "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b", "Prefix": "out/"},
-            "WriterConfig": {"OutputType": "JSONL", "Transformation": "COMPACT"}}
+            "WriterConfig": {"OutputType": "JSON", "Transformation": "NONE"}}
     }));
     assert!(ok.is_empty(), "{ok:?}");
     let bad = dmap(json!({

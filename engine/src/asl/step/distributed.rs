@@ -29,6 +29,9 @@ impl Execution {
         d: &Distributed,
     ) -> Result<Flow, StateError> {
         let resume = self.resume_map.take().filter(|m| m.state == f.state);
+        if matches!(f.parent, Parent::Top) {
+            self.redrive_map = None;
+        }
         if let Some(arn) = resume.and_then(|m| m.map_run) {
             return Ok(self.redrive_map_run(fid, f, st, spec, d, arn));
         }
@@ -255,10 +258,6 @@ impl Execution {
         f.last_event = self.record("MapStateStarted", f.last_event, started);
         let run = h.then(|| ("mapRunStartedEventDetails", json!({ "mapRunArn": map_run_arn }).into()));
         f.last_event = self.record("MapRunStarted", f.last_event, run);
-        if inputs.is_empty() {
-            f.last_event = self.record("MapRunSucceeded", f.last_event, None);
-            return self.children_done(f, Vec::new());
-        }
         let token = self.token();
         self.pending.insert(token, (fid, Pending::MapRun));
         self.out.push(Command::StartMapRun(Box::new(MapRunRequest {

@@ -53,6 +53,9 @@ impl Execution {
             return self.run_distributed(fid, f, st, spec, d);
         }
         let resume = self.resume_map.take().filter(|m| m.state == f.state);
+        if matches!(f.parent, Parent::Top) {
+            self.redrive_map = None;
+        }
         let (mut pending_items, max_concurrency) = self.map_inputs(f, st, spec)?;
         let n = pending_items.len();
         let d = self

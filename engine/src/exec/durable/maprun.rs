@@ -19,6 +19,11 @@ use crate::store::{key, ExecutionRecord, ExecutionStatus, MapRunRecord};
 use serde_json::Value;
 use std::collections::HashMap;
 
+/// Children a group starts at most; a Map Run with more to start goes on
+/// in the next group, so a group's batch and memory stay bounded however
+/// many items there are.
+pub(super) const STARTS_PER_GROUP: usize = 2_000;
+
 /// A running Map Run in memory.
 pub(super) struct RunLive {
     rec: MapRunRecord,
@@ -77,6 +82,12 @@ impl Actor {
         };
         self.runs.insert(arn.clone(), live);
         g.dirty_runs.insert(arn.clone());
+        if n == 0 {
+            if let Some(r) = self.runs.get_mut(&arn) {
+                r.rec.run.status = MapRunStatus::Succeeded;
+            }
+            return self.end_run(&arn, Ok(Value::Array(Vec::new())), now, g);
+        }
         g.map_starts.push(arn);
     }
 
@@ -227,13 +238,35 @@ impl Actor {
             }
         }
         for arn in std::mem::take(&mut g.map_starts) {
+            if g.started >= STARTS_PER_GROUP {
+                // The next group goes on: one group holds a bounded batch.
+                if !self.map_backlog.contains(&arn) {
+                    self.map_backlog.push(arn);
+                }
+                continue;
+            }
             let Some(r) = self.runs.get_mut(&arn) else { continue };
-            let range = r.rec.run.to_start();
-            if !range.is_empty() {
+            let room = STARTS_PER_GROUP - g.started;
+            let saved = r.rec.run.max_concurrency;
+            // At most `room` now: take them under a temporary bound.
+            let running = r.rec.run.executions.running;
+            let bound = match saved {
+                0 => maprun::DEFAULT_CONCURRENCY,
+                n => n.min(maprun::DEFAULT_CONCURRENCY),
+            };
+            r.rec.run.max_concurrency = bound.min(running + room as u64).max(1);
+            let start = r.rec.run.to_start();
+            r.rec.run.max_concurrency = saved;
+            if !start.is_empty() {
                 g.dirty_runs.insert(arn.clone());
             }
-            for i in range {
+            g.started += start.len();
+            let more = g.started >= STARTS_PER_GROUP && r.rec.run.executions.pending > 0;
+            for i in start {
                 self.start_child(&arn, i, now, g);
+            }
+            if more && !self.map_backlog.contains(&arn) {
+                self.map_backlog.push(arn);
             }
         }
         true
@@ -259,8 +292,23 @@ impl Actor {
             .get_mut(index as usize)
             .and_then(Option::take)
             .unwrap_or(Value::Null);
-        let rec = r.rec.clone();
-        let machine = match self.machine(&rec.sm_name, rec.revision) {
+        let rec = &r.rec;
+        let (sm_name, revision, label, processor, test_case) = (
+            rec.sm_name.clone(),
+            rec.revision,
+            rec.label.clone(),
+            rec.processor,
+            rec.test_case.clone(),
+        );
+        let parent = crate::asl::ExecutionInfo {
+            execution_arn: rec.execution_arn.clone(),
+            name: String::new(),
+            state_machine_arn: rec.sm_arn.clone(),
+            state_machine_name: rec.sm_name.clone(),
+            role_arn: rec.role_arn.clone(),
+            start_time_ms: rec.start_ms,
+        };
+        let machine = match self.machine(&sm_name, revision) {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(map_run = %arn, "cannot start a child: {e}");
@@ -275,23 +323,15 @@ impl Actor {
                 return;
             }
         };
-        let parent = crate::asl::ExecutionInfo {
-            execution_arn: rec.execution_arn.clone(),
-            name: String::new(),
-            state_machine_arn: rec.sm_arn.clone(),
-            state_machine_name: rec.sm_name.clone(),
-            role_arn: rec.role_arn.clone(),
-            start_time_ms: rec.start_ms,
-        };
         let uuid = uuid::Uuid::new_v4().to_string();
-        let info = maprun::child_info(&parent, &rec.label, &uuid, now);
+        let info = maprun::child_info(&parent, &label, &uuid, now);
         let id = self.next_id;
         self.next_id += 1;
         g.batch.insert(key::COUNTER, &self.next_id.to_be_bytes());
         let opts = Options {
             history: true,
             seed: Some(super::fresh_seed()),
-            start_list: Some(rec.processor),
+            start_list: Some(processor),
             ..Options::default()
         };
         let child = ExecutionRecord {
@@ -299,9 +339,9 @@ impl Actor {
             arn: info.execution_arn.clone(),
             name: uuid,
             sm_arn: info.state_machine_arn.clone(),
-            sm_name: rec.sm_name.clone(),
-            revision: rec.revision,
-            test_case: rec.test_case.clone(),
+            sm_name,
+            revision,
+            test_case,
             status: ExecutionStatus::Running,
             input: input.to_string(),
             output: None,
@@ -353,7 +393,13 @@ impl Actor {
         percentage: Option<f64>,
         g: &mut Group,
     ) -> bool {
-        let Some(r) = self.runs.get_mut(arn) else { return false };
+        let Some(r) = self
+            .runs
+            .get_mut(arn)
+            .filter(|r| r.rec.run.status == MapRunStatus::Running)
+        else {
+            return false;
+        };
         r.rec.run.update(max_concurrency, count, percentage);
         g.dirty_runs.insert(arn.to_string());
         g.map_starts.push(arn.to_string());
@@ -364,11 +410,17 @@ impl Actor {
     /// yet used and outputs so far.
     pub(super) fn recover_map_runs(&mut self) -> Result<usize, crate::store::StoreError> {
         let mut n = 0;
+        // Running children by Map Run, in one pass over the executions.
+        let mut by_run: HashMap<String, HashMap<u64, u32>> = HashMap::new();
+        for (id, l) in &self.live {
+            if let Some((a, i)) = &l.rec.map_run {
+                by_run.entry(a.clone()).or_default().insert(*id, *i);
+            }
+        }
         for rec in self.store.map_runs()? {
             if rec.run.status != MapRunStatus::Running {
                 continue;
             }
-            let started = rec.run.started() as usize;
             let inputs = self.store.map_run_inputs(&rec.arn)?;
             let mut outputs = vec![Value::Null; inputs.len()];
             for (i, v) in self.store.map_run_outputs(&rec.arn)? {
@@ -376,19 +428,9 @@ impl Actor {
                     *slot = v;
                 }
             }
-            let inputs = inputs
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| (i >= started).then_some(v))
-                .collect();
-            let children = self
-                .live
-                .iter()
-                .filter_map(|(id, l)| match &l.rec.map_run {
-                    Some((a, i)) if *a == rec.arn => Some((*id, *i)),
-                    _ => None,
-                })
-                .collect();
+            // A redrive's queue may hold indexes already started once: keep all.
+            let inputs = inputs.into_iter().map(Some).collect();
+            let children = by_run.remove(&rec.arn).unwrap_or_default();
             self.runs.insert(
                 rec.arn.clone(),
                 RunLive {

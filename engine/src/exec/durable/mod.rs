@@ -242,6 +242,7 @@ impl Executor {
             waiters: HashMap::new(),
             requeue: VecDeque::new(),
             runs: HashMap::new(),
+            map_backlog: Vec::new(),
             stats: Arc::new(Stats::default()),
         };
         let report = actor.recover()?;
@@ -458,6 +459,8 @@ struct Group {
     dirty_runs: BTreeSet<String>,
     /// UpdateMapRun answers, sent after the commit.
     updated: Vec<(oneshot::Sender<bool>, bool)>,
+    /// Map Run children started in this group.
+    started: usize,
 }
 
 struct Actor {
@@ -485,6 +488,8 @@ struct Actor {
     requeue: VecDeque<(u64, u64)>,
     /// Running Map Runs by ARN.
     runs: HashMap<String, maprun::RunLive>,
+    /// Map Runs with children left to start once this group is committed.
+    map_backlog: Vec<String>,
     stats: Arc<Stats>,
 }
 
@@ -510,6 +515,9 @@ impl Actor {
     }
 
     fn next_wake(&self) -> Option<i64> {
+        if !self.map_backlog.is_empty() {
+            return Some(i64::MIN);
+        }
         let t = self.timers.first().map(|t| t.0);
         let p = self.polls.first().map(|p| p.0);
         match (t, p) {
@@ -544,6 +552,9 @@ impl Actor {
             while let Some((id, token)) = self.requeue.pop_front() {
                 self.requeue_activity(id, token, &mut group);
             }
+            // Map Runs with children left to start go on.
+            group.map_starts.append(&mut self.map_backlog);
+            self.drain_deferred(&mut group);
             // Messages first (a task result that arrived before its timeout
             // fired wins), then the timers and polls that are due.
             let mut shutdown = None;
@@ -640,6 +651,8 @@ impl Actor {
                     }
                 }
             }
+            // A stopped execution may end Map Run children or stop its own.
+            self.drain_deferred(g);
         }
         self.write_runs(g);
     }

@@ -11,6 +11,8 @@ impl Actor {
         let t0 = std::time::Instant::now();
         let mut report = RecoveryReport::default();
         let snaps: Vec<(u64, sled::IVec)> = self.store.snapshots().collect::<Result<_, _>>()?;
+        // Map Run children failed here: their Map Runs hear of it below.
+        let mut lost_children = Vec::new();
         for (id, bytes) in snaps {
             let Some(mut rec) = self.store.execution(id)? else {
                 continue;
@@ -42,6 +44,9 @@ impl Actor {
                     b.remove(key::snapshot(id));
                     self.store.apply(b)?;
                     report.failed += 1;
+                    if rec.map_run.is_some() {
+                        lost_children.push(rec);
+                    }
                 }
             }
         }
@@ -55,6 +60,9 @@ impl Actor {
         }
         self.recover_map_runs()?;
         let mut g = Group::default();
+        for rec in &lost_children {
+            self.map_child_ended(rec, &mut g);
+        }
         self.recover_tasks(&mut report, &mut g)?;
         for (id, token, bytes) in self.store.cancels()? {
             match serde_json::from_slice::<TaskRecord>(&bytes) {

@@ -265,8 +265,10 @@ impl Actor {
         }
         // An ended execution's snapshot is kept for a redrive; one that
         // cannot be serialized is dropped (the execution cannot be redriven).
+        // A Map Run's child is not redriven on its own: nothing to keep.
         let snapshot = match live.ex.status() {
             Status::Succeeded(_) => None,
+            _ if out.map_run.is_some() => None,
             _ => serde_json::to_vec(&live.ex).ok(),
         };
         match &snapshot {
