@@ -74,6 +74,9 @@ def test_children_are_executions_listed_under_their_map_run(sfn):
     assert child["mapRunArn"] == run_arn
     assert child["stateMachineArn"].endswith(":stateMachine:dm/Part")
     assert ":execution:dm/Part:" in child["executionArn"]
+    sm = sfn.describe_state_machine_for_execution(executionArn=child["executionArn"])
+    assert (sm["name"], sm["label"], sm["mapRunArn"]) == ("dm/Part", "Part", run_arn)
+    assert json.loads(sm["definition"]) == {"StartAt": "P", "States": PASS}
     events = sfn.get_execution_history(executionArn=child["executionArn"])["events"]
     assert [e["type"] for e in events] == ["ExecutionStarted", "PassStateEntered", "PassStateExited", "ExecutionSucceeded"]
 

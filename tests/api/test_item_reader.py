@@ -142,7 +142,7 @@ def test_result_writer_writes_a_manifest_and_result_files(moto, s3, tmp_path):
                                     "Parameters": {"Bucket": BUCKET, "Prefix.$": "$.out"}})
     definition["States"]["M"]["ItemProcessor"]["StartAt"] = "F"
     definition["States"]["M"]["ItemProcessor"]["States"] = children
-    definition["States"]["M"]["ItemReader"]["ReaderConfig"]["MaxItems"] = 30
+    definition["States"]["M"]["ItemReader"]["ReaderConfig"]["MaxItems"] = 1000
     for how in ("run", "serve"):
         prefix = f"results-{how}/"
         if how == "run":
@@ -153,7 +153,7 @@ def test_result_writer_writes_a_manifest_and_result_files(moto, s3, tmp_path):
             sfn = client(server.endpoint)
             arn = machine(sfn, "writer", definition)
             ex = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"key": "data/array.json", "out": prefix}))
-            d = wait_done(sfn, ex["executionArn"], timeout=60)
+            d = wait_done(sfn, ex["executionArn"], timeout=120)
             assert d["status"] == "SUCCEEDED", d
             out = json.loads(d["output"])
             assert server.stop() == 0
@@ -168,8 +168,8 @@ def test_result_writer_writes_a_manifest_and_result_files(moto, s3, tmp_path):
         succeeded = json.loads(s3.get_object(Bucket=BUCKET, Key=ok["Key"])["Body"].read())
         failed = json.loads(s3.get_object(Bucket=BUCKET, Key=bad["Key"])["Body"].read())
         assert ok["Size"] == len(json.dumps(succeeded, separators=(",", ":")).encode())
-        assert len(succeeded) == 27 and len(failed) == 3
-        assert sorted(json.loads(e["Output"])["n"] for e in succeeded) == list(range(3, 30))
+        assert len(succeeded) == 997 and len(failed) == 3
+        assert sorted(json.loads(e["Output"])["n"] for e in succeeded) == list(range(3, 1000))
         e = failed[0]
         assert (e["Status"], e["Error"], e["Cause"]) == ("FAILED", "Item.Bad", "small")
         assert json.loads(e["Input"])["n"] < 3 and ":execution:" in e["ExecutionArn"]

@@ -121,3 +121,32 @@ impl Api {
         Ok(json!({}))
     }
 }
+
+/// The `ItemProcessor` (or `Iterator`) of the Map state `name` anywhere in
+/// a definition, as a definition of its own (`QueryLanguage` carried over).
+pub(super) fn processor_of(def: &Value, name: &str, depth: usize) -> Option<Value> {
+    if depth > 64 {
+        return None;
+    }
+    let states = def.get("States")?.as_object()?;
+    if let Some(st) = states.get(name) {
+        let mut p = st.get("ItemProcessor").or_else(|| st.get("Iterator"))?.clone();
+        if let (Some(o), Some(q)) = (p.as_object_mut(), def.get("QueryLanguage")) {
+            o.entry("QueryLanguage").or_insert_with(|| q.clone());
+        }
+        if let Some(o) = p.as_object_mut() {
+            o.remove("ProcessorConfig");
+        }
+        return Some(p);
+    }
+    states.values().find_map(|st| {
+        let nested = st
+            .get("Branches")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .chain(st.get("ItemProcessor"))
+            .chain(st.get("Iterator"));
+        nested.into_iter().find_map(|n| processor_of(n, name, depth + 1))
+    })
+}

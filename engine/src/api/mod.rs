@@ -656,9 +656,26 @@ impl Api {
             .definition(&rec.sm_name, rec.revision)?
             .unwrap_or_default();
         let sm = self.engine.store().machine(&rec.sm_name)?;
+        // A Map Run's child runs the Map's ItemProcessor, as the machine
+        // `MACHINE/LABEL`.
+        let run = match &rec.map_run {
+            Some((arn, _)) => self.engine.store().map_run(arn)?,
+            None => None,
+        };
+        let (name, definition) = match &run {
+            Some(r) => {
+                let processor = serde_json::from_str::<Value>(&definition)
+                    .ok()
+                    .and_then(|d| maprun::processor_of(&d, &r.state_name, 0))
+                    .map(|p| p.to_string())
+                    .unwrap_or_default();
+                (format!("{}/{}", rec.sm_name, r.label), processor)
+            }
+            None => (rec.sm_name.clone(), definition),
+        };
         let mut out = json!({
             "stateMachineArn": rec.sm_arn,
-            "name": rec.sm_name,
+            "name": name,
             "definition": definition,
             "revisionId": rec.revision.to_string(),
             "loggingConfiguration": {"level": "OFF", "includeExecutionData": false},
@@ -673,6 +690,10 @@ impl Api {
                 out["roleArn"] = json!("");
                 out["updateDate"] = secs(rec.start_ms);
             }
+        }
+        if let Some(r) = run {
+            out["mapRunArn"] = json!(r.arn);
+            out["label"] = json!(r.label);
         }
         Ok(out)
     }
