@@ -397,3 +397,39 @@ async fn a_big_map_run_is_spread_over_bounded_groups() {
     assert_eq!(store.executions_of(&run_arn).count(), 7_000);
     ex.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_map_run_waiting_for_its_next_group_goes_on_after_a_restart() {
+    let dir = tempdir("dmap-backlog");
+    let clock = Arc::new(ManualClock::new(T0));
+    let (store, ex, _) = executor(&dir, clock.clone(), Arc::new(Gate::default()));
+    let def = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items",
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+            "StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 1, "End": true}}},
+        "ResultSelector": {"n.$": "States.ArrayLength($)"}, "End": true}}});
+    let sm = machine(&store, "backlog", def).await;
+    // The start and the shutdown arrive together: the first group starts
+    // (and ends) 2,000 children, and the rest wait in memory when it stops.
+    let (rec, ()) = tokio::join!(
+        ex.start_execution(start(&sm, "e", json!({"items": vec![0; 7_000]}))),
+        ex.shutdown()
+    );
+    let rec = rec.unwrap();
+    drop(store);
+    let store = aslan::store::Store::open(&dir).unwrap();
+    let run_arn = store.map_runs_of(&rec.arn).unwrap()[0].clone();
+    let run = store.map_run(&run_arn).unwrap().unwrap();
+    assert_eq!(run.run.status.as_str(), "RUNNING");
+    assert!(
+        run.run.executions.succeeded < 7_000 && run.run.executions.running == 0,
+        "{:?}",
+        run.run.executions
+    );
+    drop(store);
+
+    let (store, ex, _) = executor(&dir, clock, Arc::new(Gate::default()));
+    let done = settle(&store, &rec.arn).await;
+    assert_eq!(done.output.as_deref(), Some(r#"{"n":7000}"#));
+    assert_eq!(store.executions_of(&run_arn).count(), 7_000);
+    ex.shutdown().await;
+}

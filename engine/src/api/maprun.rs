@@ -123,23 +123,30 @@ impl Api {
 }
 
 /// The `ItemProcessor` (or `Iterator`) of the Map state `name` anywhere in
-/// a definition, as a definition of its own (`QueryLanguage` carried over).
-pub(super) fn processor_of(def: &Value, name: &str, depth: usize) -> Option<Value> {
+/// a definition, as a definition of its own, with the query language it
+/// inherits (`language`: the enclosing scopes' `QueryLanguage`).
+pub(super) fn processor_of(def: &Value, name: &str, language: Option<&Value>, depth: usize) -> Option<Value> {
     if depth > 64 {
         return None;
     }
+    let language = def.get("QueryLanguage").or(language);
     let states = def.get("States")?.as_object()?;
-    if let Some(st) = states.get(name) {
-        let mut p = st.get("ItemProcessor").or_else(|| st.get("Iterator"))?.clone();
-        if let (Some(o), Some(q)) = (p.as_object_mut(), def.get("QueryLanguage")) {
-            o.entry("QueryLanguage").or_insert_with(|| q.clone());
-        }
+    if let Some(mut p) = states
+        .get(name)
+        .and_then(|st| st.get("ItemProcessor").or_else(|| st.get("Iterator")))
+        .cloned()
+    {
+        let inherited = states[name].get("QueryLanguage").or(language);
         if let Some(o) = p.as_object_mut() {
             o.remove("ProcessorConfig");
+            if let Some(q) = inherited {
+                o.entry("QueryLanguage").or_insert_with(|| q.clone());
+            }
         }
         return Some(p);
     }
     states.values().find_map(|st| {
+        let inner = st.get("QueryLanguage").or(language);
         let nested = st
             .get("Branches")
             .and_then(Value::as_array)
@@ -147,6 +154,6 @@ pub(super) fn processor_of(def: &Value, name: &str, depth: usize) -> Option<Valu
             .flatten()
             .chain(st.get("ItemProcessor"))
             .chain(st.get("Iterator"));
-        nested.into_iter().find_map(|n| processor_of(n, name, depth + 1))
+        nested.into_iter().find_map(|n| processor_of(n, name, inner, depth + 1))
     })
 }

@@ -666,7 +666,7 @@ impl Api {
             Some(r) => {
                 let processor = serde_json::from_str::<Value>(&definition)
                     .ok()
-                    .and_then(|d| maprun::processor_of(&d, &r.state_name, 0))
+                    .and_then(|d| maprun::processor_of(&d, &r.state_name, None, 0))
                     .map(|p| p.to_string())
                     .unwrap_or_default();
                 (format!("{}/{}", rec.sm_name, r.label), processor)

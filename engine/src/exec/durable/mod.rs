@@ -552,7 +552,11 @@ impl Actor {
             while let Some((id, token)) = self.requeue.pop_front() {
                 self.requeue_activity(id, token, &mut group);
             }
-            // Map Runs with children left to start go on.
+            // Map Runs with children left to start go on, the one that
+            // used the last group's starts last.
+            if self.map_backlog.len() > 1 {
+                self.map_backlog.rotate_left(1);
+            }
             group.map_starts.append(&mut self.map_backlog);
             self.drain_deferred(&mut group);
             // Messages first (a task result that arrived before its timeout

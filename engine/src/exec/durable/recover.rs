@@ -39,14 +39,16 @@ impl Actor {
                     rec.error = Some(crate::asl::error::RUNTIME.into());
                     rec.cause = Some(format!("The execution could not be recovered after a restart: {e}"));
                     rec.stop_ms = Some(self.cfg.clock.now_ms());
+                    report.failed += 1;
+                    if rec.map_run.is_some() {
+                        // Written with its Map Run's counts, in one batch.
+                        lost_children.push(rec);
+                        continue;
+                    }
                     let mut b = sled::Batch::default();
                     b.insert(key::execution(id), to_vec(&rec));
                     b.remove(key::snapshot(id));
                     self.store.apply(b)?;
-                    report.failed += 1;
-                    if rec.map_run.is_some() {
-                        lost_children.push(rec);
-                    }
                 }
             }
         }
@@ -61,8 +63,13 @@ impl Actor {
         self.recover_map_runs()?;
         let mut g = Group::default();
         for rec in &lost_children {
+            g.batch.insert(key::execution(rec.id), to_vec(rec));
+            g.batch.remove(key::snapshot(rec.id));
             self.map_child_ended(rec, &mut g);
         }
+        // Running Map Runs go on starting children (a run may have been
+        // waiting for the next group when the server stopped).
+        g.map_starts.extend(self.runs.keys().cloned());
         self.recover_tasks(&mut report, &mut g)?;
         for (id, token, bytes) in self.store.cancels()? {
             match serde_json::from_slice::<TaskRecord>(&bytes) {
