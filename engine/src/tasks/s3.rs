@@ -49,15 +49,24 @@ pub const MAX_ITEMS: u64 = 100_000_000;
 /// reader fails rather than exhaust memory.
 pub const MAX_WHOLE_BYTES: usize = 512 * 1024 * 1024;
 
-/// Appends a chunk to a buffer held whole, within [`MAX_WHOLE_BYTES`].
-fn append(buf: &mut Vec<u8>, chunk: &[u8], what: &str) -> Result<(), StateError> {
-    if buf.len() + chunk.len() > MAX_WHOLE_BYTES {
-        return Err(failed(format!(
-            "{what} is larger than the {MAX_WHOLE_BYTES} bytes Aslan reads whole; use JSON Lines or CSV, which stream"
-        )));
+/// Reads a body whole, within [`MAX_WHOLE_BYTES`]; `what` names it in
+/// errors ("the object").
+async fn read_whole(mut body: aws_sdk_s3::primitives::ByteStream, what: &str) -> Result<Vec<u8>, StateError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| s3_error(&format!("Reading {what}"), e))?;
+        if buf.len() + chunk.len() > MAX_WHOLE_BYTES {
+            let mut what = what.to_string();
+            if let Some(c) = what.get_mut(..1) {
+                c.make_ascii_uppercase();
+            }
+            return Err(failed(format!(
+                "{what} is larger than the {MAX_WHOLE_BYTES} bytes Aslan reads whole; use JSON Lines or CSV, which stream"
+            )));
+        }
+        buf.extend_from_slice(&chunk);
     }
-    buf.extend_from_slice(chunk);
-    Ok(())
+    Ok(buf)
 }
 
 /// Serves `arn:aslan:states:::s3-reader:listObjectsV2` and `...:getObject`.
@@ -192,14 +201,7 @@ async fn get(c: &aws_sdk_s3::Client, params: &Value, config: &Value) -> Result<V
     let mut body = out.body;
     match input_type {
         "JSON" => {
-            let mut bytes = Vec::new();
-            while let Some(chunk) = body.next().await {
-                append(
-                    &mut bytes,
-                    &chunk.map_err(|e| s3_error("Reading the object", e))?,
-                    "The object",
-                )?;
-            }
+            let bytes = read_whole(body, "the object").await?;
             match serde_json::from_slice::<Value>(&bytes) {
                 Ok(Value::Array(mut a)) => {
                     a.truncate(max);
@@ -285,14 +287,7 @@ async fn get(c: &aws_sdk_s3::Client, params: &Value, config: &Value) -> Result<V
             Ok(items)
         }
         "MANIFEST" => {
-            let mut bytes = Vec::new();
-            while let Some(chunk) = body.next().await {
-                append(
-                    &mut bytes,
-                    &chunk.map_err(|e| s3_error("Reading the manifest", e))?,
-                    "The manifest",
-                )?;
-            }
+            let bytes = read_whole(body, "the manifest").await?;
             inventory(c, bucket, key, &bytes, max).await
         }
         other => Err(failed(format!(
@@ -352,15 +347,7 @@ async fn inventory(
             .send()
             .await
             .map_err(|e| s3_error("S3 GetObject of an inventory file", e))?;
-        let mut body = out.body;
-        let mut gz = Vec::new();
-        while let Some(chunk) = body.next().await {
-            append(
-                &mut gz,
-                &chunk.map_err(|e| s3_error("Reading an inventory file", e))?,
-                "An inventory file",
-            )?;
-        }
+        let gz = read_whole(out.body, "an inventory file").await?;
         let mut text = Vec::new();
         let gunzip = flate2::read::MultiGzDecoder::new(&gz[..]);
         std::io::Read::read_to_end(&mut std::io::Read::take(gunzip, MAX_WHOLE_BYTES as u64 + 1), &mut text)

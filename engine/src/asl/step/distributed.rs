@@ -181,41 +181,22 @@ impl Execution {
         spec: &MapSpec,
         list: Vec<Value>,
     ) -> Result<(VecDeque<(u32, Value)>, usize), StateError> {
-        let mut out = VecDeque::with_capacity(list.len());
+        let enumerate = |list: Vec<Value>| list.into_iter().enumerate().map(|(i, v)| (i as u32, v)).collect();
         if st.jsonata.is_some() {
             let mc = self.jnumber(f, &spec.max_concurrency, "MaxConcurrency", false)? as usize;
-            match &spec.jsonata_selector {
-                None => out.extend(list.into_iter().enumerate().map(|(i, v)| (i as u32, v))),
-                Some(sel) => {
-                    for (i, item) in list.iter().enumerate() {
-                        let seen = Seen {
-                            extra: Extra {
-                                task_token: None,
-                                map_item: Some((i as u32, item)),
-                            },
-                            ..Seen::default()
-                        };
-                        out.push_back((i as u32, self.jvalue(f, sel, "ItemSelector", seen)?));
-                    }
-                }
-            }
-            return Ok((out, mc));
+            let items = match &spec.jsonata_selector {
+                None => enumerate(list),
+                Some(sel) => self.select_jsonata(f, sel, &list)?,
+            };
+            return Ok((items, mc));
         }
         let eff = self.effective_input(st, f)?;
         let mc = self.path_concurrency(f, spec, &eff)?;
-        match &spec.item_selector {
-            None => out.extend(list.into_iter().enumerate().map(|(i, v)| (i as u32, v))),
-            Some(sel) => {
-                for (i, item) in list.iter().enumerate() {
-                    let extra = Extra {
-                        task_token: None,
-                        map_item: Some((i as u32, item)),
-                    };
-                    out.push_back((i as u32, sel.eval(&self.scope(f, &eff, extra))?));
-                }
-            }
-        }
-        Ok((out, mc))
+        let items = match &spec.item_selector {
+            None => enumerate(list),
+            Some(sel) => self.select_path(f, &eff, sel, &list)?,
+        };
+        Ok((items, mc))
     }
 
     /// Evaluates the tolerated failures, batches the items and emits

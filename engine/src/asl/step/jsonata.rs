@@ -330,24 +330,32 @@ impl Execution {
                 }
             },
         };
-        let mut out = VecDeque::with_capacity(list.len());
         match selector {
-            None => out.extend(list.iter().cloned().enumerate().map(|(i, v)| (i as u32, v))),
-            Some(sel) => {
-                for (i, item) in list.iter().enumerate() {
-                    let seen = Seen {
-                        extra: Extra {
-                            task_token: None,
-                            map_item: Some((i as u32, item)),
-                        },
-                        ..Seen::default()
-                    };
-                    let v = self.jeval(f, sel, "ItemSelector", seen);
-                    match v {
-                        Ok(v) => out.push_back((i as u32, v)),
-                        Err(e) => return Err(self.evaluation_failed(f, e)),
-                    }
-                }
+            None => Ok(list.iter().cloned().enumerate().map(|(i, v)| (i as u32, v)).collect()),
+            Some(sel) => self.select_jsonata(f, sel, list),
+        }
+    }
+
+    /// Each item through a JSONata `ItemSelector` (with `$states.context.Map.Item`).
+    pub(super) fn select_jsonata(
+        &mut self,
+        f: &mut Frame,
+        sel: &Jt,
+        list: &[Value],
+    ) -> Result<VecDeque<(u32, Value)>, StateError> {
+        let mut out = VecDeque::with_capacity(list.len());
+        for (i, item) in list.iter().enumerate() {
+            let seen = Seen {
+                extra: Extra {
+                    task_token: None,
+                    map_item: Some((i as u32, item)),
+                },
+                ..Seen::default()
+            };
+            let v = self.jeval(f, sel, "ItemSelector", seen);
+            match v {
+                Ok(v) => out.push_back((i as u32, v)),
+                Err(e) => return Err(self.evaluation_failed(f, e)),
             }
         }
         Ok(out)

@@ -6,6 +6,7 @@ use super::{Children, Execution, Flow, Frame, FrameId, Parent, Phase};
 use crate::asl::error::StateError;
 use crate::asl::history::Details;
 use crate::asl::model::{ListId, MapSpec, PathSpec, Seconds, State};
+use crate::asl::template::Template;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -118,27 +119,42 @@ impl Execution {
                 )));
             };
             let max_concurrency = self.path_concurrency(f, spec, &eff)?;
-            let mut pending_items = VecDeque::with_capacity(len);
-            match &spec.item_selector {
+            let pending_items = match &spec.item_selector {
                 // The selector reads each item in place: no copy of the array.
                 Some(sel) => {
-                    for (i, item) in items.as_array().into_iter().flatten().enumerate() {
-                        let extra = Extra {
-                            task_token: None,
-                            map_item: Some((i as u32, item)),
-                        };
-                        let v = sel.eval(&self.scope(f, &eff, extra))?;
-                        pending_items.push_back((i as u32, v));
-                    }
+                    let list = items.as_array().map(Vec::as_slice).unwrap_or_default();
+                    self.select_path(f, &eff, sel, list)?
                 }
                 None => {
+                    let mut pending_items = VecDeque::with_capacity(len);
                     if let Value::Array(items) = items.into_owned() {
                         pending_items.extend(items.into_iter().enumerate().map(|(i, v)| (i as u32, v)));
                     }
+                    pending_items
                 }
-            }
+            };
             (pending_items, max_concurrency)
         })
+    }
+
+    /// Each item through a JSONPath `ItemSelector` (with `$$.Map.Item`),
+    /// against the effective input `eff`.
+    pub(super) fn select_path(
+        &self,
+        f: &Frame,
+        eff: &Value,
+        sel: &Template,
+        list: &[Value],
+    ) -> Result<VecDeque<(u32, Value)>, StateError> {
+        let mut out = VecDeque::with_capacity(list.len());
+        for (i, item) in list.iter().enumerate() {
+            let extra = Extra {
+                task_token: None,
+                map_item: Some((i as u32, item)),
+            };
+            out.push_back((i as u32, sel.eval(&self.scope(f, eff, extra))?));
+        }
+        Ok(out)
     }
 
     /// `MaxConcurrency(Path)` of a JSONPath Map, read from the effective

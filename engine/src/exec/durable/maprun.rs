@@ -11,7 +11,7 @@
 //! queued in the group and drained in a loop (`drain_deferred`), never by
 //! recursion, so a run of short children cannot deepen the stack.
 
-use super::{to_vec, Actor, Group, Live};
+use super::{to_vec, Actor, Group};
 use crate::asl::maprun::{self, ChildEnd, MapRun, MapRunRequest, MapRunStatus};
 use crate::asl::{Event, Execution, Options, StateError};
 use crate::store::maprun::key as run_key;
@@ -359,16 +359,7 @@ impl Actor {
         if let Some(r) = self.runs.get_mut(arn) {
             r.children.insert(id, index);
         }
-        self.by_arn.insert(child.arn.clone(), id);
-        self.live.insert(
-            id,
-            Live {
-                ex,
-                rec: child,
-                dirty: true,
-                timed_out_tokens: Vec::new(),
-            },
-        );
+        self.go_live(id, ex, child);
         self.step(id, cmds, now, g);
     }
 

@@ -92,7 +92,7 @@ impl Actor {
 
     /// Makes an execution running in memory; its record is written with its
     /// next step.
-    fn go_live(&mut self, id: u64, ex: Execution, rec: ExecutionRecord) {
+    pub(super) fn go_live(&mut self, id: u64, ex: Execution, rec: ExecutionRecord) {
         self.by_arn.insert(rec.arn.clone(), id);
         let live = Live {
             ex,
