@@ -54,7 +54,8 @@ enum Cmd {
     /// {"Error", "Cause"} on stdout when it fails; exit 2 for an invalid
     /// definition or bad arguments.
     Run {
-        /// The state machine definition (ASL JSON).
+        /// The state machine definition (ASL JSON), or a code workflow (a
+        /// `.wasm` component of world `workflow`).
         definition: PathBuf,
         /// The execution input, as JSON text.
         #[arg(long, conflicts_with = "input_file")]
@@ -288,6 +289,44 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<EngineConfig> {
     })
 }
 
+/// For a `.wasm` given to `aslan run`: the module name it is registered
+/// under (its file stem, with other characters than letters, digits, `-`
+/// and `_` made `-`).
+fn code_workflow(path: &Path) -> anyhow::Result<Option<String>> {
+    if path.extension().and_then(|e| e.to_str()) != Some("wasm") {
+        return Ok(None);
+    }
+    if !cfg!(feature = "wasm") {
+        anyhow::bail!("this build of aslan has no WebAssembly support (feature `wasm`)");
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name: String = stem
+        .chars()
+        .take(80)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    Ok(Some(if name.is_empty() { "workflow".into() } else { name }))
+}
+
+#[cfg(feature = "wasm")]
+fn workflow_definition(module: &str) -> String {
+    aslan::wasm::workflow::definition(module)
+}
+
+#[cfg(not(feature = "wasm"))]
+fn workflow_definition(_: &str) -> String {
+    unreachable!("code_workflow refuses .wasm without the wasm feature")
+}
+
 fn load_machine(path: &Path, tasks: &Registry) -> anyhow::Result<Result<Machine, Vec<aslan::asl::Diagnostic>>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(tasks.compile(&text))
@@ -401,9 +440,17 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             modules,
         } => {
             let config = load_config(config.as_deref())?;
+            let mut modules = modules;
+            let workflow = code_workflow(&definition)?;
+            if let Some(name) = &workflow {
+                modules.push((name.clone(), definition.clone()));
+            }
             let registry = with_modules(Registry::builtin(&config), &config, &modules)?;
-            let text = std::fs::read_to_string(&definition)
-                .with_context(|| format!("cannot read {}", definition.display()))?;
+            let text = match &workflow {
+                Some(name) => workflow_definition(name),
+                None => std::fs::read_to_string(&definition)
+                    .with_context(|| format!("cannot read {}", definition.display()))?,
+            };
             let input_text = match (input, input_file) {
                 (Some(s), _) => s,
                 (None, Some(f)) => {

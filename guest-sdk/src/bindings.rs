@@ -55,3 +55,19 @@ pub mod poller {
         export_macro_name: "__export_poller_world",
     });
 }
+
+/// The `workflow` world: imports `durable`, exports the interface `entry`.
+pub mod workflow {
+    wit_bindgen::generate!({
+        world: "workflow",
+        path: "../wit",
+        with: {
+            "aslan:host/types@0.1.0": crate::bindings::imports::aslan::host::types,
+            "aslan:host/kubernetes@0.1.0": crate::bindings::imports::aslan::host::kubernetes,
+            "aslan:host/eks@0.1.0": crate::bindings::imports::aslan::host::eks,
+            "aslan:host/log@0.1.0": crate::bindings::imports::aslan::host::log,
+        },
+        pub_export_macro: true,
+        export_macro_name: "__export_workflow_world",
+    });
+}

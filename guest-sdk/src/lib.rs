@@ -9,7 +9,9 @@
 //! - a **poller** (world `poller`): custom polling for a `.sync`
 //!   integration (`eks:runJob.sync`, `eks:createCluster.sync`, ...): the
 //!   host calls its export `decide` once per poll, and it decides `Done`,
-//!   `Failed` or `Again`.
+//!   `Failed` or `Again`; or
+//! - a **code workflow** (world `workflow`): a whole durable workflow,
+//!   made durable by a journal of its host calls ([`workflow`]).
 //!
 //! This crate carries the `wit-bindgen` bindings of both worlds and a Rust
 //! API over them: the host functions with [`serde_json::Value`] in and out
@@ -115,6 +117,7 @@ pub mod eks;
 pub mod kubernetes;
 pub mod log;
 pub mod state;
+pub mod workflow;
 
 /// The Task invocation a poller serves: execution, state, attempt, region,
 /// account and a stable idempotency key.
@@ -164,6 +167,7 @@ pub mod __private {
     pub use crate::bindings::imports::aslan::host::types::Decision as RawDecision;
     pub use crate::bindings::poller::Guest as PollerGuest;
     pub use crate::bindings::task::Guest as TaskGuest;
+    pub use crate::bindings::workflow::exports::aslan::host::entry::Guest as WorkflowGuest;
     pub use crate::export::{decide, run_raw_task, run_task};
     /// What `run` returns.
     pub type RunResult = Result<String, crate::TaskError>;

@@ -10,6 +10,8 @@
 #   trap.wasm           tests/guests/rust/trap         world task   wasm32-wasip2
 #   echo.wasm           tests/guests/rust/echo         world task   wasm32-unknown-unknown (no WASI)
 #   noop-poller.wasm    tests/guests/rust/noop-poller  world poller wasm32-unknown-unknown (no WASI)
+#   flow.wasm           tests/guests/rust/flow         world workflow wasm32-wasip2
+#   flow-diverged.wasm  tests/guests/rust/flow-diverged world workflow wasm32-wasip2
 #
 # Idempotent; run from anywhere (it works from the repository's root).
 # wasm32-wasip2 builds are components straight out of cargo (rustup's
@@ -104,6 +106,8 @@ component membomb "$WASIP2" membomb.wasm
 component trap "$WASIP2" trap.wasm
 component echo wasm32-unknown-unknown echo.wasm
 component noop_poller wasm32-unknown-unknown noop-poller.wasm
+component flow "$WASIP2" flow.wasm
+component flow_diverged "$WASIP2" flow-diverged.wasm
 
 # --- check each component's world ---------------------------------------------------
 # check OUTPUT EXPORT WASI(yes|no): the one export, and imports only of
@@ -127,7 +131,9 @@ check membomb.wasm run yes
 check trap.wasm run yes
 check echo.wasm run no
 check noop-poller.wasm decide no
+check flow.wasm aslan:host/entry@0.1.0 yes
+check flow-diverged.wasm aslan:host/entry@0.1.0 yes
 
-for f in rust-poller rust-task hostcheck-rust spin membomb trap echo noop-poller; do
+for f in rust-poller rust-task hostcheck-rust spin membomb trap echo noop-poller flow flow-diverged; do
   printf '%-22s %8d bytes\n' "$f.wasm" "$(stat -c %s "$GUESTS_OUT/$f.wasm")"
 done

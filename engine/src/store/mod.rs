@@ -298,6 +298,22 @@ pub mod key {
         let n = |r: std::ops::Range<usize>| u64::from_be_bytes(k[r].try_into().unwrap_or_default());
         Some(((n(1..9) ^ (1 << 63)) as i64, n(9..17), n(17..25)))
     }
+    /// `J` execution ARN `\0` token: a code workflow's journal.
+    pub fn journal_prefix(execution_arn: &str, token: u64) -> Vec<u8> {
+        with(b'J', &[execution_arn.as_bytes(), b"\0", &token.to_be_bytes()])
+    }
+    /// `J` execution ARN `\0` token seq: one journal entry.
+    pub fn journal(execution_arn: &str, token: u64, seq: u32) -> Vec<u8> {
+        with(
+            b'J',
+            &[
+                execution_arn.as_bytes(),
+                b"\0",
+                &token.to_be_bytes(),
+                &seq.to_be_bytes(),
+            ],
+        )
+    }
     /// `k` id token.
     pub fn task(id: u64, token: u64) -> Vec<u8> {
         with(b'k', &[&id.to_be_bytes(), &token.to_be_bytes()])
@@ -576,6 +592,24 @@ impl Store {
     /// The task-token index entry for a token.
     pub fn token_entry(&self, task_token: &str) -> Result<Option<TokenEntry>, StoreError> {
         self.get_json(&key::token(task_token))
+    }
+
+    /// A code workflow's journal entries, in order.
+    pub fn journal(&self, execution_arn: &str, token: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.db
+            .scan_prefix(key::journal_prefix(execution_arn, token))
+            .values()
+            .map(|v| Ok(v?.to_vec()))
+            .collect()
+    }
+
+    /// The keys of a code workflow's journal.
+    pub fn journal_keys(&self, execution_arn: &str, token: u64) -> Vec<sled::IVec> {
+        self.db
+            .scan_prefix(key::journal_prefix(execution_arn, token))
+            .keys()
+            .filter_map(Result::ok)
+            .collect()
     }
 
     /// An execution by id.

@@ -35,6 +35,7 @@ mod registry;
 mod resource;
 #[cfg(feature = "s3")]
 pub mod s3;
+pub mod workflow;
 
 pub use registry::Registry;
 pub use resource::{Pattern, Resource};

@@ -23,6 +23,7 @@ pub struct Registry {
     hook: Option<Arc<dyn PollHook>>,
     #[cfg(feature = "wasm")]
     wasm: Option<Arc<crate::wasm::WasmHost>>,
+    durable: Arc<std::sync::OnceLock<Arc<dyn super::workflow::Durable>>>,
 }
 
 /// The key under which a poll state holds a [`PollHook`]'s state next to
@@ -59,6 +60,7 @@ impl Registry {
             hook: None,
             #[cfg(feature = "wasm")]
             wasm: None,
+            durable: Arc::default(),
         }
     }
 
@@ -96,9 +98,26 @@ impl Registry {
     #[cfg(feature = "wasm")]
     pub fn with_wasm(mut self, host: Arc<crate::wasm::WasmHost>, pollers: &[crate::wasm::PollerConfig]) -> Self {
         self.register(Arc::new(crate::wasm::tasks::WasmTasks::new(host.clone())));
+        self.register(Arc::new(crate::wasm::workflow::Workflows::new(
+            host.clone(),
+            self.durable.clone(),
+        )));
         self.hook = Some(Arc::new(crate::wasm::poller::Pollers::new(host.clone(), pollers)));
         self.wasm = Some(host);
         self
+    }
+
+    /// Binds the executor's journal and child executions for code
+    /// workflows (the durable executor does it when it starts); `false`
+    /// when another executor bound them first.
+    pub fn bind_durable(&self, d: Arc<dyn super::workflow::Durable>) -> bool {
+        self.durable.set(d).is_ok()
+    }
+
+    /// The slot [`bind_durable`](Registry::bind_durable) fills, shared with
+    /// the code-workflow integration.
+    pub fn durable_slot(&self) -> Arc<std::sync::OnceLock<Arc<dyn super::workflow::Durable>>> {
+        self.durable.clone()
     }
 
     /// The WebAssembly host, when [`with_wasm`](Registry::with_wasm) gave one.

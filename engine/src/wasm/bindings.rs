@@ -35,4 +35,22 @@ pub mod poller {
     });
 }
 
+/// The `workflow` world: imports `durable`, exports the interface `entry`
+/// (`run`).
+pub mod workflow {
+    wasmtime::component::bindgen!({
+        world: "aslan:host/workflow",
+        path: "../wit",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "aslan:host/types": super::task::aslan::host::types,
+            "aslan:host/kubernetes": super::task::aslan::host::kubernetes,
+            "aslan:host/eks": super::task::aslan::host::eks,
+            "aslan:host/log": super::task::aslan::host::log,
+        },
+    });
+}
+
 pub use task::aslan::host::{eks, kubernetes, log, state, types};
+pub use workflow::aslan::host::durable;

@@ -11,7 +11,7 @@ use crate::tasks::eks::members;
 use crate::tasks::kubernetes::call::{api_error, with_query};
 use crate::tasks::kubernetes::client::{send, Reply};
 use crate::tasks::kubernetes::params::{self, Cluster};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -129,8 +129,10 @@ macro_rules! tri {
     };
 }
 
-impl kubernetes::Host for GuestData {
-    async fn call(
+/// The calls themselves; the `Host` impls below journal them for code
+/// workflows.
+impl GuestData {
+    async fn kube_call(
         &mut self,
         cluster: kubernetes::Cluster,
         request: kubernetes::Request,
@@ -171,7 +173,7 @@ impl kubernetes::Host for GuestData {
         }))
     }
 
-    async fn create_job(
+    async fn kube_create_job(
         &mut self,
         cluster: kubernetes::Cluster,
         namespace: String,
@@ -193,7 +195,7 @@ impl kubernetes::Host for GuestData {
         Ok(Ok(json_text(reply)))
     }
 
-    async fn read_job(
+    async fn kube_read_job(
         &mut self,
         cluster: kubernetes::Cluster,
         namespace: String,
@@ -208,7 +210,7 @@ impl kubernetes::Host for GuestData {
         Ok(Ok(json_text(reply)))
     }
 
-    async fn list_pods(
+    async fn kube_list_pods(
         &mut self,
         cluster: kubernetes::Cluster,
         namespace: String,
@@ -220,7 +222,7 @@ impl kubernetes::Host for GuestData {
         Ok(Ok(json_text(reply)))
     }
 
-    async fn read_pod_log(
+    async fn kube_read_pod_log(
         &mut self,
         cluster: kubernetes::Cluster,
         namespace: String,
@@ -290,8 +292,8 @@ fn describe_target(op: eks::Operation, req: &Value) -> Result<Target, TaskError>
     })
 }
 
-impl eks::Host for GuestData {
-    async fn call(
+impl GuestData {
+    async fn eks_call(
         &mut self,
         operation: eks::Operation,
         request: String,
@@ -337,7 +339,8 @@ impl eks::Host for GuestData {
 
 impl log::Host for GuestData {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        if self.log_lines >= MAX_LOG_LINES {
+        // A replayed workflow has written these lines before.
+        if self.log_lines >= MAX_LOG_LINES || self.journal.as_ref().is_some_and(|j| j.replaying()) {
             return Ok(());
         }
         self.log_lines += 1;
@@ -392,3 +395,183 @@ impl state::Host for GuestData {
 }
 
 impl super::bindings::types::Host for GuestData {}
+
+/// The Kubernetes cluster in a journaled request (its CA as a hash).
+fn cluster_json(c: &kubernetes::Cluster) -> Value {
+    json!({
+        "name": c.name,
+        "endpoint": c.endpoint,
+        "certificateAuthority": super::journal::hash(&Value::String(c.certificate_authority.clone())),
+    })
+}
+
+fn response_json(r: &kubernetes::Response) -> Value {
+    json!({
+        "statusCode": r.status_code,
+        "statusText": r.status_text,
+        "headers": r.headers,
+        "body": r.body,
+    })
+}
+
+fn response_from(o: &Value) -> Result<kubernetes::Response, TaskError> {
+    if o.get("err").is_some() {
+        return Err(super::journal::string_result(o).expect_err("an err outcome"));
+    }
+    let v = &o["ok"];
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    Ok(kubernetes::Response {
+        status_code: v["statusCode"].as_u64().unwrap_or(0) as u16,
+        status_text: s("statusText"),
+        headers: serde_json::from_value(v["headers"].clone()).unwrap_or_default(),
+        body: s("body"),
+    })
+}
+
+impl GuestData {
+    /// A replayed call's recorded outcome, or `None` when the call is live
+    /// (or this is not a workflow).
+    pub(super) fn replayed(&mut self, call: &str, request: &Value) -> wasmtime::Result<Option<Value>> {
+        match &mut self.journal {
+            Some(j) => Ok(j.next(call, request)?),
+            None => Ok(None),
+        }
+    }
+
+    /// Journals a live call's outcome (for workflows) and gives back the
+    /// outcome the guest must see.
+    pub(super) async fn journal_out(&mut self, call: &str, request: &Value, outcome: Value) -> wasmtime::Result<Value> {
+        match &mut self.journal {
+            Some(j) => j.record(call, request, outcome).await,
+            None => Ok(outcome),
+        }
+    }
+}
+
+/// A string-valued call: replayed from the journal, or made (`$live`) and
+/// journaled. Calls that are refused before they are made are journaled
+/// too, so a replay meets them at the same position.
+macro_rules! journaled {
+    ($self:ident, $call:expr, $req:expr, $live:expr) => {{
+        let req = $req;
+        if let Some(o) = $self.replayed($call, &req)? {
+            return Ok(super::journal::string_result(&o));
+        }
+        let r = $live?;
+        if $self.journal.is_none() {
+            return Ok(r);
+        }
+        let o = $self.journal_out($call, &req, super::journal::outcome(r)).await?;
+        Ok(super::journal::string_result(&o))
+    }};
+}
+
+impl kubernetes::Host for GuestData {
+    async fn call(
+        &mut self,
+        cluster: kubernetes::Cluster,
+        request: kubernetes::Request,
+    ) -> wasmtime::Result<Result<kubernetes::Response, TaskError>> {
+        const CALL: &str = "kubernetes.call";
+        let req = json!({
+            "cluster": cluster_json(&cluster),
+            "method": request.method,
+            "path": request.path,
+            "query": request.query,
+            "body": request.body,
+        });
+        if let Some(o) = self.replayed(CALL, &req)? {
+            return Ok(response_from(&o));
+        }
+        let r = self.kube_call(cluster, request).await?;
+        if self.journal.is_none() {
+            return Ok(r);
+        }
+        let o = match &r {
+            Ok(resp) => super::journal::ok(response_json(resp)),
+            Err(e) => super::journal::outcome::<Value>(Err(e.clone())),
+        };
+        let o = self.journal_out(CALL, &req, o).await?;
+        Ok(response_from(&o))
+    }
+
+    async fn create_job(
+        &mut self,
+        cluster: kubernetes::Cluster,
+        namespace: String,
+        job: String,
+    ) -> wasmtime::Result<Result<String, TaskError>> {
+        let req = json!({"cluster": cluster_json(&cluster), "namespace": namespace, "job": job});
+        journaled!(
+            self,
+            "kubernetes.create-job",
+            req,
+            self.kube_create_job(cluster, namespace, job).await
+        )
+    }
+
+    async fn read_job(
+        &mut self,
+        cluster: kubernetes::Cluster,
+        namespace: String,
+        name: String,
+    ) -> wasmtime::Result<Result<String, TaskError>> {
+        let req = json!({"cluster": cluster_json(&cluster), "namespace": namespace, "name": name});
+        journaled!(
+            self,
+            "kubernetes.read-job",
+            req,
+            self.kube_read_job(cluster, namespace, name).await
+        )
+    }
+
+    async fn list_pods(
+        &mut self,
+        cluster: kubernetes::Cluster,
+        namespace: String,
+        label_selector: String,
+    ) -> wasmtime::Result<Result<String, TaskError>> {
+        let req = json!({"cluster": cluster_json(&cluster), "namespace": namespace, "labelSelector": label_selector});
+        journaled!(
+            self,
+            "kubernetes.list-pods",
+            req,
+            self.kube_list_pods(cluster, namespace, label_selector).await
+        )
+    }
+
+    async fn read_pod_log(
+        &mut self,
+        cluster: kubernetes::Cluster,
+        namespace: String,
+        pod: String,
+        container: Option<String>,
+        tail_lines: Option<u32>,
+    ) -> wasmtime::Result<Result<String, TaskError>> {
+        let req = json!({
+            "cluster": cluster_json(&cluster),
+            "namespace": namespace,
+            "pod": pod,
+            "container": container,
+            "tailLines": tail_lines,
+        });
+        journaled!(
+            self,
+            "kubernetes.read-pod-log",
+            req,
+            self.kube_read_pod_log(cluster, namespace, pod, container, tail_lines)
+                .await
+        )
+    }
+}
+
+impl eks::Host for GuestData {
+    async fn call(
+        &mut self,
+        operation: eks::Operation,
+        request: String,
+    ) -> wasmtime::Result<Result<String, TaskError>> {
+        let req = json!({"operation": op_name(operation), "request": request});
+        journaled!(self, "eks.call", req, self.eks_call(operation, request).await)
+    }
+}

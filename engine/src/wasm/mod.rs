@@ -8,6 +8,10 @@
 //!   ([`tasks`]).
 //! - **Pollers** (world `poller`): custom polling logic for a `.sync` task,
 //!   attached to a state by the engine configuration ([`poller`]).
+//! - **Code workflows** (world `workflow`): a whole durable workflow,
+//!   `"Resource": "arn:aslan:states:::workflow:NAME"`, made durable by
+//!   journaling every host call and replaying the journal ([`workflow`],
+//!   [`journal`]).
 //!
 //! [`WasmHost`] owns one wasmtime `Engine` (with the pooling allocator when
 //! the machine allows it, else on-demand), the modules (compiled once,
@@ -31,11 +35,14 @@
 pub mod bindings;
 pub mod cache;
 pub mod caps;
+mod durable;
 mod imports;
+pub mod journal;
 pub mod poller;
 pub mod run;
 pub mod store;
 pub mod tasks;
+pub mod workflow;
 
 pub use caps::Capabilities;
 pub use run::{WasmHost, WasmModule, WasmSettings};

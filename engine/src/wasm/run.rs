@@ -3,6 +3,7 @@
 use super::bindings::poller::{Poller, PollerPre};
 use super::bindings::task::{Task as TaskWorld, TaskPre};
 use super::bindings::types::{Context, Decision};
+use super::bindings::workflow::{Workflow, WorkflowPre};
 use super::cache::{self, Source};
 use super::caps::Denied;
 use super::store::{DeadlineExceeded, GuestData, LimitExceeded, Limits};
@@ -64,6 +65,8 @@ pub enum Kind {
     Task(TaskPre<GuestData>),
     /// World `poller`.
     Poller(PollerPre<GuestData>),
+    /// World `workflow`.
+    Workflow(WorkflowPre<GuestData>),
 }
 
 /// A registered module.
@@ -84,11 +87,12 @@ pub struct WasmModule {
 }
 
 impl WasmModule {
-    /// `task` or `poller`.
+    /// `task`, `poller` or `workflow`.
     pub fn world(&self) -> &'static str {
         match self.kind {
             Kind::Task(_) => "task",
             Kind::Poller(_) => "poller",
+            Kind::Workflow(_) => "workflow",
         }
     }
 }
@@ -235,6 +239,7 @@ impl WasmHost {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         TaskWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |d| d)?;
+        super::bindings::durable::add_to_linker::<_, HasSelf<_>>(&mut linker, |d| d)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("aslan-wasm")
@@ -312,7 +317,11 @@ impl WasmHost {
             .linker
             .instantiate_pre(component)
             .map_err(|e| format!("it imports something the host does not provide: {e:#}"))?;
-        if exports.iter().any(|e| e == "run") {
+        if exports.iter().any(|e| e == WORKFLOW_EXPORT) {
+            WorkflowPre::new(pre).map(Kind::Workflow).map_err(|e| {
+                format!("it exports {WORKFLOW_EXPORT} but not as the world aslan:host/workflow has it: {e:#}")
+            })
+        } else if exports.iter().any(|e| e == "run") {
             TaskPre::new(pre)
                 .map(Kind::Task)
                 .map_err(|e| format!("it exports `run` but not as the world aslan:host/task has it: {e:#}"))
@@ -322,7 +331,7 @@ impl WasmHost {
                 .map_err(|e| format!("it exports `decide` but not as the world aslan:host/poller has it: {e:#}"))
         } else {
             Err(format!(
-                "it exports neither `run` (world aslan:host/task) nor `decide` (world aslan:host/poller), but {exports:?}"
+                "it exports neither `run` (world aslan:host/task), `decide` (world aslan:host/poller) nor {WORKFLOW_EXPORT} (world aslan:host/workflow), but {exports:?}"
             ))
         }
     }
@@ -417,8 +426,10 @@ impl WasmHost {
     pub async fn run_task(&self, m: &Arc<WasmModule>, caller: &Caller, input: String) -> Result<String, StateError> {
         let Kind::Task(pre) = &m.kind else {
             return Err(StateError::runtime(format!(
-                "module {} is a poller (world aslan:host/poller), not a task",
-                m.name
+                "module {} is a {} (world aslan:host/{}), not a task",
+                m.name,
+                m.world(),
+                m.world()
             )));
         };
         let (pre, mut store, module) = (pre.clone(), self.store(m, caller), m.name.clone());
@@ -442,6 +453,57 @@ impl WasmHost {
         }
     }
 
+    /// Runs one activation of a `workflow` module: `run` from the start,
+    /// with `replay` answering its host calls. Gives back the guest's
+    /// result (or the trap: [`Suspend`](super::journal::Suspend) when it
+    /// waits) and the replay as it ended.
+    pub async fn run_workflow(
+        &self,
+        m: &Arc<WasmModule>,
+        caller: &Caller,
+        input: String,
+        replay: Box<super::journal::Replay>,
+    ) -> Result<
+        (
+            wasmtime::Result<Result<String, super::bindings::types::TaskError>>,
+            String,
+        ),
+        StateError,
+    > {
+        let Kind::Workflow(pre) = &m.kind else {
+            return Err(StateError::runtime(format!(
+                "module {} is a {} (world aslan:host/{}), not a workflow",
+                m.name,
+                m.world(),
+                m.world()
+            )));
+        };
+        let (pre, mut store, module) = (pre.clone(), self.store(m, caller), m.name.clone());
+        store.data_mut().journal = Some(replay);
+        let (r, output) = self
+            .spawn(async move {
+                store.data_mut().start_clock();
+                let r = async {
+                    let inst: Workflow = pre.instantiate_async(&mut store).await?;
+                    inst.aslan_host_entry().call_run(&mut store, &input).await
+                }
+                .await;
+                let data = store.into_data();
+                // The journal must also hold up at the end of the run.
+                let r = match (r, &data.journal) {
+                    (Ok(Ok(out)), Some(j)) => match j.finish() {
+                        Ok(()) => Ok(Ok(out)),
+                        Err(e) => Err(e.into()),
+                    },
+                    (r, _) => r,
+                };
+                (r, data.output.text())
+            })
+            .await?;
+        log_output(&module, &caller.origin, &output);
+        Ok((r, output))
+    }
+
     /// Runs one poll of a `poller` module.
     pub async fn poll(
         &self,
@@ -453,8 +515,10 @@ impl WasmHost {
     ) -> Result<Decision, StateError> {
         let Kind::Poller(pre) = &m.kind else {
             return Err(StateError::runtime(format!(
-                "module {} is a task (world aslan:host/task), not a poller",
-                m.name
+                "module {} is a {} (world aslan:host/{}), not a poller",
+                m.name,
+                m.world(),
+                m.world()
             )));
         };
         let (pre, mut store, module) = (pre.clone(), self.store(m, caller), m.name.clone());
@@ -474,6 +538,9 @@ impl WasmHost {
         r.map_err(|e| classify(&e, &output))
     }
 }
+
+/// The export of a code workflow (world `workflow`).
+pub const WORKFLOW_EXPORT: &str = "aslan:host/entry@0.1.0";
 
 /// A call that outlasted [`MAX_CALL_WALL`].
 fn too_long() -> StateError {

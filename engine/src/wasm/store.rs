@@ -186,6 +186,8 @@ pub struct GuestData {
     pub log_lines: u32,
     /// The guest's stdout and stderr (one sink).
     pub output: Captured,
+    /// A code workflow's journal (none for tasks and pollers).
+    pub journal: Option<Box<super::journal::Replay>>,
     wasi: Option<WasiCtx>,
     table: ResourceTable,
 }
@@ -215,6 +217,7 @@ impl GuestData {
             host_time: Duration::ZERO,
             log_lines: 0,
             output: Captured::new(64 * 1024),
+            journal: None,
             wasi: None,
             table: ResourceTable::new(),
         }
@@ -251,15 +254,48 @@ impl WasiView for GuestData {
         // Built on first use, so guests that import no WASI never pay for
         // it. Sandboxed: no environment, arguments, preopened directories
         // or sockets; stdout and stderr captured; clocks and random on.
+        // A code workflow's clocks stand still at 0 and its random bytes
+        // are zeros: its only time and randomness are the journaled ones.
         let out = self.output.clone();
+        let workflow = self.journal.is_some();
         let ctx = self.wasi.get_or_insert_with(|| {
             let mut b = WasiCtx::builder();
             b.stdout(out.clone()).stderr(out).allow_tcp(false).allow_udp(false);
+            if workflow {
+                b.wall_clock(Frozen)
+                    .monotonic_clock(Frozen)
+                    .secure_random(wasmtime_wasi::random::Deterministic::new(vec![0]))
+                    .insecure_random(wasmtime_wasi::random::Deterministic::new(vec![0]))
+                    .insecure_random_seed(0);
+            }
             b.build()
         });
         WasiCtxView {
             ctx,
             table: &mut self.table,
         }
+    }
+}
+
+/// A clock that stands at 0 (a code workflow's WASI clocks).
+struct Frozen;
+
+impl wasmtime_wasi::HostWallClock for Frozen {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for Frozen {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+
+    fn now(&self) -> u64 {
+        0
     }
 }

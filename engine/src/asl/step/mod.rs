@@ -113,6 +113,16 @@ pub enum Event {
         /// The [`TaskInvocation::token`].
         token: u64,
     },
+    /// A running task recorded a step of its own: a code workflow's
+    /// journaled host call. Recorded as a `HostCallRecorded` history event
+    /// (details `hostCallRecordedEventDetails`) after the task's earlier
+    /// events; nothing else changes.
+    TaskNote {
+        /// The [`TaskInvocation::token`].
+        token: u64,
+        /// The event's details (a JSON object).
+        details: Value,
+    },
     /// A timer started with [`Command::StartTimer`] fired.
     TimerFired {
         /// The timer's token.
@@ -725,6 +735,11 @@ impl Execution {
             Event::TaskHeartbeat { token } => {
                 if let Some((fid, Pending::Task)) = self.pending.get(&token).copied() {
                     self.heartbeat(fid);
+                }
+            }
+            Event::TaskNote { token, details } => {
+                if let Some((fid, Pending::Task)) = self.pending.get(&token).copied() {
+                    self.task_note(fid, details);
                 }
             }
             Event::TimerFired { token } => {

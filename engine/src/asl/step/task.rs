@@ -256,6 +256,24 @@ impl Execution {
         self.after(fid, f, flow);
     }
 
+    /// Records a running task's note ([`Event::TaskNote`](super::Event::TaskNote)).
+    pub(super) fn task_note(&mut self, fid: FrameId, details: Value) {
+        let Some(mut f) = self.take_frame(fid) else {
+            return;
+        };
+        if matches!(f.phase, Phase::Task { .. }) {
+            self.record_started(&mut f, None);
+            f.last_event = self.record(
+                "HostCallRecorded",
+                f.last_event,
+                self.opts
+                    .history
+                    .then(|| ("hostCallRecordedEventDetails", details.into())),
+            );
+        }
+        self.put_frame(fid, f);
+    }
+
     pub(super) fn heartbeat(&mut self, fid: FrameId) {
         let Some(f) = self.frames.get_mut(fid as usize).and_then(Option::as_mut) else {
             return;

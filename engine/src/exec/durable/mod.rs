@@ -24,6 +24,7 @@
 //! serves SendTask* and Activity workers; `recover.rs` is startup recovery.
 
 mod callbacks;
+mod journal;
 mod maprun;
 mod recover;
 mod steps;
@@ -196,6 +197,13 @@ enum Msg {
         worker: Option<String>,
         reply: oneshot::Sender<ActivityTask>,
     },
+    /// A code workflow's journal entry (see `journal.rs`).
+    Journal {
+        at: crate::tasks::workflow::JournalAt,
+        entry: Vec<u8>,
+        note: serde_json::Value,
+        reply: journal::JournalReply,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -223,6 +231,15 @@ impl Executor {
     pub fn start(store: Store, cfg: ExecutorConfig) -> Result<(Executor, RecoveryReport), ExecError> {
         let (tx, rx) = mpsc::channel(MAILBOX);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        // Code workflows journal through this executor (before recovery
+        // dispatches their tasks again).
+        let bound = cfg.tasks.bind_durable(Arc::new(journal::ExecDurable {
+            tx: tx.downgrade(),
+            store: store.clone(),
+        }));
+        if !bound {
+            tracing::warn!("the task registry is bound to another executor: its code workflows journal there");
+        }
         let mut actor = Actor {
             events: events.clone(),
             next_id: store.next_id()?,
@@ -461,6 +478,8 @@ struct Group {
     updated: Vec<(oneshot::Sender<bool>, bool)>,
     /// Map Run children started in this group.
     started: usize,
+    /// Journal appends, answered after the commit.
+    journaled: Vec<(journal::JournalReply, Result<(), String>)>,
 }
 
 struct Actor {
@@ -604,6 +623,9 @@ impl Actor {
             }
             if let Some(done) = shutdown {
                 self.publish(group.published);
+                for (reply, r) in group.journaled {
+                    let _ = reply.send(r);
+                }
                 for (reply, r) in group.replies {
                     let _ = reply.send(r);
                 }
@@ -619,6 +641,9 @@ impl Actor {
             self.publish(group.published);
             for (reply, ok) in group.updated {
                 let _ = reply.send(ok);
+            }
+            for (reply, r) in group.journaled {
+                let _ = reply.send(r);
             }
             self.apply_effects(std::mem::take(&mut group.effects));
             for (reply, r) in group.replies {
@@ -762,6 +787,10 @@ impl Actor {
             } => {
                 let ok = self.update_map_run(&arn, max_concurrency, count, percentage, g);
                 g.updated.push((reply, ok));
+            }
+            Msg::Journal { at, entry, note, reply } => {
+                let r = self.journal(at, entry, note, g);
+                g.journaled.push((reply, r));
             }
             Msg::Shutdown(_) => unreachable!("handled by run"),
         }

@@ -74,6 +74,7 @@ impl Actor {
             h.abort();
         }
         g.batch.remove(key::task(id, token));
+        self.drop_journal(id, token, &t.rec.invocation.resource, g);
         let inv = &t.rec.invocation;
         if takes_callbacks(inv) {
             if timed_out {
@@ -226,6 +227,7 @@ impl Actor {
     pub(super) fn finish_task(&mut self, id: u64, token: u64, g: &mut Group) {
         if let Some(t) = self.tasks.remove(&(id, token)) {
             g.batch.remove(key::task(id, token));
+            self.drop_journal(id, token, &t.rec.invocation.resource, g);
             if takes_callbacks(&t.rec.invocation) {
                 g.batch.remove(key::token(&t.rec.invocation.task_token));
             }

@@ -1,0 +1,117 @@
+//! What a code workflow needs from the executor that runs it: a durable
+//! journal, and child executions.
+//!
+//! A code workflow (a WebAssembly guest of world `workflow`, served by
+//! [`crate::wasm::workflow`]) is a Task whose integration journals every
+//! host call. The journal must be committed in the executor's group commit
+//! before the guest sees a call's result, and the workflow may start state
+//! machine executions and wait for them. [`Durable`] is that service. The
+//! durable executor binds its implementation to the [`Registry`](super::Registry)
+//! when it starts ([`Registry::bind_durable`](super::Registry::bind_durable));
+//! without one (`aslan run`), [`MemoryDurable`] keeps the journal in memory
+//! and child executions are refused.
+
+use crate::asl::StateError;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+/// A boxed future of the [`Durable`] calls.
+pub type DurableFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Where a journal entry goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalAt {
+    /// The execution the task belongs to.
+    pub execution_arn: String,
+    /// The task's token in that execution.
+    pub token: u64,
+    /// The invocation's idempotency key (child executions are named
+    /// after it).
+    pub key: String,
+    /// The entry's position, from 0.
+    pub seq: u32,
+}
+
+/// How a child execution stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChildStatus {
+    /// Still running.
+    Running,
+    /// Ended: its output, or its error and cause.
+    Ended(Result<Value, StateError>),
+}
+
+/// The executor's services to code workflows; see the [module
+/// documentation](self).
+pub trait Durable: Send + Sync {
+    /// The journal of the task `token` of `execution_arn`, in order (each
+    /// entry as it was appended).
+    fn journal(&self, execution_arn: &str, token: u64) -> Result<Vec<Vec<u8>>, String>;
+
+    /// Appends an entry and resolves once it is durable, with `note` added
+    /// to the execution's history (a `HostCallRecorded` event). Fails when
+    /// the task is no longer running.
+    fn append(&self, at: JournalAt, entry: Vec<u8>, note: Value) -> DurableFuture<Result<(), String>>;
+
+    /// Starts an execution of `state_machine` (a name or an ARN) named
+    /// `name`; starting it again with the same input gives the same ARN.
+    fn start_execution(
+        &self,
+        state_machine: String,
+        name: String,
+        input: String,
+    ) -> DurableFuture<Result<String, StateError>>;
+
+    /// How an execution stands.
+    fn execution_status(&self, arn: String) -> DurableFuture<Result<ChildStatus, StateError>>;
+}
+
+/// A [`Durable`] in memory, for a run in one process: the journal lasts as
+/// long as the process, and child executions are refused.
+#[derive(Default)]
+pub struct MemoryDurable {
+    journals: Mutex<HashMap<(String, u64), Vec<Vec<u8>>>>,
+}
+
+fn no_server() -> StateError {
+    StateError::runtime("a code workflow can start state machine executions only on a server (aslan serve)")
+}
+
+impl Durable for MemoryDurable {
+    fn journal(&self, execution_arn: &str, token: u64) -> Result<Vec<Vec<u8>>, String> {
+        Ok(self
+            .journals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(execution_arn.to_string(), token))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    fn append(&self, at: JournalAt, entry: Vec<u8>, _note: Value) -> DurableFuture<Result<(), String>> {
+        let mut j = self.journals.lock().unwrap_or_else(|e| e.into_inner());
+        let list = j.entry((at.execution_arn, at.token)).or_default();
+        let r = if list.len() == at.seq as usize {
+            list.push(entry);
+            Ok(())
+        } else {
+            Err(format!(
+                "journal entry {} out of order (the journal has {})",
+                at.seq,
+                list.len()
+            ))
+        };
+        Box::pin(std::future::ready(r))
+    }
+
+    fn start_execution(&self, _: String, _: String, _: String) -> DurableFuture<Result<String, StateError>> {
+        Box::pin(std::future::ready(Err(no_server())))
+    }
+
+    fn execution_status(&self, _: String) -> DurableFuture<Result<ChildStatus, StateError>> {
+        Box::pin(std::future::ready(Err(no_server())))
+    }
+}

@@ -1,0 +1,203 @@
+//! The host side of the `durable` interface: a code workflow's clock,
+//! randomness, sleeps and child executions, every one journaled (see
+//! [`super::journal`]).
+//!
+//! A sleep, or an await of an execution that is still running, ends the
+//! activation with [`Suspend`]: the integration turns it into a durable poll
+//! step, and the next activation replays the journal up to the same call.
+//! A sleep's end is journaled when the poll that wakes it runs; an await's
+//! outcome when the execution has ended.
+
+use super::bindings::durable;
+use super::bindings::types::TaskError;
+use super::journal::{self, Replay, Suspend};
+use super::store::GuestData;
+use crate::tasks::workflow::ChildStatus;
+use serde_json::{json, Value};
+
+/// The first wait between two looks at a running execution; it doubles
+/// per look up to [`MAX_AWAIT_POLL_MS`].
+pub const FIRST_AWAIT_POLL_MS: u64 = 100;
+/// See [`FIRST_AWAIT_POLL_MS`].
+pub const MAX_AWAIT_POLL_MS: u64 = 5_000;
+/// The longest sleep (one year).
+pub const MAX_SLEEP_MS: u64 = 365 * 24 * 3_600_000;
+/// The most executions one `await-any` may wait for.
+pub const MAX_AWAIT_ANY: usize = 1_000;
+
+fn not_a_workflow() -> wasmtime::Error {
+    wasmtime::Error::msg("the durable interface is only for code workflows")
+}
+
+fn await_backoff(polls: u32) -> u64 {
+    FIRST_AWAIT_POLL_MS
+        .saturating_mul(1u64 << polls.min(16))
+        .min(MAX_AWAIT_POLL_MS)
+}
+
+fn task_error(e: crate::asl::StateError) -> TaskError {
+    TaskError {
+        error: e.error,
+        cause: e.cause,
+    }
+}
+
+impl GuestData {
+    fn replay(&mut self) -> wasmtime::Result<&mut Replay> {
+        self.journal.as_deref_mut().ok_or_else(not_a_workflow)
+    }
+
+    /// A value-returning call: replayed, or made (`make`) and journaled.
+    async fn recorded(&mut self, call: &str, request: Value, make: impl FnOnce() -> Value) -> wasmtime::Result<Value> {
+        let j = self.replay()?;
+        if let Some(o) = j.next(call, &request)? {
+            return Ok(o["ok"].clone());
+        }
+        let o = j.record(call, &request, journal::ok(make())).await?;
+        Ok(o["ok"].clone())
+    }
+
+    /// Whether the execution has ended: its outcome, journaled; or a
+    /// suspension until the next look.
+    async fn look(&mut self, call: &str, request: &Value, arns: &[String]) -> wasmtime::Result<Value> {
+        let j = self.replay()?;
+        if let Some(o) = j.next(call, request)? {
+            return Ok(o);
+        }
+        let durable = j.durable().clone();
+        for (i, arn) in arns.iter().enumerate() {
+            let status = durable.execution_status(arn.clone()).await;
+            let result = match status {
+                Ok(ChildStatus::Running) => continue,
+                Ok(ChildStatus::Ended(r)) => r.map_err(task_error),
+                Err(e) => Err(task_error(e)),
+            };
+            let mut o = journal::outcome::<Value>(result);
+            o["index"] = json!(i);
+            let j = self.replay()?;
+            return j.record(call, request, o).await;
+        }
+        let j = self.replay()?;
+        let polls = j.wake.polls;
+        Err(Suspend {
+            after_ms: await_backoff(polls),
+            state: json!({ "awaiting": j.cursor(), "polls": polls + 1 }),
+        }
+        .into())
+    }
+}
+
+fn result_of(o: &Value) -> Result<String, TaskError> {
+    match o.get("err") {
+        Some(_) => journal::string_result(o),
+        None => Ok(o["ok"].to_string()),
+    }
+}
+
+impl durable::Host for GuestData {
+    async fn now_ms(&mut self) -> wasmtime::Result<u64> {
+        let v = self
+            .recorded("durable.now-ms", json!({}), || {
+                let ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                json!(ms)
+            })
+            .await?;
+        Ok(v.as_u64().unwrap_or(0))
+    }
+
+    async fn random_u64(&mut self) -> wasmtime::Result<u64> {
+        let v = self
+            .recorded("durable.random-u64", json!({}), || {
+                let b = uuid::Uuid::new_v4();
+                json!(u64::from_le_bytes(b.as_bytes()[..8].try_into().expect("8 bytes")))
+            })
+            .await?;
+        Ok(v.as_u64().unwrap_or(0))
+    }
+
+    async fn uuid(&mut self) -> wasmtime::Result<String> {
+        let v = self
+            .recorded("durable.uuid", json!({}), || json!(uuid::Uuid::new_v4().to_string()))
+            .await?;
+        Ok(v.as_str().unwrap_or_default().to_string())
+    }
+
+    async fn sleep_ms(&mut self, ms: u64) -> wasmtime::Result<()> {
+        const CALL: &str = "durable.sleep-ms";
+        let ms = ms.min(MAX_SLEEP_MS);
+        let request = json!({ "ms": ms });
+        let j = self.replay()?;
+        if j.next(CALL, &request)?.is_some() {
+            return Ok(());
+        }
+        // The poll that ends this sleep says so; a sleep of 0 ends at once.
+        if ms == 0 || j.wake.slept == Some(j.cursor()) {
+            j.record(CALL, &request, journal::ok(Value::Null)).await?;
+            return Ok(());
+        }
+        Err(Suspend {
+            after_ms: ms,
+            state: json!({ "slept": j.cursor() }),
+        }
+        .into())
+    }
+
+    async fn start_execution(
+        &mut self,
+        state_machine: String,
+        input: String,
+    ) -> wasmtime::Result<Result<String, TaskError>> {
+        const CALL: &str = "durable.start-execution";
+        let request = json!({ "stateMachine": state_machine, "input": input });
+        let j = self.replay()?;
+        if let Some(o) = j.next(CALL, &request)? {
+            return Ok(journal::string_result(&o));
+        }
+        let r = match serde_json::from_str::<Value>(&input) {
+            Err(e) => Err(TaskError {
+                error: crate::asl::error::RUNTIME.into(),
+                cause: format!("the input of start-execution is not JSON: {e}"),
+            }),
+            Ok(_) => {
+                // Named after this invocation and the journal position: a
+                // start repeated after a crash finds the same execution.
+                let name = format!("{}-{}", j.at.key, j.cursor());
+                let durable = j.durable().clone();
+                durable
+                    .start_execution(state_machine, name, input)
+                    .await
+                    .map_err(task_error)
+            }
+        };
+        let j = self.replay()?;
+        let o = j.record(CALL, &request, journal::outcome(r)).await?;
+        Ok(journal::string_result(&o))
+    }
+
+    async fn await_execution(&mut self, execution_arn: String) -> wasmtime::Result<Result<String, TaskError>> {
+        let request = json!({ "executionArn": execution_arn });
+        let o = self
+            .look(
+                "durable.await-execution",
+                &request,
+                std::slice::from_ref(&execution_arn),
+            )
+            .await?;
+        Ok(result_of(&o))
+    }
+
+    async fn await_any(&mut self, execution_arns: Vec<String>) -> wasmtime::Result<(u32, Result<String, TaskError>)> {
+        if execution_arns.is_empty() || execution_arns.len() > MAX_AWAIT_ANY {
+            return Err(wasmtime::Error::msg(format!(
+                "await-any takes 1 to {MAX_AWAIT_ANY} executions, not {}",
+                execution_arns.len()
+            )));
+        }
+        let request = json!({ "executionArns": execution_arns });
+        let o = self.look("durable.await-any", &request, &execution_arns).await?;
+        let index = o["index"].as_u64().unwrap_or(0) as u32;
+        Ok((index, result_of(&o)))
+    }
+}

@@ -1,0 +1,3 @@
+//! The test code workflow; see body.rs.
+const DIVERGE: bool = false;
+include!("body.rs");
