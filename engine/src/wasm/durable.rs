@@ -2,11 +2,13 @@
 //! randomness, sleeps and child executions, every one journaled (see
 //! [`super::journal`]).
 //!
-//! A sleep, or an await of an execution that is still running, ends the
-//! activation with [`Suspend`]: the integration turns it into a durable poll
-//! step, and the next activation replays the journal up to the same call.
-//! A sleep's end is journaled when the poll that wakes it runs; an await's
-//! outcome when the execution has ended.
+//! A call that waits (a sleep, an await) is journaled when it is first
+//! made, so a replay checks it even while it waits. If it must wait, the
+//! activation ends with [`Suspend`]: the integration turns it into a
+//! durable poll step, and the next activation replays the journal up to
+//! the same call. Its completion is a second entry
+//! ([`COMPLETED`](journal::COMPLETED)): a sleep's when the poll that wakes
+//! it runs, an await's when the execution has ended.
 
 use super::bindings::durable;
 use super::bindings::types::TaskError;
@@ -57,31 +59,30 @@ impl GuestData {
         Ok(o["ok"].clone())
     }
 
-    /// Whether the execution has ended: its outcome, journaled; or a
-    /// suspension until the next look.
+    /// Waits for the first of `arns` to end: its outcome (with its
+    /// `index`), journaled; or a suspension until the next look.
     async fn look(&mut self, call: &str, request: &Value, arns: &[String]) -> wasmtime::Result<Value> {
         let j = self.replay()?;
-        if let Some(o) = j.next(call, request)? {
+        let (seq, done) = j.wait_call(call, request).await?;
+        if let Some(o) = done {
             return Ok(o);
         }
         let durable = j.durable().clone();
         for (i, arn) in arns.iter().enumerate() {
-            let status = durable.execution_status(arn.clone()).await;
-            let result = match status {
+            let result = match durable.execution_status(arn.clone()).await {
                 Ok(ChildStatus::Running) => continue,
                 Ok(ChildStatus::Ended(r)) => r.map_err(task_error),
                 Err(e) => Err(task_error(e)),
             };
             let mut o = journal::outcome::<Value>(result);
             o["index"] = json!(i);
-            let j = self.replay()?;
-            return j.record(call, request, o).await;
+            return self.replay()?.complete(seq, o).await;
         }
         let j = self.replay()?;
-        let polls = j.wake.polls;
+        let polls = if j.wake.awaiting == Some(seq) { j.wake.polls } else { 0 };
         Err(Suspend {
             after_ms: await_backoff(polls),
-            state: json!({ "awaiting": j.cursor(), "polls": polls + 1 }),
+            state: json!({ "awaiting": seq, "polls": polls + 1 }),
         }
         .into())
     }
@@ -129,17 +130,18 @@ impl durable::Host for GuestData {
         let ms = ms.min(MAX_SLEEP_MS);
         let request = json!({ "ms": ms });
         let j = self.replay()?;
-        if j.next(CALL, &request)?.is_some() {
+        let (seq, done) = j.wait_call(CALL, &request).await?;
+        if done.is_some() {
             return Ok(());
         }
         // The poll that ends this sleep says so; a sleep of 0 ends at once.
-        if ms == 0 || j.wake.slept == Some(j.cursor()) {
-            j.record(CALL, &request, journal::ok(Value::Null)).await?;
+        if ms == 0 || j.wake.slept == Some(seq) {
+            j.complete(seq, journal::ok(Value::Null)).await?;
             return Ok(());
         }
         Err(Suspend {
             after_ms: ms,
-            state: json!({ "slept": j.cursor() }),
+            state: json!({ "slept": seq }),
         }
         .into())
     }

@@ -30,6 +30,9 @@ pub const MAX_ENTRIES: usize = 25_000;
 /// journal records.
 pub const NON_DETERMINISM: &str = "Wasm.NonDeterminism";
 
+/// The entry that completes a waiting call (`{"of": SEQ}`).
+pub const COMPLETED: &str = "durable.completed";
+
 /// One journaled host call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
@@ -73,6 +76,8 @@ pub struct JournalFailed(pub String);
 pub struct Wake {
     /// The sleep at this journal position is over.
     pub slept: Option<u32>,
+    /// The await at this journal position is being polled.
+    pub awaiting: Option<u32>,
     /// Polls made so far while awaiting (for the backoff).
     pub polls: u32,
 }
@@ -83,6 +88,7 @@ impl Wake {
         let n = |k: &str| state.and_then(|s| s.get(k)).and_then(Value::as_u64);
         Wake {
             slept: n("slept").and_then(|v| u32::try_from(v).ok()),
+            awaiting: n("awaiting").and_then(|v| u32::try_from(v).ok()),
             polls: n("polls").map_or(0, |p| p.min(1_000) as u32),
         }
     }
@@ -180,6 +186,25 @@ impl Replay {
         }
         self.cursor += 1;
         Ok(Some(e.outcome.clone()))
+    }
+
+    /// The start of a call that waits (a sleep, an await): replays its
+    /// entry or journals it (with the outcome `"waiting"`), then gives its
+    /// position and, when the journal also holds its completion (a
+    /// [`COMPLETED`] entry), the completion's outcome.
+    pub async fn wait_call(&mut self, call: &str, request: &Value) -> wasmtime::Result<(u32, Option<Value>)> {
+        let seq = self.cursor();
+        if self.next(call, request)?.is_none() {
+            self.record(call, request, ok(json!("waiting"))).await?;
+            return Ok((seq, None));
+        }
+        let done = json!({ "of": seq });
+        Ok((seq, self.next(COMPLETED, &done)?))
+    }
+
+    /// Journals the completion of the waiting call at `of`.
+    pub async fn complete(&mut self, of: u32, outcome: Value) -> wasmtime::Result<Value> {
+        self.record(COMPLETED, &json!({ "of": of }), outcome).await
     }
 
     /// Appends a live call's entry; returns the outcome as stored (an

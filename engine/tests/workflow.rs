@@ -1,0 +1,316 @@
+//! Code workflows (world `workflow`) in the durable executor: journal and
+//! replay across restarts, Kubernetes Jobs in `aslan-local-cloud` made
+//! once, child ASL executions, and divergence from the journal. The guests
+//! (`flow`, `flow-diverged`) are built by `scripts/guests.sh`.
+
+mod cloud;
+mod common;
+
+use aslan::exec::durable::{Executor, ExecutorConfig, RecoveryReport};
+use aslan::exec::ManualClock;
+use aslan::store::Store;
+use aslan::tasks::Registry;
+use cloud::{cloud_with, Cloud};
+use common::*;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn guest(name: &str) -> PathBuf {
+    let dir = std::env::var_os("GUESTS_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guests"));
+    let p = dir.join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} is missing: build the guests with scripts/guests.sh",
+        p.display()
+    );
+    p
+}
+
+fn config(c: Option<&Cloud>) -> aslan::config::EngineConfig {
+    let text = match c {
+        Some(c) => format!(
+            "[clusters.Dev]\ntoken = \"{}\"\n[modules.flow.allow]\nclusters = [\"Dev\"]\nendpoints = [\"{}\"]\nnamespaces = [\"default\"]\nmethods = [\"GET\", \"POST\"]\n",
+            c.token, c.endpoint
+        ),
+        None => String::new(),
+    };
+    aslan::config::EngineConfig::parse(&text).unwrap()
+}
+
+/// An executor whose registry serves `flow` as the module `module`.
+fn open(dir: &Path, clock: Arc<ManualClock>, c: Option<&Cloud>, module: &str) -> (Store, Executor, RecoveryReport) {
+    let cfg = config(c);
+    let host = aslan::wasm::host_with_modules(
+        &cfg,
+        &[("flow".to_string(), guest(module))],
+        Arc::new(aslan::wasm::MemoryState::default()),
+    )
+    .unwrap();
+    let registry = Registry::new().with_wasm(host, &[]);
+    let store = Store::open(dir).unwrap();
+    let (ex, report) = Executor::start(
+        store.clone(),
+        ExecutorConfig {
+            clock,
+            tasks: Arc::new(registry),
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+            fsync: true,
+        },
+    )
+    .unwrap();
+    (store, ex, report)
+}
+
+fn flow_machine() -> Value {
+    serde_json::from_str(&aslan::wasm::workflow::definition("flow")).unwrap()
+}
+
+fn types(h: &[Value]) -> Vec<String> {
+    h.iter().map(|e| e["type"].as_str().unwrap().to_string()).collect()
+}
+
+/// The calls the history records, in order.
+fn calls(h: &[Value]) -> Vec<String> {
+    h.iter()
+        .filter(|e| e["type"] == "HostCallRecorded")
+        .map(|e| e["hostCallRecordedEventDetails"]["call"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Runs until the execution ends: each round advances the clock by `step`
+/// ms; every `restart_every` rounds the executor is shut down and opened
+/// again on the same store. Gives the store, the executor and the number
+/// of restarts.
+async fn drive(
+    dir: &Path,
+    clock: &Arc<ManualClock>,
+    c: Option<&Cloud>,
+    arn: &str,
+    step: i64,
+    restart_every: usize,
+    (mut store, mut ex): (Store, Executor),
+) -> (Store, Executor, usize) {
+    let mut restarts = 0;
+    for round in 1..3_000 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if store.execution_by_arn(arn).unwrap().unwrap().status != "RUNNING" {
+            return (store, ex, restarts);
+        }
+        clock.advance(step);
+        if round % restart_every == 0 {
+            ex.shutdown().await;
+            drop(store);
+            let (s, e, _) = open(dir, clock.clone(), c, "flow");
+            (store, ex) = (s, e);
+            restarts += 1;
+        }
+    }
+    panic!("{arn} did not end");
+}
+
+/// The Jobs in the emulator's `default` namespace, listed with `aslan run`
+/// and `eks:call`.
+fn jobs(c: &Cloud) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("aslan-wf-jobs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let def = json!({"StartAt": "L", "States": {"L": {"Type": "Task", "Resource": "arn:aws:states:::eks:call",
+        "Parameters": {"ClusterName": "Dev", "CertificateAuthority": c.ca, "Endpoint": c.endpoint,
+            "Method": "GET", "Path": "/apis/batch/v1/namespaces/default/jobs"}, "End": true}}});
+    std::fs::write(dir.join("l.asl.json"), def.to_string()).unwrap();
+    std::fs::write(
+        dir.join("aslan.toml"),
+        format!("[clusters.Dev]\ntoken = \"{}\"\n", c.token),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_aslan"))
+        .arg("run")
+        .arg(dir.join("l.asl.json"))
+        .arg("--config")
+        .arg(dir.join("aslan.toml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["ResponseBody"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn job(name: &str, duration_ms: u32) -> Value {
+    json!({"metadata": {"name": name},
+        "spec": {"backoffLimit": 0, "template": {"metadata": {"annotations": {"aslan.io/duration-ms": duration_ms.to_string()}},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}}}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_restarted_at_every_step_ends_with_each_effect_made_once() {
+    let c = cloud_with(&[], &[]);
+    let dir = tempdir("workflow-restarts");
+    let clock = Arc::new(ManualClock::new(T0));
+    let (store, ex, _) = open(&dir, clock.clone(), Some(&c), "flow");
+    let sm = machine(&store, "Flow", flow_machine()).await;
+    machine(
+        &store,
+        "Double",
+        json!({"StartAt": "D", "States": {"D": {"Type": "Pass",
+        "Parameters": {"doubled.$": "States.MathAdd($.n, $.n)"}, "End": true}}}),
+    )
+    .await;
+    let cluster = json!({"name": "Dev", "endpoint": c.endpoint, "ca": c.ca});
+    let input = json!({"steps": [
+        {"op": "now"},
+        {"op": "uuid"},
+        {"op": "random"},
+        {"op": "sleep", "ms": 60_000},
+        {"op": "job", "cluster": cluster, "namespace": "default", "job": job("wf-once", 300)},
+        {"op": "child", "stateMachine": "Double", "input": {"n": 21}},
+        {"op": "children", "stateMachine": "arn:aws:states:us-east-1:123456789012:stateMachine:Double",
+         "inputs": [{"n": 1}, {"n": 2}, {"n": 3}]},
+        {"op": "sleep", "ms": 3_600_000},
+        {"op": "log", "message": "done"}
+    ]});
+    let rec = ex.start_execution(start(&sm, "e1", input)).await.unwrap();
+    let (store, ex, restarts) = drive(&dir, &clock, Some(&c), &rec.arn, 5_000, 3, (store, ex)).await;
+    assert!(restarts >= 5, "restarted {restarts} times");
+    let done = store.execution_by_arn(&rec.arn).unwrap().unwrap();
+    assert_eq!(done.status, "SUCCEEDED", "{done:?}");
+    let out: Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
+    let r = &out["results"];
+    assert!(
+        r[0].as_u64().unwrap() > 1_700_000_000_000,
+        "now-ms is the host's clock: {out}"
+    );
+    assert_eq!(r[1].as_str().unwrap().len(), 36, "{out}");
+    assert_eq!(r[4]["job"], "wf-once");
+    assert_eq!(r[4]["status"], "Complete");
+    assert_eq!(r[5], json!({"doubled": 42}));
+    assert_eq!(r[6], json!([{"doubled": 2}, {"doubled": 4}, {"doubled": 6}]));
+
+    // Each effect happened once: one Job, four child executions.
+    assert_eq!(jobs(&c), ["wf-once"]);
+    let children: Vec<u64> = store.executions_of("Double").map(|r| r.unwrap().1).collect();
+    assert_eq!(children.len(), 4);
+
+    // The history shows every journaled call, once, in order; the values
+    // the guest saw are the recorded ones.
+    let h = store.history(done.id).unwrap();
+    let calls = calls(&h);
+    assert_eq!(
+        &calls[..6],
+        [
+            "durable.now-ms",
+            "durable.uuid",
+            "durable.random-u64",
+            "durable.sleep-ms",
+            "durable.completed",
+            "kubernetes.create-job"
+        ]
+    );
+    assert_eq!(calls.iter().filter(|c| *c == "kubernetes.create-job").count(), 1);
+    assert_eq!(calls.iter().filter(|c| *c == "durable.start-execution").count(), 4);
+    assert_eq!(&calls[calls.len() - 2..], ["durable.sleep-ms", "durable.completed"]);
+    let now = h
+        .iter()
+        .find(|e| e["hostCallRecordedEventDetails"]["call"] == "durable.now-ms")
+        .unwrap();
+    assert_eq!(now["hostCallRecordedEventDetails"]["result"], json!(r[0].to_string()));
+    let t = types(&h);
+    assert_eq!(
+        &t[..4],
+        ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted"]
+    );
+    assert_eq!(
+        &t[t.len() - 3..],
+        ["TaskSucceeded", "TaskStateExited", "ExecutionSucceeded"]
+    );
+    // The journal went with its task.
+    assert!(store.journal(&rec.arn, 0).unwrap().is_empty());
+    ex.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_changed_while_its_workflow_sleeps_fails_with_non_determinism() {
+    let dir = tempdir("workflow-diverged");
+    let clock = Arc::new(ManualClock::new(T0));
+    let (store, ex, _) = open(&dir, clock.clone(), None, "flow");
+    let sm = machine(&store, "Flow", flow_machine()).await;
+    let input = json!({"steps": [{"op": "now"}, {"op": "sleep", "ms": 60_000}, {"op": "now"}]});
+    let rec = ex.start_execution(start(&sm, "e1", input)).await.unwrap();
+    // now-ms, then the sleep's start.
+    until(|| calls(&store.history(rec.id).unwrap()).len() == 2).await;
+    ex.shutdown().await;
+    drop(store);
+    // The module is replaced by one that asks for a UUID before sleeping.
+    let (store, ex, report) = open(&dir, clock.clone(), None, "flow-diverged");
+    assert_eq!(report.polls, 1, "the sleep resumes as a poll: {report:?}");
+    clock.advance(60_000);
+    let done = settle(&store, &rec.arn).await;
+    assert_eq!(done.status, "FAILED");
+    assert_eq!(done.error.as_deref(), Some("Wasm.NonDeterminism"));
+    let cause = done.cause.unwrap();
+    assert!(
+        cause.contains("at entry 1: the journal records durable.sleep-ms")
+            && cause.contains("but the guest called durable.uuid"),
+        "{cause}"
+    );
+    ex.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_error_fails_the_execution_and_catch_sees_it_in_asl() {
+    let dir = tempdir("workflow-error");
+    let clock = Arc::new(ManualClock::new(T0));
+    let (store, ex, _) = open(&dir, clock.clone(), None, "flow");
+    let sm = machine(&store, "Flow", flow_machine()).await;
+    let rec = ex
+        .start_execution(start(
+            &sm,
+            "e1",
+            json!({"steps": [{"op": "fail", "error": "Flow.Bad", "cause": "asked"}]}),
+        ))
+        .await
+        .unwrap();
+    let done = settle(&store, &rec.arn).await;
+    assert_eq!(
+        (done.status.as_str(), done.error.as_deref(), done.cause.as_deref()),
+        ("FAILED", Some("Flow.Bad"), Some("asked"))
+    );
+    // ASL calls the code workflow as a Task, with Retry and Catch.
+    let caller = machine(
+        &store,
+        "Caller",
+        json!({"StartAt": "Code", "States": {
+        "Code": {"Type": "Task", "Resource": "arn:aslan:states:::workflow:flow",
+            "Retry": [{"ErrorEquals": ["Flow.Bad"], "MaxAttempts": 1, "IntervalSeconds": 1}],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Handled"}], "End": true},
+        "Handled": {"Type": "Pass", "End": true}}}),
+    )
+    .await;
+    let rec = ex
+        .start_execution(start(
+            &caller,
+            "c1",
+            json!({"steps": [{"op": "uuid"}, {"op": "fail", "error": "Flow.Bad", "cause": "again"}]}),
+        ))
+        .await
+        .unwrap();
+    until(|| calls(&store.history(rec.id).unwrap()).len() == 1).await;
+    clock.advance(1_000);
+    let done = settle(&store, &rec.arn).await;
+    assert_eq!(done.status, "SUCCEEDED", "{done:?}");
+    let out: Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
+    assert_eq!(out["error"]["Error"], "Flow.Bad");
+    // The retry was a new invocation with a journal of its own: it asked
+    // for a UUID again.
+    assert_eq!(calls(&store.history(rec.id).unwrap()), ["durable.uuid", "durable.uuid"]);
+    ex.shutdown().await;
+}
