@@ -98,6 +98,31 @@ pub fn call(state_machine: &str, input: &Value) -> Result<Value, TaskError> {
     start_execution(state_machine, input)?.wait()
 }
 
+/// A task token that SendTaskSuccess or SendTaskFailure answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callback {
+    /// The token to hand to whoever answers (64 hex digits).
+    pub token: String,
+}
+
+impl Callback {
+    /// Waits for the answer: SendTaskSuccess's output, or SendTaskFailure's
+    /// error and cause. The workflow is unloaded while it waits.
+    pub fn wait(&self) -> Result<Value, TaskError> {
+        let text = raw::await_callback(&self.token)?;
+        parse_json(&text)
+    }
+}
+
+/// A new callback: hand its token to whoever will answer (a Job's
+/// environment, a message), then [`Callback::wait`]. The token is recorded,
+/// so a replay gets the same one.
+pub fn create_callback() -> Callback {
+    Callback {
+        token: raw::create_callback(),
+    }
+}
+
 /// Waits for the first of `executions` to end: its index and outcome.
 /// The order is recorded, so a replay sees the same one first.
 pub fn wait_any(executions: &[Execution]) -> (usize, Result<Value, TaskError>) {

@@ -146,6 +146,10 @@ pub struct TokenEntry {
     /// The task timed out: SendTask* answers `TaskTimedOut`.
     #[serde(default)]
     pub timed_out: bool,
+    /// A code workflow's callback token (`create-callback`): the answer is
+    /// kept for the workflow, which it wakes; the task goes on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub callback: bool,
 }
 
 /// An Activity.
@@ -313,6 +317,10 @@ pub mod key {
                 &seq.to_be_bytes(),
             ],
         )
+    }
+    /// `K` task token: the answer to a code workflow's callback.
+    pub fn callback_answer(task_token: &str) -> Vec<u8> {
+        with(b'K', &[task_token.as_bytes()])
     }
     /// `k` id token.
     pub fn task(id: u64, token: u64) -> Vec<u8> {
@@ -600,6 +608,24 @@ impl Store {
             .scan_prefix(key::journal_prefix(execution_arn, token))
             .values()
             .map(|v| Ok(v?.to_vec()))
+            .collect()
+    }
+
+    /// The answer to a code workflow's callback token, if given.
+    pub fn callback_answer(&self, task_token: &str) -> Result<Option<Value>, StoreError> {
+        self.get_json(&key::callback_answer(task_token))
+    }
+
+    /// Whether `k` is stored.
+    pub fn contains(&self, k: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.db.contains_key(k)?)
+    }
+
+    /// A code workflow's journal entries with their keys.
+    pub fn journal_entries(&self, execution_arn: &str, token: u64) -> Vec<(sled::IVec, sled::IVec)> {
+        self.db
+            .scan_prefix(key::journal_prefix(execution_arn, token))
+            .filter_map(Result::ok)
             .collect()
     }
 

@@ -18,6 +18,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 
+/// How [`Durable::append`]'s error starts when another activation of the
+/// same task wrote that entry first: the activation ends and the task runs
+/// again from the journal.
+pub const CONFLICT: &str = "journal conflict";
+
 /// A boxed future of the [`Durable`] calls.
 pub type DurableFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -52,9 +57,21 @@ pub trait Durable: Send + Sync {
     fn journal(&self, execution_arn: &str, token: u64) -> Result<Vec<Vec<u8>>, String>;
 
     /// Appends an entry and resolves once it is durable, with `note` added
-    /// to the execution's history (a `HostCallRecorded` event). Fails when
-    /// the task is no longer running.
-    fn append(&self, at: JournalAt, entry: Vec<u8>, note: Value) -> DurableFuture<Result<(), String>>;
+    /// to the execution's history (a `HostCallRecorded` event) and, when
+    /// given, `callback` registered as a task token of the task (answered
+    /// with SendTaskSuccess/SendTaskFailure). Fails when the task is no
+    /// longer running, or `at.seq` is not the journal's next position.
+    fn append(
+        &self,
+        at: JournalAt,
+        entry: Vec<u8>,
+        note: Value,
+        callback: Option<String>,
+    ) -> DurableFuture<Result<(), String>>;
+
+    /// The answer to a callback token, once SendTaskSuccess (`{"ok":
+    /// output}`) or SendTaskFailure (`{"err": {"error", "cause"}}`) gave it.
+    fn callback_answer(&self, token: &str) -> Result<Option<Value>, String>;
 
     /// Starts an execution of `state_machine` (a name or an ARN) named
     /// `name`; starting it again with the same input gives the same ARN.
@@ -70,7 +87,8 @@ pub trait Durable: Send + Sync {
 }
 
 /// A [`Durable`] in memory, for a run in one process: the journal lasts as
-/// long as the process, and child executions are refused.
+/// long as the process, child executions are refused, and callbacks are
+/// never answered (there is no API to answer them).
 #[derive(Default)]
 pub struct MemoryDurable {
     journals: Mutex<HashMap<(String, u64), Vec<Vec<u8>>>>,
@@ -91,7 +109,13 @@ impl Durable for MemoryDurable {
             .unwrap_or_default())
     }
 
-    fn append(&self, at: JournalAt, entry: Vec<u8>, _note: Value) -> DurableFuture<Result<(), String>> {
+    fn append(
+        &self,
+        at: JournalAt,
+        entry: Vec<u8>,
+        _note: Value,
+        _callback: Option<String>,
+    ) -> DurableFuture<Result<(), String>> {
         let mut j = self.journals.lock().unwrap_or_else(|e| e.into_inner());
         let list = j.entry((at.execution_arn, at.token)).or_default();
         let r = if list.len() == at.seq as usize {
@@ -105,6 +129,10 @@ impl Durable for MemoryDurable {
             ))
         };
         Box::pin(std::future::ready(r))
+    }
+
+    fn callback_answer(&self, _: &str) -> Result<Option<Value>, String> {
+        Ok(None)
     }
 
     fn start_execution(&self, _: String, _: String, _: String) -> DurableFuture<Result<String, StateError>> {

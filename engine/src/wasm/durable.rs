@@ -12,7 +12,7 @@
 
 use super::bindings::durable;
 use super::bindings::types::TaskError;
-use super::journal::{self, Replay, Suspend};
+use super::journal::{self, JournalFailed, Replay, Suspend};
 use super::store::GuestData;
 use crate::tasks::workflow::ChildStatus;
 use serde_json::{json, Value};
@@ -22,6 +22,9 @@ use serde_json::{json, Value};
 pub const FIRST_AWAIT_POLL_MS: u64 = 100;
 /// See [`FIRST_AWAIT_POLL_MS`].
 pub const MAX_AWAIT_POLL_MS: u64 = 5_000;
+/// How often a workflow waiting for a callback looks for its answer when
+/// nothing woke it (an answer wakes it at once).
+pub const CALLBACK_POLL_MS: u64 = 60_000;
 /// The longest sleep (one year).
 pub const MAX_SLEEP_MS: u64 = 365 * 24 * 3_600_000;
 /// The most executions one `await-any` may wait for.
@@ -188,6 +191,45 @@ impl durable::Host for GuestData {
             )
             .await?;
         Ok(result_of(&o))
+    }
+
+    async fn create_callback(&mut self) -> wasmtime::Result<String> {
+        const CALL: &str = "durable.create-callback";
+        let request = json!({});
+        let j = self.replay()?;
+        if let Some(o) = j.next(CALL, &request)? {
+            return Ok(o["ok"].as_str().unwrap_or_default().to_string());
+        }
+        // 64 hex digits from the system's generator, as task tokens are.
+        let mut token = String::with_capacity(64);
+        for _ in 0..2 {
+            crate::asl::push_hex(&mut token, uuid::Uuid::new_v4().as_bytes());
+        }
+        j.record_with(CALL, &request, journal::ok(json!(token)), Some(token.clone()))
+            .await?;
+        Ok(token)
+    }
+
+    async fn await_callback(&mut self, token: String) -> wasmtime::Result<Result<String, TaskError>> {
+        const CALL: &str = "durable.await-callback";
+        let request = json!({ "token": token });
+        let j = self.replay()?;
+        let (seq, done) = j.wait_call(CALL, &request).await?;
+        if let Some(o) = done {
+            return Ok(result_of(&o));
+        }
+        let answer = j.durable().callback_answer(&token).map_err(JournalFailed)?;
+        if let Some(o) = answer {
+            let o = j.complete(seq, o).await?;
+            return Ok(result_of(&o));
+        }
+        // The answer wakes the workflow; this poll is only a fallback.
+        let polls = if j.wake.awaiting == Some(seq) { j.wake.polls } else { 0 };
+        Err(Suspend {
+            after_ms: CALLBACK_POLL_MS,
+            state: json!({ "awaiting": seq, "polls": polls + 1 }),
+        }
+        .into())
     }
 
     async fn await_any(&mut self, execution_arns: Vec<String>) -> wasmtime::Result<(u32, Result<String, TaskError>)> {

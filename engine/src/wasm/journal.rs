@@ -71,6 +71,12 @@ pub struct Suspend {
 #[error("the journal could not be written: {0}")]
 pub struct JournalFailed(pub String);
 
+/// Another activation of the same task wrote the entry first: this one
+/// ends, and the task runs again from the journal.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JournalConflict(pub String);
+
 /// What a poll state says the activation may go past.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Wake {
@@ -211,6 +217,18 @@ impl Replay {
     /// outcome over [`MAX_OUTCOME`] bytes becomes a `States.Runtime` error)
     /// once it is durable. The guest must see exactly that.
     pub async fn record(&mut self, call: &str, request: &Value, outcome: Value) -> wasmtime::Result<Value> {
+        self.record_with(call, request, outcome, None).await
+    }
+
+    /// [`record`](Replay::record), registering `callback` as a task token
+    /// in the same commit.
+    pub async fn record_with(
+        &mut self,
+        call: &str,
+        request: &Value,
+        outcome: Value,
+        callback: Option<String>,
+    ) -> wasmtime::Result<Value> {
         let size = serde_json::to_vec(&outcome).map_or(0, |v| v.len());
         let outcome = if size > MAX_OUTCOME {
             json!({ "err": {
@@ -249,7 +267,16 @@ impl Replay {
             seq: self.cursor as u32,
             ..self.at.clone()
         };
-        self.durable.append(at, bytes, note).await.map_err(JournalFailed)?;
+        self.durable
+            .append(at, bytes, note, callback)
+            .await
+            .map_err(|e| -> wasmtime::Error {
+                if e.starts_with(crate::tasks::workflow::CONFLICT) {
+                    JournalConflict(e).into()
+                } else {
+                    JournalFailed(e).into()
+                }
+            })?;
         let outcome = entry.outcome.clone();
         self.entries.push(entry);
         self.cursor += 1;

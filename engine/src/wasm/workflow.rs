@@ -17,7 +17,7 @@
 //! token): a retry of the Task is a new invocation and starts a new
 //! journal, and the executor removes a journal when its task ends.
 
-use super::journal::{self, JournalFailed, NonDeterminism, Replay, Suspend, Wake, NON_DETERMINISM};
+use super::journal::{self, JournalConflict, JournalFailed, NonDeterminism, Replay, Suspend, Wake, NON_DETERMINISM};
 use super::run::{classify, WasmHost};
 use super::tasks::caller;
 use super::MODULE_NOT_FOUND;
@@ -96,11 +96,12 @@ impl Workflows {
                 seq: 0,
             };
             let replay = Box::new(Replay::new(at, entries, durable, Wake::from_state(state.as_ref())));
+            let again = state.unwrap_or_else(|| json!({}));
             let input = task.invocation.parameters.to_string();
             let who = caller(&task);
             let run = host.run_workflow(&m, &who, input, replay);
             tokio::select! {
-                r = run => outcome(r),
+                r = run => outcome(r, again),
                 // Ended from outside: the executor has already moved on.
                 _ = task.ctx.cancelled() => Outcome::Failed(StateError::new(
                     crate::asl::error::TASK_FAILED, "cancelled")),
@@ -117,8 +118,9 @@ type RunResult = Result<
     StateError,
 >;
 
-/// What an activation came to.
-fn outcome(r: RunResult) -> Outcome {
+/// What an activation came to; `again` is the poll state it started from
+/// (for a run that lost a race to another).
+fn outcome(r: RunResult, again: Value) -> Outcome {
     let (r, output) = match r {
         Ok(r) => r,
         Err(e) => return Outcome::Failed(e),
@@ -138,6 +140,12 @@ fn outcome(r: RunResult) -> Outcome {
             }
             if let Some(n) = e.downcast_ref::<NonDeterminism>() {
                 return Outcome::Failed(StateError::new(NON_DETERMINISM, n.0.clone()));
+            }
+            if e.downcast_ref::<JournalConflict>().is_some() {
+                return Outcome::Poll {
+                    after_ms: 0,
+                    state: again,
+                };
             }
             if let Some(j) = e.downcast_ref::<JournalFailed>() {
                 return Outcome::Failed(StateError::runtime(j.to_string()));

@@ -78,6 +78,9 @@ impl Actor {
             return Err(CallbackError::TaskTimedOut);
         }
         let (id, token) = (entry.id, entry.token);
+        if entry.callback {
+            return self.answer_callback(task_token, id, token, answer, now, g);
+        }
         let alive = self
             .tasks
             .get(&(id, token))
@@ -106,6 +109,48 @@ impl Actor {
             }
         };
         self.feed(id, event, now, g);
+        Ok(())
+    }
+
+    /// SendTask* for a code workflow's callback token: the answer is kept
+    /// for the workflow (the token then answers no more), which runs again
+    /// at once; a heartbeat resets its task's `HeartbeatSeconds`.
+    fn answer_callback(
+        &mut self,
+        task_token: &str,
+        id: u64,
+        token: u64,
+        answer: TaskAnswer,
+        now: i64,
+        g: &mut Group,
+    ) -> Result<(), CallbackError> {
+        if !self.tasks.contains_key(&(id, token)) || !self.live.get(&id).is_some_and(|l| l.ex.waits_on_task(token)) {
+            return Err(CallbackError::TaskDoesNotExist);
+        }
+        let stored = match answer {
+            TaskAnswer::Heartbeat => {
+                self.feed(id, Event::TaskHeartbeat { token }, now, g);
+                return Ok(());
+            }
+            TaskAnswer::Success(output) => {
+                if output.len() > PAYLOAD_LIMIT {
+                    return Err(CallbackError::InvalidOutput(format!(
+                        "The output has a size of {} bytes, which exceeds the maximum of {PAYLOAD_LIMIT} bytes",
+                        output.len()
+                    )));
+                }
+                let output: Value = serde_json::from_str(&output)
+                    .map_err(|e| CallbackError::InvalidOutput(format!("Invalid Output: '{e}'")))?;
+                serde_json::json!({ "ok": output })
+            }
+            TaskAnswer::Failure { error, cause } => serde_json::json!({ "err": {
+                "error": error.unwrap_or_default(),
+                "cause": cause.unwrap_or_default(),
+            }}),
+        };
+        g.batch.insert(key::callback_answer(task_token), to_vec(&stored));
+        g.batch.remove(key::token(task_token));
+        self.wake(id, token, g);
         Ok(())
     }
 

@@ -5,8 +5,8 @@
 
 use super::{Actor, ExecError, Group, Msg, StartRequest};
 use crate::asl::{Event, StateError};
-use crate::store::{key, ExecutionStatus, Store};
-use crate::tasks::workflow::{ChildStatus, Durable, DurableFuture, JournalAt};
+use crate::store::{key, ExecutionStatus, Store, TokenEntry};
+use crate::tasks::workflow::{ChildStatus, Durable, DurableFuture, JournalAt, CONFLICT};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,7 +21,14 @@ pub(super) fn is_workflow(resource: &str) -> bool {
 
 impl Actor {
     /// Writes a journal entry into the group, with its history event.
-    pub(super) fn journal(&mut self, at: JournalAt, entry: Vec<u8>, note: Value, g: &mut Group) -> Result<(), String> {
+    pub(super) fn journal(
+        &mut self,
+        at: JournalAt,
+        entry: Vec<u8>,
+        note: Value,
+        callback: Option<String>,
+        g: &mut Group,
+    ) -> Result<(), String> {
         let id = *self
             .by_arn
             .get(&at.execution_arn)
@@ -29,7 +36,34 @@ impl Actor {
         if !self.tasks.contains_key(&(id, at.token)) {
             return Err("the workflow's task is no longer running".into());
         }
-        g.batch.insert(key::journal(&at.execution_arn, at.token, at.seq), entry);
+        // An entry is written once: a second activation that raced this
+        // one loses, and runs again from the journal.
+        let k = key::journal(&at.execution_arn, at.token, at.seq);
+        let taken = g.journal_keys.contains(&(at.execution_arn.clone(), at.token, at.seq))
+            || self.store.contains(&k).unwrap_or(true)
+            || (at.seq > 0
+                && !g
+                    .journal_keys
+                    .contains(&(at.execution_arn.clone(), at.token, at.seq - 1))
+                && !self
+                    .store
+                    .contains(&key::journal(&at.execution_arn, at.token, at.seq - 1))
+                    .unwrap_or(false));
+        if taken {
+            return Err(format!("{CONFLICT}: journal entry {} is not the next one", at.seq));
+        }
+        g.journal_keys.insert((at.execution_arn.clone(), at.token, at.seq));
+        g.batch.insert(k, entry);
+        if let Some(cb) = callback {
+            let e = TokenEntry {
+                id,
+                token: at.token,
+                timed_out: false,
+                callback: true,
+            };
+            g.batch
+                .insert(key::token(&cb), serde_json::to_vec(&e).expect("plain data"));
+        }
         let now = self.cfg.clock.now_ms();
         self.feed(
             id,
@@ -44,14 +78,39 @@ impl Actor {
     }
 
     /// Removes the journal of a task that ended, if it is a code
-    /// workflow's.
+    /// workflow's, with its callback tokens and their answers.
     pub(super) fn drop_journal(&self, id: u64, token: u64, resource: &str, g: &mut Group) {
         if !is_workflow(resource) {
             return;
         }
         let Some(l) = self.live.get(&id) else { return };
-        for k in self.store.journal_keys(&l.rec.arn, token) {
+        for (k, v) in self.store.journal_entries(&l.rec.arn, token) {
+            if let Ok(e) = serde_json::from_slice::<Value>(&v) {
+                if e["call"] == "durable.create-callback" {
+                    if let Some(t) = e["outcome"]["ok"].as_str() {
+                        g.batch.remove(key::token(t));
+                        g.batch.remove(key::callback_answer(t));
+                    }
+                }
+            }
             g.batch.remove(k);
+        }
+    }
+
+    /// A code workflow's callback was answered: run its task again now,
+    /// or as soon as the activation running now ends.
+    pub(super) fn wake(&mut self, id: u64, token: u64, g: &mut Group) {
+        let now = self.cfg.clock.now_ms();
+        let Some(t) = self.tasks.get_mut(&(id, token)) else {
+            return;
+        };
+        if t.running.is_some() {
+            t.woken = true;
+            return;
+        }
+        if let crate::store::TaskPhase::Polling { next_ms, .. } = t.rec.phase {
+            self.polls.remove(&(next_ms, id, token));
+            g.effects.push(super::Effect::Poll(now, id, token));
         }
     }
 }
@@ -71,14 +130,30 @@ impl Durable for ExecDurable {
         self.store.journal(execution_arn, token).map_err(|e| e.to_string())
     }
 
-    fn append(&self, at: JournalAt, entry: Vec<u8>, note: Value) -> DurableFuture<Result<(), String>> {
+    fn callback_answer(&self, token: &str) -> Result<Option<Value>, String> {
+        self.store.callback_answer(token).map_err(|e| e.to_string())
+    }
+
+    fn append(
+        &self,
+        at: JournalAt,
+        entry: Vec<u8>,
+        note: Value,
+        callback: Option<String>,
+    ) -> DurableFuture<Result<(), String>> {
         let tx = self.tx.clone();
         Box::pin(async move {
             let tx = tx.upgrade().ok_or("the executor has stopped")?;
             let (reply, rx) = oneshot::channel();
-            tx.send(Msg::Journal { at, entry, note, reply })
-                .await
-                .map_err(|_| "the executor has stopped")?;
+            tx.send(Msg::Journal {
+                at,
+                entry,
+                note,
+                callback,
+                reply,
+            })
+            .await
+            .map_err(|_| "the executor has stopped")?;
             rx.await
                 .map_err(|_| "the commit failed or the executor stopped".to_string())?
         })

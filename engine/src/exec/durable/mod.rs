@@ -202,6 +202,7 @@ enum Msg {
         at: crate::tasks::workflow::JournalAt,
         entry: Vec<u8>,
         note: serde_json::Value,
+        callback: Option<String>,
         reply: journal::JournalReply,
     },
     Shutdown(oneshot::Sender<()>),
@@ -425,6 +426,9 @@ struct Inflight {
     /// Bumped for every future spawned, so a late outcome of an old one is
     /// ignored.
     epoch: u64,
+    /// Woken (a code workflow's callback was answered) while it ran: its
+    /// next poll is due at once.
+    woken: bool,
 }
 
 impl Inflight {
@@ -434,6 +438,7 @@ impl Inflight {
             cancel: CancellationToken::new(),
             running: None,
             epoch: 0,
+            woken: false,
         }
     }
 }
@@ -480,6 +485,8 @@ struct Group {
     started: usize,
     /// Journal appends, answered after the commit.
     journaled: Vec<(journal::JournalReply, Result<(), String>)>,
+    /// Journal entries written in this group (execution ARN, token, seq).
+    journal_keys: std::collections::HashSet<(String, u64, u32)>,
 }
 
 struct Actor {
@@ -788,8 +795,14 @@ impl Actor {
                 let ok = self.update_map_run(&arn, max_concurrency, count, percentage, g);
                 g.updated.push((reply, ok));
             }
-            Msg::Journal { at, entry, note, reply } => {
-                let r = self.journal(at, entry, note, g);
+            Msg::Journal {
+                at,
+                entry,
+                note,
+                callback,
+                reply,
+            } => {
+                let r = self.journal(at, entry, note, callback, g);
                 g.journaled.push((reply, r));
             }
             Msg::Shutdown(_) => unreachable!("handled by run"),

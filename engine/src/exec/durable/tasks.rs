@@ -28,6 +28,7 @@ impl Actor {
                 id,
                 token,
                 timed_out: false,
+                callback: false,
             };
             g.batch.insert(key::token(&inv.task_token), to_vec(&entry));
         }
@@ -82,6 +83,7 @@ impl Actor {
                     id,
                     token,
                     timed_out: true,
+                    callback: false,
                 };
                 g.batch.insert(key::token(&inv.task_token), to_vec(&entry));
                 if let Some(l) = self.live.get_mut(&id) {
@@ -249,8 +251,13 @@ impl Actor {
                 self.feed(id, Event::TaskFailed { token, error }, now, g);
             }
             Outcome::Poll { after_ms, state } => {
-                let next_ms = now.saturating_add(after_ms.min(i64::MAX as u64 / 2) as i64);
+                let mut next_ms = now.saturating_add(after_ms.min(i64::MAX as u64 / 2) as i64);
                 if let Some(t) = self.tasks.get_mut(&(id, token)) {
+                    // Woken while this run went on (a callback's answer):
+                    // run again at once.
+                    if std::mem::take(&mut t.woken) {
+                        next_ms = now;
+                    }
                     t.rec.phase = TaskPhase::Polling { state, next_ms };
                     g.batch.insert(key::task(id, token), to_vec(&t.rec));
                     g.effects.push(Effect::Poll(next_ms, id, token));

@@ -14,6 +14,9 @@
 //    execution and waits for it
 //   {"op": "children", "stateMachine": SM, "inputs": [JSON, ...]}: starts
 //    them all, then waits for each with wait_any
+//   {"op": "callback"}: creates a callback (the test reads its token from
+//    the history) and waits for its answer; gives the answer, or the
+//    error as {"error", "cause"}
 //   {"op": "fail", "error": E, "cause": C}
 
 use aslan_guest::workflow::{self, Workflow};
@@ -88,6 +91,10 @@ impl Workflow for Flow {
                     }
                     json!(outputs)
                 }
+                "callback" => match workflow::create_callback().wait() {
+                    Ok(v) => v,
+                    Err(e) => json!({ "error": e.error, "cause": e.cause }),
+                },
                 "fail" => {
                     return Err(TaskError::new(
                         step["error"].as_str().unwrap_or("Flow.Failed"),
