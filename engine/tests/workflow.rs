@@ -91,6 +91,7 @@ async fn drive(
     dir: &Path,
     clock: &Arc<ManualClock>,
     c: Option<&Cloud>,
+    module: &str,
     arn: &str,
     step: i64,
     restart_every: usize,
@@ -106,7 +107,7 @@ async fn drive(
         if round % restart_every == 0 {
             ex.shutdown().await;
             drop(store);
-            let (s, e, _) = open(dir, clock.clone(), c, "flow");
+            let (s, e, _) = open(dir, clock.clone(), c, module);
             (store, ex) = (s, e);
             restarts += 1;
         }
@@ -152,11 +153,20 @@ fn job(name: &str, duration_ms: u32) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_workflow_restarted_at_every_step_ends_with_each_effect_made_once() {
+async fn a_rust_workflow_restarted_at_every_step_ends_with_each_effect_made_once() {
+    restarted_at_every_step("flow").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_workflow_restarted_at_every_step_ends_with_each_effect_made_once() {
+    restarted_at_every_step("flow-python").await;
+}
+
+async fn restarted_at_every_step(module: &str) {
     let c = cloud_with(&[], &[]);
-    let dir = tempdir("workflow-restarts");
+    let dir = tempdir(&format!("workflow-restarts-{module}"));
     let clock = Arc::new(ManualClock::new(T0));
-    let (store, ex, _) = open(&dir, clock.clone(), Some(&c), "flow");
+    let (store, ex, _) = open(&dir, clock.clone(), Some(&c), module);
     let sm = machine(&store, "Flow", flow_machine()).await;
     machine(
         &store,
@@ -175,12 +185,12 @@ async fn a_workflow_restarted_at_every_step_ends_with_each_effect_made_once() {
         {"op": "child", "stateMachine": "Double", "input": {"n": 21}},
         {"op": "children", "stateMachine": "arn:aws:states:us-east-1:123456789012:stateMachine:Double",
          "inputs": [{"n": 1}, {"n": 2}, {"n": 3}]},
-        {"op": "sleep", "ms": 3_600_000},
+        {"op": "sleep", "ms": 120_000},
         {"op": "log", "message": "done"}
     ]});
     let rec = ex.start_execution(start(&sm, "e1", input)).await.unwrap();
-    let (store, ex, restarts) = drive(&dir, &clock, Some(&c), &rec.arn, 5_000, 3, (store, ex)).await;
-    assert!(restarts >= 5, "restarted {restarts} times");
+    let (store, ex, restarts) = drive(&dir, &clock, Some(&c), module, &rec.arn, 5_000, 3, (store, ex)).await;
+    assert!(restarts >= 6, "restarted {restarts} times");
     let done = store.execution_by_arn(&rec.arn).unwrap().unwrap();
     assert_eq!(done.status, "SUCCEEDED", "{done:?}");
     let out: Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
@@ -305,7 +315,9 @@ async fn a_workflow_error_fails_the_execution_and_catch_sees_it_in_asl() {
         ))
         .await
         .unwrap();
-    until(|| calls(&store.history(rec.id).unwrap()).len() == 1).await;
+    // The first attempt failed (its retry's timer is armed) before the
+    // clock moves.
+    until(|| types(&store.history(rec.id).unwrap()).contains(&"TaskFailed".to_string())).await;
     clock.advance(1_000);
     let done = settle(&store, &rec.arn).await;
     assert_eq!(done.status, "SUCCEEDED", "{done:?}");
@@ -375,4 +387,131 @@ async fn callbacks_are_answered_with_send_task_success_and_failure_across_a_rest
     assert!(store.token_entry(&first).unwrap().is_none() && store.token_entry(&second).unwrap().is_none());
     assert!(store.callback_answer(&first).unwrap().is_none());
     ex.shutdown().await;
+}
+
+/// A journal in memory whose first append of `fail_call` fails, as when
+/// the engine dies after a call's effect and before its entry is committed.
+struct CrashOnce {
+    inner: aslan::tasks::workflow::MemoryDurable,
+    fail_call: &'static str,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl aslan::tasks::workflow::Durable for CrashOnce {
+    fn journal(&self, arn: &str, token: u64) -> Result<Vec<Vec<u8>>, String> {
+        self.inner.journal(arn, token)
+    }
+    fn append(
+        &self,
+        at: aslan::tasks::workflow::JournalAt,
+        entry: Vec<u8>,
+        note: Value,
+        callback: Option<String>,
+    ) -> aslan::tasks::workflow::DurableFuture<Result<(), String>> {
+        let e: Value = serde_json::from_slice(&entry).unwrap();
+        if e["call"] == self.fail_call && !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(std::future::ready(Err("the engine died".into())));
+        }
+        self.inner.append(at, entry, note, callback)
+    }
+    fn callback_answer(&self, token: &str) -> Result<Option<Value>, String> {
+        self.inner.callback_answer(token)
+    }
+    fn start_execution(
+        &self,
+        sm: String,
+        name: String,
+        input: String,
+    ) -> aslan::tasks::workflow::DurableFuture<Result<String, aslan::asl::StateError>> {
+        self.inner.start_execution(sm, name, input)
+    }
+    fn execution_status(
+        &self,
+        arn: String,
+    ) -> aslan::tasks::workflow::DurableFuture<Result<aslan::tasks::workflow::ChildStatus, aslan::asl::StateError>>
+    {
+        self.inner.execution_status(arn)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_created_before_a_crash_is_found_again_not_created_twice() {
+    use aslan::wasm::journal::{parse_entries, Replay, Wake};
+    let c = cloud_with(&[], &[]);
+    let host = aslan::wasm::host_with_modules(
+        &config(Some(&c)),
+        &[("flow".to_string(), guest("flow"))],
+        Arc::new(aslan::wasm::MemoryState::default()),
+    )
+    .unwrap();
+    let m = host.module("flow").unwrap();
+    let durable: Arc<dyn aslan::tasks::workflow::Durable> = Arc::new(CrashOnce {
+        inner: Default::default(),
+        fail_call: "kubernetes.create-job",
+        failed: Default::default(),
+    });
+    let cluster = json!({"name": "Dev", "endpoint": c.endpoint, "ca": c.ca});
+    let input = json!({"steps": [{"op": "uuid"},
+        {"op": "job", "cluster": cluster, "namespace": "default", "job": job("made-once", 0)}]});
+    let caller = aslan::wasm::run::Caller {
+        region: "us-east-1".into(),
+        origin: "test".into(),
+    };
+    let at = aslan::tasks::workflow::JournalAt {
+        execution_arn: "arn:aws:states:us-east-1:123456789012:execution:Flow:e1".into(),
+        token: 7,
+        key: "aslan-flow-0123456789abcdef01234567".into(),
+        seq: 0,
+    };
+    let activate = |sleep_done: Option<u32>| {
+        let entries = parse_entries(durable.journal(&at.execution_arn, at.token).unwrap()).unwrap();
+        let wake = Wake {
+            slept: sleep_done,
+            ..Wake::default()
+        };
+        let replay = Box::new(Replay::new(at.clone(), entries, durable.clone(), wake));
+        host.run_workflow(&m, &caller, input.to_string(), replay)
+    };
+    // The create is made, and its entry is lost.
+    let (r, _) = activate(None).await.unwrap();
+    let e = r.unwrap_err();
+    assert!(format!("{e:?}").contains("the engine died"), "{e:?}");
+    assert_eq!(jobs(&c), ["made-once"]);
+    // Replayed: the uuid is the recorded one, the create finds its Job.
+    // The Job's first read may see it running; the poller then sleeps: the
+    // poll that ends each sleep says so.
+    let mut sleep_done = None;
+    let out = loop {
+        let (r, _) = activate(sleep_done).await.unwrap();
+        match r {
+            Ok(out) => break out.unwrap(),
+            Err(e) => {
+                let s = e.downcast_ref::<aslan::wasm::journal::Suspend>().expect("a sleep");
+                sleep_done = s.state["slept"].as_u64().map(|n| n as u32);
+            }
+        }
+    };
+    let out: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(out["results"][1]["job"], "made-once", "{out}");
+    assert_eq!(jobs(&c), ["made-once"]);
+    let calls: Vec<String> = parse_entries(durable.journal(&at.execution_arn, at.token).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.call)
+        .collect();
+    assert_eq!(
+        calls[..3],
+        ["durable.uuid", "kubernetes.create-job", "kubernetes.read-job"]
+    );
+
+    // A Job of that name that another invocation made is a real conflict.
+    let durable2: Arc<dyn aslan::tasks::workflow::Durable> = Arc::new(aslan::tasks::workflow::MemoryDurable::default());
+    let other = aslan::tasks::workflow::JournalAt {
+        key: "aslan-flow-another-invocation-000000".into(),
+        ..at.clone()
+    };
+    let replay = Box::new(Replay::new(other, vec![], durable2, Wake::default()));
+    let (r, _) = host.run_workflow(&m, &caller, input.to_string(), replay).await.unwrap();
+    let err = r.unwrap().unwrap_err();
+    assert_eq!(err.error, "EKS.409", "{}", err.cause);
 }

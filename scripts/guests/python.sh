@@ -2,7 +2,9 @@
 # Builds the Python guests with componentize-py (pinned in
 # examples/wasm/python-poller/requirements.txt, installed into a venv under
 # target/guest-tools/): python-poller.wasm (world `poller`) and
-# hostcheck-python.wasm (world `task`), into ${GUESTS_OUT:-target/guests}/.
+# hostcheck-python.wasm (world `task`), and flow-python.wasm (world
+# `workflow`, with guest-sdk/python/aslan_workflow.py), into
+# ${GUESTS_OUT:-target/guests}/.
 # WASI is stubbed (`--stub-wasi`: a WASI call traps; these guests make none),
 # so the components import only aslan:host. PYTHON_GUEST_WASI=1 keeps
 # componentize-py's WASI p2 imports instead, so that an uncaught exception's
@@ -33,3 +35,7 @@ build() {
 }
 build app examples/wasm/python-poller poller python-poller.wasm
 build hostcheck tests/guests/python task hostcheck-python.wasm
+# The code workflow uses the Python SDK (guest-sdk/python) and no WASI.
+timed flow-python.wasm nice "$PY" -q -d wit -w workflow componentize flow -p tests/guests/python -p guest-sdk/python --stub-wasi -o "$OUT/.flow-python.wasm.tmp"
+mv "$OUT/.flow-python.wasm.tmp" "$OUT/flow-python.wasm"
+report "$OUT/flow-python.wasm"

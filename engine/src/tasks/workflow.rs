@@ -114,8 +114,13 @@ impl Durable for MemoryDurable {
         at: JournalAt,
         entry: Vec<u8>,
         _note: Value,
-        _callback: Option<String>,
+        callback: Option<String>,
     ) -> DurableFuture<Result<(), String>> {
+        if callback.is_some() {
+            return Box::pin(std::future::ready(Err(
+                "a code workflow can create callbacks only on a server (aslan serve), whose API answers them".into(),
+            )));
+        }
         let mut j = self.journals.lock().unwrap_or_else(|e| e.into_inner());
         let list = j.entry((at.execution_arn, at.token)).or_default();
         let r = if list.len() == at.seq as usize {

@@ -396,6 +396,60 @@ impl state::Host for GuestData {
 
 impl super::bindings::types::Host for GuestData {}
 
+/// The annotation that marks a Job a code workflow created with the journal
+/// entry that created it (`KEY-SEQ`).
+pub const JOURNAL_ANNOTATION: &str = "aslan.io/journal-entry";
+
+impl GuestData {
+    /// `create-job`; in a code workflow, made once: the Job is marked with
+    /// its journal entry, and when a crash came between the create and the
+    /// commit of its entry, the create made again finds the Job it made
+    /// (a 409 on a Job with the same mark) and returns it.
+    async fn create_job_once(
+        &mut self,
+        cluster: kubernetes::Cluster,
+        namespace: String,
+        job: String,
+    ) -> wasmtime::Result<Result<String, TaskError>> {
+        let Some(j) = &self.journal else {
+            return self.kube_create_job(cluster, namespace, job).await;
+        };
+        let mark = format!("{}-{}", j.at.key, j.cursor());
+        let mut v: Value = match serde_json::from_str(&job) {
+            Ok(v) => v,
+            Err(_) => return self.kube_create_job(cluster, namespace, job).await,
+        };
+        let Some(meta) = v
+            .as_object_mut()
+            .map(|o| o.entry("metadata").or_insert_with(|| json!({})))
+        else {
+            return self.kube_create_job(cluster, namespace, job).await;
+        };
+        let name = meta["name"].as_str().map(str::to_string);
+        if let Some(m) = meta.as_object_mut() {
+            let ann = m.entry("annotations").or_insert_with(|| json!({}));
+            if let Some(a) = ann.as_object_mut() {
+                a.insert(JOURNAL_ANNOTATION.into(), json!(mark));
+            }
+        }
+        let r = self
+            .kube_create_job(cluster.clone(), namespace.clone(), v.to_string())
+            .await?;
+        match (&r, name) {
+            (Err(e), Some(name)) if e.error == "EKS.409" => {
+                let found = self.kube_read_job(cluster, namespace, name).await?;
+                let ours = found
+                    .as_ref()
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<Value>(t).ok())
+                    .is_some_and(|f| f["metadata"]["annotations"][JOURNAL_ANNOTATION] == json!(mark));
+                Ok(if ours { found } else { r })
+            }
+            _ => Ok(r),
+        }
+    }
+}
+
 /// The Kubernetes cluster in a journaled request (its CA as a hash).
 fn cluster_json(c: &kubernetes::Cluster) -> Value {
     json!({
@@ -506,7 +560,7 @@ impl kubernetes::Host for GuestData {
             self,
             "kubernetes.create-job",
             req,
-            self.kube_create_job(cluster, namespace, job).await
+            self.create_job_once(cluster, namespace, job).await
         )
     }
 
