@@ -10,6 +10,7 @@
 #   trap.wasm           tests/guests/rust/trap         world task   wasm32-wasip2
 #   echo.wasm           tests/guests/rust/echo         world task   wasm32-unknown-unknown (no WASI)
 #   noop-poller.wasm    tests/guests/rust/noop-poller  world poller wasm32-unknown-unknown (no WASI)
+#   manage-eks-cluster.wasm examples/code-workflow     world workflow wasm32-wasip2
 #   flow.wasm           tests/guests/rust/flow         world workflow wasm32-wasip2
 #   flow-diverged.wasm  tests/guests/rust/flow-diverged world workflow wasm32-wasip2
 #
@@ -79,6 +80,7 @@ build() {
 
 build "$WASIP2" examples/wasm/rust-poller/Cargo.toml
 build "$WASIP2" examples/wasm/rust-task/Cargo.toml
+build "$WASIP2" examples/code-workflow/Cargo.toml
 build "$WASIP2" tests/guests/rust/Cargo.toml --workspace --exclude echo --exclude noop-poller
 build wasm32-unknown-unknown tests/guests/rust/Cargo.toml -p echo -p noop-poller
 
@@ -106,6 +108,7 @@ component membomb "$WASIP2" membomb.wasm
 component trap "$WASIP2" trap.wasm
 component echo wasm32-unknown-unknown echo.wasm
 component noop_poller wasm32-unknown-unknown noop-poller.wasm
+component manage_eks_cluster "$WASIP2" manage-eks-cluster.wasm
 component flow "$WASIP2" flow.wasm
 component flow_diverged "$WASIP2" flow-diverged.wasm
 
@@ -131,9 +134,10 @@ check membomb.wasm run yes
 check trap.wasm run yes
 check echo.wasm run no
 check noop-poller.wasm decide no
+check manage-eks-cluster.wasm aslan:host/entry@0.1.0 yes
 check flow.wasm aslan:host/entry@0.1.0 yes
 check flow-diverged.wasm aslan:host/entry@0.1.0 yes
 
-for f in rust-poller rust-task hostcheck-rust spin membomb trap echo noop-poller flow flow-diverged; do
+for f in rust-poller rust-task hostcheck-rust spin membomb trap echo noop-poller manage-eks-cluster flow flow-diverged; do
   printf '%-22s %8d bytes\n' "$f.wasm" "$(stat -c %s "$GUESTS_OUT/$f.wasm")"
 done
