@@ -88,7 +88,7 @@ log "examples"
 ASLAN_BIN_DIR=target/debug scripts/examples.sh
 
 log "benchmarks (quick mode: they must run; figures come from cargo bench)"
-cargo test -q -p aslan --bench core --bench durable --bench distributed --bench kubernetes --bench wasm
+cargo test -q -p aslan --bench core --bench durable --bench distributed --bench kubernetes --bench wasm --bench workflow
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   log "fuzzing each target for ${FUZZ_SECONDS}s"
