@@ -129,7 +129,7 @@ def test_a_code_workflow_survives_kill_9_at_random_moments_with_each_effect_once
     assert server.stop() == 0
 
 
-def test_stop_execution_ends_a_sleeping_workflow_and_its_journal(tmp_path, cloud):
+def test_stop_and_timeout_end_a_sleeping_workflow(tmp_path, cloud):
     server = Server(tmp_path / "data", env=ENV, extra=["--config", str(config(tmp_path, cloud))]).start()
     sfn = client(server.endpoint)
     arn = machine(sfn, "Flow", flow_definition("flow"))
@@ -141,7 +141,13 @@ def test_stop_execution_ends_a_sleeping_workflow_and_its_journal(tmp_path, cloud
     sfn.stop_execution(executionArn=ex, error="Operator", cause="enough")
     d = wait_done(sfn, ex)
     assert (d["status"], d["error"], d["cause"]) == ("ABORTED", "Operator", "enough"), d
-    # A module that is not a workflow is refused with the reason.
+    # The machine's TimeoutSeconds bounds the workflow.
+    timed = sfn.create_state_machine(name="FlowTimed", roleArn=ROLE, definition=json.dumps(
+        dict(flow_definition("flow"), TimeoutSeconds=1)))["stateMachineArn"]
+    ex = sfn.start_execution(stateMachineArn=timed, input=json.dumps({"steps": [{"op": "sleep", "ms": 3_600_000}]}))["executionArn"]
+    d = wait_done(sfn, ex, timeout=20)
+    assert (d["status"], d["error"]) == ("TIMED_OUT", "States.Timeout"), d
+    # A module that is not registered is refused with the reason.
     bad = machine(sfn, "NotFlow", flow_definition("nope"))
     d = wait_done(sfn, sfn.start_execution(stateMachineArn=bad)["executionArn"])
     assert (d["status"], d["error"]) == ("FAILED", "Wasm.ModuleNotFound"), d

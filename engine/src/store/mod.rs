@@ -21,6 +21,8 @@
 //! | `i` | `i` Map Run ARN | the children's inputs (JSON array), written once |
 //! | `o` | `o` Map Run ARN `\0` index (u32 BE) | an ended child's output (JSON) |
 //! | `p` | `p` execution ARN `\0` Map Run ARN | `()`: an execution's Map Runs |
+//! | `J` | `J` execution ARN `\0` task token (u64 BE) seq (u32 BE) | a code workflow's journal entry (JSON) |
+//! | `K` | `K` task token | the answer to a code workflow's callback token (JSON) |
 //!
 //! A Map Run's children are executions like any other, listed under `l`
 //! with the Map Run's ARN in place of the machine's name.
@@ -627,6 +629,11 @@ impl Store {
             .scan_prefix(key::journal_prefix(execution_arn, token))
             .filter_map(Result::ok)
             .collect()
+    }
+
+    /// How many journal entries the store holds, of every code workflow.
+    pub fn journal_entry_count(&self) -> usize {
+        self.db.scan_prefix(b"J").count()
     }
 
     /// The keys of a code workflow's journal.

@@ -93,8 +93,9 @@ impl Registry {
         self
     }
 
-    /// Serves `arn:aslan:states:::wasm:NAME` from `host`'s modules and
-    /// attaches the configured `pollers`.
+    /// Serves `arn:aslan:states:::wasm:NAME` (task modules) and
+    /// `arn:aslan:states:::workflow:NAME` (code workflows) from `host`'s
+    /// modules and attaches the configured `pollers`.
     #[cfg(feature = "wasm")]
     pub fn with_wasm(mut self, host: Arc<crate::wasm::WasmHost>, pollers: &[crate::wasm::PollerConfig]) -> Self {
         self.register(Arc::new(crate::wasm::tasks::WasmTasks::new(host.clone())));
