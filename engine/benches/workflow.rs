@@ -2,8 +2,8 @@
 //! journal, against the same work written in ASL.
 //!
 //! The work: N UUIDs, each one recorded. The code workflow is the test
-//! guest `flow` with N `uuid` steps (N `durable.uuid` calls, each journaled
-//! before the guest sees it). The ASL twin is a Choice loop whose Pass
+//! guest `flow` with one `uuids` step (N `durable.uuid` calls, each
+//! journaled before the guest sees it). The ASL twin is a Choice loop whose Pass
 //! state takes `States.UUID()` N times (each in the execution's history).
 //!
 //! - **live, durable**: an execution through the durable executor (sled,
@@ -49,7 +49,7 @@ fn host() -> Arc<aslan::wasm::WasmHost> {
 }
 
 fn uuids(n: usize) -> Value {
-    json!({ "steps": vec![json!({"op": "uuid"}); n] })
+    json!({ "steps": [{"op": "uuids", "n": n}] })
 }
 
 fn asl_twin(n: usize) -> Value {
@@ -106,7 +106,7 @@ fn durable(rt: &tokio::runtime::Runtime, dir: &Path, fsync: bool, def: &Value, i
     loop {
         let r = store.execution_by_arn(&rec.arn).unwrap().unwrap();
         if r.status != "RUNNING" {
-            assert_eq!(r.status, "SUCCEEDED", "{r:?}");
+            assert_eq!(r.status, "SUCCEEDED", "{:?}: {:?}", r.error, r.cause);
             break;
         }
         std::thread::sleep(Duration::from_millis(1));

@@ -185,6 +185,11 @@ impl EngineBuilder {
             .registry
             .compile(definition)
             .map_err(EngineError::InvalidDefinition)?;
+        // Code workflows keep their journal in memory, on this run's clock.
+        self.registry
+            .bind_durable(Arc::new(crate::tasks::workflow::MemoryDurable::with_clock(
+                self.clock.clone(),
+            )));
         let start = self.clock.now_ms();
         let exec_name = opts.execution_name.unwrap_or_else(|| format!("run-{start}"));
         let mut info = ExecutionInfo::local(&opts.state_machine_name, &exec_name, start);

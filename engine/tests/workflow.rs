@@ -34,7 +34,7 @@ fn guest(name: &str) -> PathBuf {
 fn config(c: Option<&Cloud>) -> aslan::config::EngineConfig {
     let text = match c {
         Some(c) => format!(
-            "[clusters.Dev]\ntoken = \"{}\"\n[modules.flow.allow]\nclusters = [\"Dev\"]\nendpoints = [\"{}\"]\nnamespaces = [\"default\"]\nmethods = [\"GET\", \"POST\"]\n",
+            "[clusters.Dev]\ntoken = \"{}\"\n[modules.flow.allow]\nclusters = [\"Dev\"]\nendpoints = [\"{}\"]\nnamespaces = [\"default\"]\nmethods = [\"GET\", \"POST\"]\nstate_machines = [\"Double\"]\n",
             c.token, c.endpoint
         ),
         None => String::new(),
@@ -44,7 +44,15 @@ fn config(c: Option<&Cloud>) -> aslan::config::EngineConfig {
 
 /// An executor whose registry serves `flow` as the module `module`.
 fn open(dir: &Path, clock: Arc<ManualClock>, c: Option<&Cloud>, module: &str) -> (Store, Executor, RecoveryReport) {
-    let cfg = config(c);
+    open_with(dir, clock, config(c), module)
+}
+
+fn open_with(
+    dir: &Path,
+    clock: Arc<ManualClock>,
+    cfg: aslan::config::EngineConfig,
+    module: &str,
+) -> (Store, Executor, RecoveryReport) {
     let host = aslan::wasm::host_with_modules(
         &cfg,
         &[("flow".to_string(), guest(module))],
@@ -296,6 +304,23 @@ async fn a_workflow_error_fails_the_execution_and_catch_sees_it_in_asl() {
         (done.status.as_str(), done.error.as_deref(), done.cause.as_deref()),
         ("FAILED", Some("Flow.Bad"), Some("asked"))
     );
+    // Starting an execution of a machine outside the module's allowlist
+    // (here: nothing allowed) fails the workflow, whatever it does next.
+    let rec = ex
+        .start_execution(start(
+            &sm,
+            "e2",
+            json!({"steps": [{"op": "child", "stateMachine": "Flow", "input": {}}]}),
+        ))
+        .await
+        .unwrap();
+    let done = settle(&store, &rec.arn).await;
+    assert_eq!(done.error.as_deref(), Some("Wasm.Denied"), "{:?}", done.cause);
+    assert!(done
+        .cause
+        .unwrap()
+        .contains("may not start or await executions of the state machine Flow"));
+    assert_eq!(store.executions_of("Flow").count(), 2, "no child was started");
     // ASL calls the code workflow as a Task, with Retry and Catch.
     let caller = machine(
         &store,
@@ -418,6 +443,9 @@ impl aslan::tasks::workflow::Durable for CrashOnce {
     fn callback_answer(&self, token: &str) -> Result<Option<Value>, String> {
         self.inner.callback_answer(token)
     }
+    fn now_ms(&self) -> i64 {
+        self.inner.now_ms()
+    }
     fn start_execution(
         &self,
         sm: String,
@@ -464,31 +492,26 @@ async fn a_job_created_before_a_crash_is_found_again_not_created_twice() {
         key: "aslan-flow-0123456789abcdef01234567".into(),
         seq: 0,
     };
-    let activate = |sleep_done: Option<u32>| {
+    let activate = || {
         let entries = parse_entries(durable.journal(&at.execution_arn, at.token).unwrap()).unwrap();
-        let wake = Wake {
-            slept: sleep_done,
-            ..Wake::default()
-        };
-        let replay = Box::new(Replay::new(at.clone(), entries, durable.clone(), wake));
+        let replay = Box::new(Replay::new(at.clone(), entries, durable.clone(), Wake::default()));
         host.run_workflow(&m, &caller, input.to_string(), replay)
     };
     // The create is made, and its entry is lost.
-    let (r, _) = activate(None).await.unwrap();
+    let (r, _) = activate().await.unwrap();
     let e = r.unwrap_err();
     assert!(format!("{e:?}").contains("the engine died"), "{e:?}");
     assert_eq!(jobs(&c), ["made-once"]);
     // Replayed: the uuid is the recorded one, the create finds its Job.
-    // The Job's first read may see it running; the poller then sleeps: the
-    // poll that ends each sleep says so.
-    let mut sleep_done = None;
+    // The Job's first read may see it running; the poller then sleeps (on
+    // the system clock here).
     let out = loop {
-        let (r, _) = activate(sleep_done).await.unwrap();
+        let (r, _) = activate().await.unwrap();
         match r {
             Ok(out) => break out.unwrap(),
             Err(e) => {
                 let s = e.downcast_ref::<aslan::wasm::journal::Suspend>().expect("a sleep");
-                sleep_done = s.state["slept"].as_u64().map(|n| n as u32);
+                tokio::time::sleep(Duration::from_millis(s.after_ms)).await;
             }
         }
     };
@@ -515,4 +538,65 @@ async fn a_job_created_before_a_crash_is_found_again_not_created_twice() {
     let (r, _) = host.run_workflow(&m, &caller, input.to_string(), replay).await.unwrap();
     let err = r.unwrap().unwrap_err();
     assert_eq!(err.error, "EKS.409", "{}", err.cause);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_the_journal_is_not_guest_time() {
+    // 600 calls, each waiting for its group commit (fsync on), under a
+    // deadline of 150 ms of guest time per activation.
+    let dir = tempdir("workflow-deadline");
+    let clock = Arc::new(ManualClock::new(T0));
+    let cfg = aslan::config::EngineConfig::parse("[modules.flow]\ndeadline_ms = 150\n").unwrap();
+    let (store, ex, _) = open_with(&dir, clock, cfg, "flow");
+    let sm = machine(&store, "Flow", flow_machine()).await;
+    let steps = vec![json!({"op": "uuid"}); 600];
+    let t = std::time::Instant::now();
+    let rec = ex
+        .start_execution(start(&sm, "e1", json!({ "steps": steps })))
+        .await
+        .unwrap();
+    let done = loop {
+        let r = store.execution_by_arn(&rec.arn).unwrap().unwrap();
+        if r.status != "RUNNING" {
+            break r;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "still running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(done.status, "SUCCEEDED", "{:?} {:?}", done.error, done.cause);
+    let out: Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
+    assert_eq!(out["results"].as_array().unwrap().len(), 600);
+    eprintln!("600 journaled calls in {:?}", t.elapsed());
+    ex.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_comes_while_the_workflow_sleeps_does_not_end_the_sleep() {
+    use aslan::exec::durable::TaskAnswer;
+    let dir = tempdir("workflow-callback-sleep");
+    let clock = Arc::new(ManualClock::new(T0));
+    let (store, ex, _) = open(&dir, clock.clone(), None, "flow");
+    let sm = machine(&store, "Flow", flow_machine()).await;
+    let input = json!({"steps": [{"op": "create-callback"}, {"op": "sleep", "ms": 60_000}, {"op": "await-callback"}]});
+    let rec = ex.start_execution(start(&sm, "e1", input)).await.unwrap();
+    // The sleep has started (its entry follows the callback's).
+    until(|| calls(&store.history(rec.id).unwrap()).len() == 2).await;
+    let token = callback_token(&store, rec.id, 0).unwrap();
+    ex.answer_task(&token, TaskAnswer::Success(r#"{"early": true}"#.into()))
+        .await
+        .unwrap();
+    // The answer woke the workflow, which slept on: nothing completed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let h = store.history(rec.id).unwrap();
+    assert_eq!(calls(&h), ["durable.create-callback", "durable.sleep-ms"], "{h:?}");
+    assert_eq!(store.execution_by_arn(&rec.arn).unwrap().unwrap().status, "RUNNING");
+    clock.advance(59_000);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.execution_by_arn(&rec.arn).unwrap().unwrap().status, "RUNNING");
+    clock.advance(1_000);
+    let done = settle(&store, &rec.arn).await;
+    assert_eq!(done.status, "SUCCEEDED", "{done:?}");
+    let out: Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
+    assert_eq!(out["results"], json!(["created", "slept", {"early": true}]));
+    ex.shutdown().await;
 }

@@ -59,6 +59,7 @@ clusters = ["Dev"]
 endpoints = ["{cloud.endpoint}"]
 namespaces = ["default"]
 methods = ["GET", "POST"]
+state_machines = ["Slow"]
 """)
     return cfg
 

@@ -12,11 +12,12 @@
 //! and child executions are refused.
 
 use crate::asl::StateError;
+use crate::exec::{Clock, SystemClock};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How [`Durable::append`]'s error starts when another activation of the
 /// same task wrote that entry first: the activation ends and the task runs
@@ -84,14 +85,34 @@ pub trait Durable: Send + Sync {
 
     /// How an execution stands.
     fn execution_status(&self, arn: String) -> DurableFuture<Result<ChildStatus, StateError>>;
+
+    /// The executor's clock (ms since the Unix epoch): when sleeps end.
+    fn now_ms(&self) -> i64;
 }
 
 /// A [`Durable`] in memory, for a run in one process: the journal lasts as
 /// long as the process, child executions are refused, and callbacks are
 /// never answered (there is no API to answer them).
-#[derive(Default)]
 pub struct MemoryDurable {
     journals: Mutex<HashMap<(String, u64), Vec<Vec<u8>>>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for MemoryDurable {
+    /// On the system clock.
+    fn default() -> Self {
+        MemoryDurable::with_clock(Arc::new(SystemClock))
+    }
+}
+
+impl MemoryDurable {
+    /// A journal in memory whose sleeps run on `clock`.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> MemoryDurable {
+        MemoryDurable {
+            journals: Mutex::default(),
+            clock,
+        }
+    }
 }
 
 fn no_server() -> StateError {
@@ -146,5 +167,9 @@ impl Durable for MemoryDurable {
 
     fn execution_status(&self, _: String) -> DurableFuture<Result<ChildStatus, StateError>> {
         Box::pin(std::future::ready(Err(no_server())))
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 }

@@ -37,6 +37,10 @@ pub struct Capabilities {
     /// (`describe-cluster`); `"*"` for any.
     #[serde(default)]
     pub eks: Vec<String>,
+    /// State machines (names) a code workflow may start and await
+    /// executions of; `"*"` for any.
+    #[serde(default)]
+    pub state_machines: Vec<String>,
 }
 
 fn get_only() -> Vec<String> {
@@ -54,6 +58,7 @@ impl Default for Capabilities {
             methods: get_only(),
             cluster_scoped: false,
             eks: Vec::new(),
+            state_machines: Vec::new(),
         }
     }
 }
@@ -100,6 +105,7 @@ impl Capabilities {
             methods: any(),
             cluster_scoped: true,
             eks: any(),
+            state_machines: any(),
         }
     }
 
@@ -141,6 +147,18 @@ impl Capabilities {
         } else {
             Err(Denied(format!(
                 "module {module} may not call the EKS operation {operation}: it is not in its allowlist"
+            )))
+        }
+    }
+
+    /// Whether a code workflow may start or await executions of the state
+    /// machine `name`.
+    pub fn check_state_machine(&self, module: &str, name: &str) -> Result<(), Denied> {
+        if allows(&self.state_machines, name) {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "module {module} may not start or await executions of the state machine {name}: it is not in its allowlist"
             )))
         }
     }

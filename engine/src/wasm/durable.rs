@@ -47,7 +47,27 @@ fn task_error(e: crate::asl::StateError) -> TaskError {
     }
 }
 
+/// The state machine's name in a state machine or execution ARN, or the
+/// name itself.
+fn machine_name(s: &str) -> &str {
+    if let Some((_, rest)) = s.split_once(":stateMachine:") {
+        return rest.split(':').next().unwrap_or(rest);
+    }
+    if let Some((_, rest)) = s.split_once(":execution:") {
+        return rest.split(':').next().unwrap_or(rest);
+    }
+    s
+}
+
 impl GuestData {
+    /// The allowlist's check of a live start or await (a refusal traps).
+    fn check_machine(&self, state_machine_or_arn: &str) -> wasmtime::Result<()> {
+        let name = machine_name(state_machine_or_arn);
+        // A Distributed Map's children are named MACHINE/LABEL.
+        let name = name.split('/').next().unwrap_or(name);
+        Ok(self.caps.check_state_machine(&self.module, name)?)
+    }
+
     fn replay(&mut self) -> wasmtime::Result<&mut Replay> {
         self.journal.as_deref_mut().ok_or_else(not_a_workflow)
     }
@@ -71,8 +91,14 @@ impl GuestData {
             return Ok(o);
         }
         let durable = j.durable().clone();
+        for arn in arns {
+            self.check_machine(arn)?;
+        }
         for (i, arn) in arns.iter().enumerate() {
-            let result = match durable.execution_status(arn.clone()).await {
+            let t = std::time::Instant::now();
+            let status = durable.execution_status(arn.clone()).await;
+            self.replay()?.waited += t.elapsed();
+            let result = match status {
                 Ok(ChildStatus::Running) => continue,
                 Ok(ChildStatus::Ended(r)) => r.map_err(task_error),
                 Err(e) => Err(task_error(e)),
@@ -133,18 +159,29 @@ impl durable::Host for GuestData {
         let ms = ms.min(MAX_SLEEP_MS);
         let request = json!({ "ms": ms });
         let j = self.replay()?;
-        let (seq, done) = j.wait_call(CALL, &request).await?;
-        if done.is_some() {
+        let seq = j.cursor();
+        // The sleep's first entry holds when it ends, on the executor's
+        // clock: an activation before then (a restart, a callback's
+        // answer) sleeps again for what is left.
+        let until = match j.next(CALL, &request)? {
+            Some(o) => o["ok"]["until"].as_i64().unwrap_or(0),
+            None => {
+                let until = j.durable().now_ms().saturating_add(ms as i64);
+                j.record(CALL, &request, journal::ok(json!({ "until": until }))).await?;
+                until
+            }
+        };
+        if j.next(journal::COMPLETED, &json!({ "of": seq }))?.is_some() {
             return Ok(());
         }
-        // The poll that ends this sleep says so; a sleep of 0 ends at once.
-        if ms == 0 || j.wake.slept == Some(seq) {
+        let now = j.durable().now_ms();
+        if now >= until {
             j.complete(seq, journal::ok(Value::Null)).await?;
             return Ok(());
         }
         Err(Suspend {
-            after_ms: ms,
-            state: json!({ "slept": seq }),
+            after_ms: (until - now) as u64,
+            state: json!({ "sleeping": seq }),
         }
         .into())
     }
@@ -160,6 +197,8 @@ impl durable::Host for GuestData {
         if let Some(o) = j.next(CALL, &request)? {
             return Ok(journal::string_result(&o));
         }
+        self.check_machine(&state_machine)?;
+        let j = self.replay()?;
         let r = match serde_json::from_str::<Value>(&input) {
             Err(e) => Err(TaskError {
                 error: crate::asl::error::RUNTIME.into(),
@@ -170,10 +209,10 @@ impl durable::Host for GuestData {
                 // start repeated after a crash finds the same execution.
                 let name = format!("{}-{}", j.at.key, j.cursor());
                 let durable = j.durable().clone();
-                durable
-                    .start_execution(state_machine, name, input)
-                    .await
-                    .map_err(task_error)
+                let t = std::time::Instant::now();
+                let r = durable.start_execution(state_machine, name, input).await;
+                self.replay()?.waited += t.elapsed();
+                r.map_err(task_error)
             }
         };
         let j = self.replay()?;

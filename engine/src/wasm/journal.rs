@@ -25,6 +25,9 @@ pub const MAX_STORED_REQUEST: usize = 8 * 1024;
 pub const MAX_OUTCOME: usize = 1024 * 1024;
 /// The most entries one invocation's journal may hold (AWS's history limit).
 pub const MAX_ENTRIES: usize = 25_000;
+/// The most bytes one invocation's journal may hold (an activation loads
+/// all of it).
+pub const MAX_JOURNAL_BYTES: usize = 64 << 20;
 
 /// `Wasm.NonDeterminism`: a replayed guest made a different call than its
 /// journal records.
@@ -80,8 +83,6 @@ pub struct JournalConflict(pub String);
 /// What a poll state says the activation may go past.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Wake {
-    /// The sleep at this journal position is over.
-    pub slept: Option<u32>,
     /// The await at this journal position is being polled.
     pub awaiting: Option<u32>,
     /// Polls made so far while awaiting (for the backoff).
@@ -89,11 +90,11 @@ pub struct Wake {
 }
 
 impl Wake {
-    /// From a stored poll state (`{"slept": N}` or `{"awaiting": N, "polls": K}`).
+    /// From a stored poll state (`{"awaiting": N, "polls": K}` while
+    /// awaiting).
     pub fn from_state(state: Option<&Value>) -> Wake {
         let n = |k: &str| state.and_then(|s| s.get(k)).and_then(Value::as_u64);
         Wake {
-            slept: n("slept").and_then(|v| u32::try_from(v).ok()),
             awaiting: n("awaiting").and_then(|v| u32::try_from(v).ok()),
             polls: n("polls").map_or(0, |p| p.min(1_000) as u32),
         }
@@ -143,6 +144,11 @@ pub struct Replay {
     durable: Arc<dyn Durable>,
     /// What the poll state that started this activation allows.
     pub wake: Wake,
+    /// Time spent waiting for the executor (commits, child executions):
+    /// host time, not the guest's.
+    pub waited: std::time::Duration,
+    /// The journal's size in bytes, as stored.
+    bytes: usize,
 }
 
 impl Replay {
@@ -154,7 +160,15 @@ impl Replay {
             cursor: 0,
             durable,
             wake,
+            waited: std::time::Duration::ZERO,
+            bytes: 0,
         }
+    }
+
+    /// Says how many bytes the loaded journal takes (for its limit).
+    pub fn with_bytes(mut self, bytes: usize) -> Replay {
+        self.bytes = bytes;
+        self
     }
 
     /// Whether calls are still being replayed (the guest's logs are then
@@ -231,10 +245,15 @@ impl Replay {
     ) -> wasmtime::Result<Value> {
         let size = serde_json::to_vec(&outcome).map_or(0, |v| v.len());
         let outcome = if size > MAX_OUTCOME {
-            json!({ "err": {
+            let mut o = json!({ "err": {
                 "error": crate::asl::error::RUNTIME,
                 "cause": format!("the result of {call} is {size} bytes; a journaled result is at most {MAX_OUTCOME}"),
-            }})
+            }});
+            // await-any's answer keeps which execution it was.
+            if let Some(i) = outcome.get("index") {
+                o["index"] = i.clone();
+            }
+            o
         } else {
             outcome
         };
@@ -251,6 +270,13 @@ impl Replay {
             outcome,
         };
         let bytes = serde_json::to_vec(&entry)?;
+        if self.bytes + bytes.len() > MAX_JOURNAL_BYTES {
+            return Err(super::store::LimitExceeded(format!(
+                "the workflow's journal reached its limit of {} MiB",
+                MAX_JOURNAL_BYTES >> 20
+            ))
+            .into());
+        }
         let mut note = json!({
             "sequence": self.cursor,
             "call": entry.call,
@@ -267,17 +293,19 @@ impl Replay {
             seq: self.cursor as u32,
             ..self.at.clone()
         };
-        self.durable
-            .append(at, bytes, note, callback)
-            .await
-            .map_err(|e| -> wasmtime::Error {
-                if e.starts_with(crate::tasks::workflow::CONFLICT) {
-                    JournalConflict(e).into()
-                } else {
-                    JournalFailed(e).into()
-                }
-            })?;
+        let bytes_len = bytes.len();
+        let t = std::time::Instant::now();
+        let appended = self.durable.append(at, bytes, note, callback).await;
+        self.waited += t.elapsed();
+        appended.map_err(|e| -> wasmtime::Error {
+            if e.starts_with(crate::tasks::workflow::CONFLICT) {
+                JournalConflict(e).into()
+            } else {
+                JournalFailed(e).into()
+            }
+        })?;
         let outcome = entry.outcome.clone();
+        self.bytes += bytes_len;
         self.entries.push(entry);
         self.cursor += 1;
         Ok(outcome)

@@ -318,6 +318,13 @@ impl WasmHost {
             .instantiate_pre(component)
             .map_err(|e| format!("it imports something the host does not provide: {e:#}"))?;
         if exports.iter().any(|e| e == WORKFLOW_EXPORT) {
+            // Its only state is what its journal rebuilds.
+            if ty.imports(&self.engine).any(|(n, _)| n.starts_with("aslan:host/state")) {
+                return Err(
+                    "a code workflow (world aslan:host/workflow) may not import aslan:host/state: it is not journaled"
+                        .into(),
+                );
+            }
             WorkflowPre::new(pre).map(Kind::Workflow).map_err(|e| {
                 format!("it exports {WORKFLOW_EXPORT} but not as the world aslan:host/workflow has it: {e:#}")
             })
@@ -411,11 +418,13 @@ impl WasmHost {
             let _permit = permits.acquire_owned().await;
             return tokio::time::timeout(MAX_CALL_WALL, fut).await.map_err(|_| too_long());
         }
-        let handle = rt.spawn(async move {
+        // A caller that gives up (a stopped execution's task) stops the
+        // guest too.
+        let mut handle = AbortOnDrop(rt.spawn(async move {
             let _permit = permits.acquire_owned().await;
             tokio::time::timeout(MAX_CALL_WALL, fut).await
-        });
-        match handle.await {
+        }));
+        match (&mut handle.0).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(_)) => Err(too_long()),
             Err(e) => Err(StateError::new(TRAP, format!("the guest call did not finish: {e}"))),
@@ -490,9 +499,11 @@ impl WasmHost {
                 .await;
                 let data = store.into_data();
                 // The journal must also hold up at the end of the run.
+                // A guest that returns (its output or its error) while
+                // entries are left has diverged.
                 let r = match (r, &data.journal) {
-                    (Ok(Ok(out)), Some(j)) => match j.finish() {
-                        Ok(()) => Ok(Ok(out)),
+                    (Ok(done), Some(j)) => match j.finish() {
+                        Ok(()) => Ok(done),
                         Err(e) => Err(e.into()),
                     },
                     (r, _) => r,
@@ -541,6 +552,15 @@ impl WasmHost {
 
 /// The export of a code workflow (world `workflow`).
 pub const WORKFLOW_EXPORT: &str = "aslan:host/entry@0.1.0";
+
+/// Aborts a spawned guest call when its caller drops it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// A call that outlasted [`MAX_CALL_WALL`].
 fn too_long() -> StateError {

@@ -226,7 +226,7 @@ impl GuestData {
     /// Starts the clock of guest time (when the call begins to run).
     pub fn start_clock(&mut self) {
         *self.resumed.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        self.host_at_resume = self.host_time;
+        self.host_at_resume = self.all_host_time();
     }
 
     /// Adds the slice since the guest last resumed, less the host calls in
@@ -235,11 +235,17 @@ impl GuestData {
     pub fn tick(&mut self) -> Duration {
         let now = Instant::now();
         let mut resumed = self.resumed.lock().unwrap_or_else(|e| e.into_inner());
-        let host = self.host_time.saturating_sub(self.host_at_resume);
+        let host = self.all_host_time().saturating_sub(self.host_at_resume);
         self.used += now.saturating_duration_since(*resumed).saturating_sub(host);
         *resumed = now;
-        self.host_at_resume = self.host_time;
+        self.host_at_resume = self.all_host_time();
         self.used
+    }
+
+    /// Time in host calls, a code workflow's waits for its journal's
+    /// commits included.
+    fn all_host_time(&self) -> Duration {
+        self.host_time + self.journal.as_ref().map_or(Duration::ZERO, |j| j.waited)
     }
 
     /// A handle that [`tick`](GuestData::tick)'s caller sets when the guest

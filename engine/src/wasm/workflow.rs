@@ -81,10 +81,9 @@ impl Workflows {
                 ));
             };
             let key = task.ctx.idempotency_key.clone();
-            let entries = match durable
-                .journal(&task.ctx.execution_arn, task.invocation.token)
-                .and_then(journal::parse_entries)
-            {
+            let raw = durable.journal(&task.ctx.execution_arn, task.invocation.token);
+            let bytes = raw.as_ref().map_or(0, |r| r.iter().map(Vec::len).sum());
+            let entries = match raw.and_then(journal::parse_entries) {
                 Ok(e) => e,
                 Err(e) => return Outcome::Failed(StateError::runtime(format!("the workflow's journal: {e}"))),
             };
@@ -95,7 +94,8 @@ impl Workflows {
                 key,
                 seq: 0,
             };
-            let replay = Box::new(Replay::new(at, entries, durable, Wake::from_state(state.as_ref())));
+            let replay =
+                Box::new(Replay::new(at, entries, durable, Wake::from_state(state.as_ref())).with_bytes(bytes));
             let again = state.unwrap_or_else(|| json!({}));
             let input = task.invocation.parameters.to_string();
             let who = caller(&task);

@@ -124,7 +124,10 @@ impl Actor {
         now: i64,
         g: &mut Group,
     ) -> Result<(), CallbackError> {
-        if !self.tasks.contains_key(&(id, token)) || !self.live.get(&id).is_some_and(|l| l.ex.waits_on_task(token)) {
+        if !self.tasks.contains_key(&(id, token))
+            || !self.live.get(&id).is_some_and(|l| l.ex.waits_on_task(token))
+            || g.answered.contains(task_token)
+        {
             return Err(CallbackError::TaskDoesNotExist);
         }
         let stored = match answer {
@@ -148,6 +151,7 @@ impl Actor {
                 "cause": cause.unwrap_or_default(),
             }}),
         };
+        g.answered.insert(task_token.to_string());
         g.batch.insert(key::callback_answer(task_token), to_vec(&stored));
         g.batch.remove(key::token(task_token));
         self.wake(id, token, g);

@@ -55,6 +55,8 @@ impl Actor {
         g.journal_keys.insert((at.execution_arn.clone(), at.token, at.seq));
         g.batch.insert(k, entry);
         if let Some(cb) = callback {
+            g.journal_callbacks
+                .push((at.execution_arn.clone(), at.token, cb.clone()));
             let e = TokenEntry {
                 id,
                 token: at.token,
@@ -84,7 +86,19 @@ impl Actor {
             return;
         }
         let Some(l) = self.live.get(&id) else { return };
-        for (k, v) in self.store.journal_entries(&l.rec.arn, token) {
+        // What this group wrote is not in the store yet.
+        let arn = l.rec.arn.clone();
+        for (a, t, seq) in &g.journal_keys {
+            if *a == arn && *t == token {
+                g.batch.remove(key::journal(a, *t, *seq));
+            }
+        }
+        for (a, t, cb) in &g.journal_callbacks {
+            if *a == arn && *t == token {
+                g.batch.remove(key::token(cb));
+            }
+        }
+        for (k, v) in self.store.journal_entries(&arn, token) {
             if let Ok(e) = serde_json::from_slice::<Value>(&v) {
                 if e["call"] == "durable.create-callback" {
                     if let Some(t) = e["outcome"]["ok"].as_str() {
@@ -108,8 +122,11 @@ impl Actor {
             t.woken = true;
             return;
         }
-        if let crate::store::TaskPhase::Polling { next_ms, .. } = t.rec.phase {
-            self.polls.remove(&(next_ms, id, token));
+        if let crate::store::TaskPhase::Polling { next_ms, .. } = &mut t.rec.phase {
+            // In memory only: after a restart the stored time holds, and
+            // the answer is found then.
+            self.polls.remove(&(*next_ms, id, token));
+            *next_ms = now;
             g.effects.push(super::Effect::Poll(now, id, token));
         }
     }
@@ -119,6 +136,7 @@ impl Actor {
 pub(super) struct ExecDurable {
     pub(super) tx: mpsc::WeakSender<Msg>,
     pub(super) store: Store,
+    pub(super) clock: std::sync::Arc<dyn crate::exec::Clock>,
 }
 
 fn runtime(e: impl std::fmt::Display) -> StateError {
@@ -128,6 +146,10 @@ fn runtime(e: impl std::fmt::Display) -> StateError {
 impl Durable for ExecDurable {
     fn journal(&self, execution_arn: &str, token: u64) -> Result<Vec<Vec<u8>>, String> {
         self.store.journal(execution_arn, token).map_err(|e| e.to_string())
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     fn callback_answer(&self, token: &str) -> Result<Option<Value>, String> {

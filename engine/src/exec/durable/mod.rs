@@ -237,6 +237,7 @@ impl Executor {
         let bound = cfg.tasks.bind_durable(Arc::new(journal::ExecDurable {
             tx: tx.downgrade(),
             store: store.clone(),
+            clock: cfg.clock.clone(),
         }));
         if !bound {
             tracing::warn!("the task registry is bound to another executor: its code workflows journal there");
@@ -487,6 +488,11 @@ struct Group {
     journaled: Vec<(journal::JournalReply, Result<(), String>)>,
     /// Journal entries written in this group (execution ARN, token, seq).
     journal_keys: std::collections::HashSet<(String, u64, u32)>,
+    /// Callback tokens registered in this group (execution ARN, task
+    /// token, callback token).
+    journal_callbacks: Vec<(String, u64, String)>,
+    /// Callback tokens answered in this group (each answers once).
+    answered: std::collections::HashSet<String>,
 }
 
 struct Actor {
@@ -730,7 +736,11 @@ impl Actor {
             match e {
                 Effect::Start(id, token) => self.spawn_start(id, token),
                 Effect::Poll(at, id, token) => {
-                    if self.tasks.contains_key(&(id, token)) {
+                    // Only the task's current poll (a wake may have moved it).
+                    let current = self.tasks.get(&(id, token)).is_some_and(
+                        |t| matches!(t.rec.phase, crate::store::TaskPhase::Polling { next_ms, .. } if next_ms == at),
+                    );
+                    if current {
                         self.polls.insert((at, id, token));
                     }
                 }

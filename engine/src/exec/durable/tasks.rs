@@ -131,6 +131,9 @@ impl Actor {
             return;
         };
         let t = self.tasks.get_mut(&(id, token)).expect("checked above");
+        if let Some(old) = t.running.take() {
+            old.abort();
+        }
         t.epoch += 1;
         let epoch = t.epoch;
         let (sig_tx, sig_rx) = mpsc::unbounded_channel();
@@ -167,8 +170,17 @@ impl Actor {
 
     /// A poll is due: run it (nothing to commit until its outcome).
     pub(super) fn poll_now(&mut self, id: u64, token: u64) {
-        let state = match self.tasks.get(&(id, token)).map(|t| &t.rec.phase) {
-            Some(TaskPhase::Polling { state, .. }) => state.clone(),
+        let Some(t) = self.tasks.get_mut(&(id, token)) else {
+            return;
+        };
+        // One run of a task at a time: a poll due while one runs (a code
+        // workflow woken by a callback) follows it.
+        if t.running.is_some() {
+            t.woken = true;
+            return;
+        }
+        let state = match &t.rec.phase {
+            TaskPhase::Polling { state, .. } => state.clone(),
             _ => return,
         };
         self.spawn(id, token, Some(state));

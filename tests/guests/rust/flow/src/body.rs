@@ -5,6 +5,7 @@
 // The input is {"steps": [STEP, ...]}; the output lists what each step
 // gave. Steps:
 //   {"op": "now"} {"op": "uuid"} {"op": "random"}
+//   {"op": "uuids", "n": N}: N UUIDs; gives the last (benchmarks)
 //   {"op": "sleep", "ms": N}
 //   {"op": "log", "message": "..."}
 //   {"op": "job", "cluster": {"name", "endpoint", "ca"}, "namespace": NS,
@@ -17,6 +18,8 @@
 //   {"op": "callback"}: creates a callback (the test reads its token from
 //    the history) and waits for its answer; gives the answer, or the
 //    error as {"error", "cause"}
+//   {"op": "create-callback"} then, later, {"op": "await-callback"}: the
+//    same in two steps (what runs between them runs before the wait)
 //   {"op": "fail", "error": E, "cause": C}
 
 use aslan_guest::workflow::{self, Workflow};
@@ -56,12 +59,20 @@ fn job(step: &Value) -> Result<Value, TaskError> {
 impl Workflow for Flow {
     fn run(input: Value) -> Result<Value, TaskError> {
         let mut out = Vec::new();
+        let mut pending: Option<workflow::Callback> = None;
         let steps = input["steps"].as_array().cloned().unwrap_or_default();
         for step in &steps {
             let v = match step["op"].as_str().unwrap_or_default() {
                 "now" => json!(workflow::now_ms()),
                 "uuid" => json!(workflow::uuid()),
                 "random" => json!(workflow::random_u64()),
+                "uuids" => {
+                    let mut last = String::new();
+                    for _ in 0..step["n"].as_u64().unwrap_or(0) {
+                        last = workflow::uuid();
+                    }
+                    json!(last)
+                }
                 "sleep" => {
                     if DIVERGE {
                         workflow::uuid();
@@ -94,6 +105,16 @@ impl Workflow for Flow {
                 "callback" => match workflow::create_callback().wait() {
                     Ok(v) => v,
                     Err(e) => json!({ "error": e.error, "cause": e.cause }),
+                },
+                "create-callback" => {
+                    let cb = workflow::create_callback();
+                    pending = Some(cb);
+                    json!("created")
+                }
+                "await-callback" => match pending.take().map(|cb| cb.wait()) {
+                    Some(Ok(v)) => v,
+                    Some(Err(e)) => json!({ "error": e.error, "cause": e.cause }),
+                    None => return Err(TaskError::runtime("no callback was created")),
                 },
                 "fail" => {
                     return Err(TaskError::new(
