@@ -95,11 +95,16 @@ fn calls(h: &[Value]) -> Vec<String> {
 /// ms; every `restart_every` rounds the executor is shut down and opened
 /// again on the same store. Gives the store, the executor and the number
 /// of restarts.
+/// Where `drive` reopens the executor.
+struct Setup<'a> {
+    dir: &'a Path,
+    clock: &'a Arc<ManualClock>,
+    cloud: Option<&'a Cloud>,
+    module: &'a str,
+}
+
 async fn drive(
-    dir: &Path,
-    clock: &Arc<ManualClock>,
-    c: Option<&Cloud>,
-    module: &str,
+    at: Setup<'_>,
     arn: &str,
     step: i64,
     restart_every: usize,
@@ -111,11 +116,11 @@ async fn drive(
         if store.execution_by_arn(arn).unwrap().unwrap().status != "RUNNING" {
             return (store, ex, restarts);
         }
-        clock.advance(step);
+        at.clock.advance(step);
         if round % restart_every == 0 {
             ex.shutdown().await;
             drop(store);
-            let (s, e, _) = open(dir, clock.clone(), c, module);
+            let (s, e, _) = open(at.dir, at.clock.clone(), at.cloud, at.module);
             (store, ex) = (s, e);
             restarts += 1;
         }
@@ -197,7 +202,13 @@ async fn restarted_at_every_step(module: &str) {
         {"op": "log", "message": "done"}
     ]});
     let rec = ex.start_execution(start(&sm, "e1", input)).await.unwrap();
-    let (store, ex, restarts) = drive(&dir, &clock, Some(&c), module, &rec.arn, 5_000, 3, (store, ex)).await;
+    let setup = Setup {
+        dir: &dir,
+        clock: &clock,
+        cloud: Some(&c),
+        module,
+    };
+    let (store, ex, restarts) = drive(setup, &rec.arn, 5_000, 3, (store, ex)).await;
     assert!(restarts >= 6, "restarted {restarts} times");
     let done = store.execution_by_arn(&rec.arn).unwrap().unwrap();
     assert_eq!(done.status, "SUCCEEDED", "{done:?}");

@@ -90,11 +90,14 @@ pub trait Durable: Send + Sync {
     fn now_ms(&self) -> i64;
 }
 
+/// One invocation's entries, in order.
+type Journal = Vec<Vec<u8>>;
+
 /// A [`Durable`] in memory, for a run in one process: the journal lasts as
 /// long as the process, child executions are refused, and callbacks are
 /// never answered (there is no API to answer them).
 pub struct MemoryDurable {
-    journals: Mutex<HashMap<(String, u64), Vec<Vec<u8>>>>,
+    journals: Mutex<HashMap<(String, u64), Journal>>,
     clock: Arc<dyn Clock>,
 }
 
