@@ -611,3 +611,46 @@ async fn an_answer_that_comes_while_the_workflow_sleeps_does_not_end_the_sleep()
     assert_eq!(out["results"], json!(["created", "slept", {"early": true}]));
     ex.shutdown().await;
 }
+
+#[test]
+fn aslan_run_takes_a_wasm_and_runs_it_as_a_code_workflow() {
+    let run = |input: Value| {
+        let o = Command::new(env!("CARGO_BIN_EXE_aslan"))
+            .arg("run")
+            .arg(guest("flow"))
+            .arg("--input")
+            .arg(input.to_string())
+            .arg("--history")
+            .output()
+            .unwrap();
+        let out: Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+        (o.status.code(), out, String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    // Sleeps run on the real clock here: 200 ms.
+    let (code, out, history) = run(json!({"steps": [{"op": "uuid"}, {"op": "sleep", "ms": 200}, {"op": "random"}]}));
+    assert_eq!(code, Some(0), "{history}");
+    assert_eq!(out["results"][1], "slept");
+    assert_eq!(out["results"][0].as_str().unwrap().len(), 36);
+    // The machine is the module's one Task state.
+    assert!(
+        history.contains(r#""resource":"arn:aslan:states:::workflow:flow""#),
+        "{history}"
+    );
+    // Callbacks and child executions need a server, and say so.
+    let (code, out, _) = run(json!({"steps": [{"op": "callback"}]}));
+    assert_eq!(code, Some(1));
+    assert_eq!(out["Error"], "States.Runtime");
+    assert!(
+        out["Cause"]
+            .as_str()
+            .unwrap()
+            .contains("only on a server (aslan serve)"),
+        "{out}"
+    );
+    let (_, out, _) = run(json!({"steps": [{"op": "fail", "error": "Flow.Bad", "cause": "no"}]}));
+    assert_eq!(
+        (out["Error"].as_str(), out["Cause"].as_str()),
+        (Some("Flow.Bad"), Some("no"))
+    );
+}
