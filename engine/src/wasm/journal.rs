@@ -287,7 +287,7 @@ impl Replay {
                 note["error"] = e["error"].clone();
                 note["cause"] = e["cause"].clone();
             }
-            None => note["result"] = Value::String(clip(entry.outcome["ok"].to_string(), 32 * 1024)),
+            None => note["result"] = Value::String(super::run::clip(entry.outcome["ok"].to_string(), 32 * 1024)),
         }
         let at = JournalAt {
             seq: self.cursor as u32,
@@ -324,18 +324,6 @@ impl Replay {
             ))),
         }
     }
-}
-
-fn clip(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-        s.push_str(" ...");
-    }
-    s
 }
 
 /// The request as stored: itself, or its length when long.

@@ -185,7 +185,9 @@ fn spawn_ticker(engine: &Engine) {
         .expect("spawning the epoch thread");
 }
 
-fn clip(mut s: String, max: usize) -> String {
+/// `s` cut to at most `max` bytes (on a character boundary), with " ..."
+/// after a cut.
+pub(super) fn clip(mut s: String, max: usize) -> String {
     if s.len() > max {
         let mut end = max;
         while !s.is_char_boundary(end) {

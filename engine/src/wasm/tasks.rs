@@ -25,6 +25,18 @@ impl WasmTasks {
 
 const PATTERNS: &[Pattern] = &[Pattern::RequestResponse];
 
+/// The module a Task's resource names (`...:wasm:NAME`,
+/// `...:workflow:NAME`), or the task's `Wasm.ModuleNotFound` failure.
+pub fn module_of(host: &WasmHost, task: &Task) -> Result<Arc<super::WasmModule>, Outcome> {
+    let name = task.resource.action();
+    host.module(name).ok_or_else(|| {
+        Outcome::Failed(StateError::new(
+            MODULE_NOT_FOUND,
+            format!("No WebAssembly module is registered as {name:?}"),
+        ))
+    })
+}
+
 /// The caller of a task, for the guest's store.
 pub fn caller(task: &Task) -> Caller {
     Caller {
@@ -41,12 +53,9 @@ impl Integration for WasmTasks {
     fn start(&self, task: Task) -> TaskFuture {
         let host = self.host.clone();
         Box::pin(async move {
-            let name = task.resource.action();
-            let Some(m) = host.module(name) else {
-                return Outcome::Failed(StateError::new(
-                    MODULE_NOT_FOUND,
-                    format!("No WebAssembly module is registered as {name:?}"),
-                ));
+            let m = match module_of(&host, &task) {
+                Ok(m) => m,
+                Err(failed) => return failed,
             };
             let input = task.invocation.parameters.to_string();
             let who = caller(&task);

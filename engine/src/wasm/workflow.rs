@@ -19,8 +19,7 @@
 
 use super::journal::{self, JournalConflict, JournalFailed, NonDeterminism, Replay, Suspend, Wake, NON_DETERMINISM};
 use super::run::{classify, WasmHost};
-use super::tasks::caller;
-use super::MODULE_NOT_FOUND;
+use super::tasks::{caller, module_of};
 use crate::asl::StateError;
 use crate::tasks::workflow::{Durable, JournalAt, MemoryDurable};
 use crate::tasks::{Integration, Outcome, Pattern, Resource, Task, TaskFuture};
@@ -73,12 +72,9 @@ impl Workflows {
         let host = self.host.clone();
         let durable = self.durable();
         Box::pin(async move {
-            let name = task.resource.action();
-            let Some(m) = host.module(name) else {
-                return Outcome::Failed(StateError::new(
-                    MODULE_NOT_FOUND,
-                    format!("No WebAssembly module is registered as {name:?}"),
-                ));
+            let m = match module_of(&host, &task) {
+                Ok(m) => m,
+                Err(failed) => return failed,
             };
             let key = task.ctx.idempotency_key.clone();
             let raw = durable.journal(&task.ctx.execution_arn, task.invocation.token);

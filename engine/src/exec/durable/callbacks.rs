@@ -58,6 +58,17 @@ fn well_formed(token: &str) -> bool {
     token.len() == 64 && token.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// SendTaskSuccess's output: JSON of at most [`PAYLOAD_LIMIT`] bytes.
+fn parse_output(output: &str) -> Result<Value, CallbackError> {
+    if output.len() > PAYLOAD_LIMIT {
+        return Err(CallbackError::InvalidOutput(format!(
+            "The output has a size of {} bytes, which exceeds the maximum of {PAYLOAD_LIMIT} bytes",
+            output.len()
+        )));
+    }
+    serde_json::from_str(output).map_err(|e| CallbackError::InvalidOutput(format!("Invalid Output: '{e}'")))
+}
+
 impl Actor {
     pub(super) fn answer(
         &mut self,
@@ -91,14 +102,7 @@ impl Actor {
         let event = match answer {
             TaskAnswer::Heartbeat => Event::TaskHeartbeat { token },
             TaskAnswer::Success(output) => {
-                if output.len() > PAYLOAD_LIMIT {
-                    return Err(CallbackError::InvalidOutput(format!(
-                        "The output has a size of {} bytes, which exceeds the maximum of {PAYLOAD_LIMIT} bytes",
-                        output.len()
-                    )));
-                }
-                let output: Value = serde_json::from_str(&output)
-                    .map_err(|e| CallbackError::InvalidOutput(format!("Invalid Output: '{e}'")))?;
+                let output = parse_output(&output)?;
                 self.finish_task(id, token, g);
                 Event::TaskSucceeded { token, output }
             }
@@ -136,14 +140,7 @@ impl Actor {
                 return Ok(());
             }
             TaskAnswer::Success(output) => {
-                if output.len() > PAYLOAD_LIMIT {
-                    return Err(CallbackError::InvalidOutput(format!(
-                        "The output has a size of {} bytes, which exceeds the maximum of {PAYLOAD_LIMIT} bytes",
-                        output.len()
-                    )));
-                }
-                let output: Value = serde_json::from_str(&output)
-                    .map_err(|e| CallbackError::InvalidOutput(format!("Invalid Output: '{e}'")))?;
+                let output = parse_output(&output)?;
                 serde_json::json!({ "ok": output })
             }
             TaskAnswer::Failure { error, cause } => serde_json::json!({ "err": {
