@@ -824,23 +824,20 @@ impl Api {
         let (max, after) = page(req)?;
         let reverse = req.get("reverseOrder").and_then(Value::as_bool).unwrap_or(false);
         let include_data = req.get("includeExecutionData").and_then(Value::as_bool).unwrap_or(true);
-        let mut events = self.engine.store().history(rec.id)?;
-        if reverse {
-            events.reverse();
+        let start = after.as_deref().map(|t| history_token(t, usize::MAX)).transpose()?.unwrap_or(0);
+        // Only the page is read from the store, not the whole history.
+        let (mut page, len) = self.engine.store().history_page(rec.id, start, max, reverse)?;
+        if start > len {
+            return Err(ApiError::new(Kind::InvalidToken, "Invalid Token"));
         }
-        let start: usize = match after {
-            Some(t) => history_token(&t, events.len())?,
-            None => 0,
-        };
-        let end = (start + max).min(events.len());
-        let mut page: Vec<Value> = events.get(start..end).unwrap_or_default().to_vec();
+        let end = start + page.len();
         if !include_data {
             for e in &mut page {
                 strip_data(e);
             }
         }
         let mut out = json!({"events": page});
-        if end < events.len() {
+        if end < len {
             out["nextToken"] = json!(token(&end.to_string()));
         }
         Ok(out)

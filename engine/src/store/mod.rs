@@ -680,6 +680,63 @@ impl Store {
         Ok(out)
     }
 
+    /// One page of an execution's history without reading the rest:
+    /// `max` events from position `start` (0-based; counted from the last
+    /// event when `reverse`), and the history's length. A page costs what
+    /// it holds, so a console polling the tail of a long history, or a
+    /// client paging through it, reads each event once.
+    pub fn history_page(
+        &self,
+        id: u64,
+        start: usize,
+        max: usize,
+        reverse: bool,
+    ) -> Result<(Vec<Value>, usize), StoreError> {
+        let event_id = |e: &Value| e.get("id").and_then(Value::as_u64).unwrap_or(0);
+        let len = match self.db.scan_prefix(key::history_prefix(id)).next_back() {
+            None => return Ok((Vec::new(), 0)),
+            Some(r) => {
+                let step: Vec<Value> = serde_json::from_slice(&r?.1)?;
+                step.last().map(event_id).unwrap_or(0) as usize
+            }
+        };
+        if start >= len || max == 0 {
+            return Ok((Vec::new(), len));
+        }
+        let first_key = key::history(id, 0);
+        let mut out = Vec::with_capacity(max.min(len - start));
+        if reverse {
+            // Event ids run 1..=len: the page holds ids top, top-1, ...
+            let top = (len - start) as u64;
+            for r in self.db.range(first_key..=key::history(id, top)).rev() {
+                let step: Vec<Value> = serde_json::from_slice(&r?.1)?;
+                for e in step.into_iter().rev().filter(|e| event_id(e) <= top) {
+                    out.push(e);
+                    if out.len() == max {
+                        return Ok((out, len));
+                    }
+                }
+            }
+        } else {
+            let from = start as u64 + 1;
+            // The step holding event `from` starts at or before it.
+            let step_start = match self.db.range(first_key.clone()..=key::history(id, from)).next_back() {
+                Some(r) => r?.0.to_vec(),
+                None => first_key,
+            };
+            for r in self.db.range(step_start..=key::history(id, u64::MAX)) {
+                let step: Vec<Value> = serde_json::from_slice(&r?.1)?;
+                for e in step.into_iter().filter(|e| event_id(e) >= from) {
+                    out.push(e);
+                    if out.len() == max {
+                        return Ok((out, len));
+                    }
+                }
+            }
+        }
+        Ok((out, len))
+    }
+
     /// One execution's snapshot.
     pub fn snapshot(&self, id: u64) -> Result<Option<sled::IVec>, StoreError> {
         Ok(self.db.get(key::snapshot(id))?)
@@ -729,6 +786,40 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_pages_match_slices_of_the_whole_history() {
+        let store = Store::temporary().unwrap();
+        // Steps of 1 to 4 events, as group commits write them, next to a
+        // neighbour execution whose events must not leak into the pages.
+        let mut next = 1u64;
+        let mut batch = sled::Batch::default();
+        for size in [1usize, 3, 2, 4, 1, 1, 3] {
+            let step: Vec<Value> = (0..size as u64).map(|i| serde_json::json!({"id": next + i})).collect();
+            batch.insert(key::history(7, next), serde_json::to_vec(&step).unwrap());
+            next += size as u64;
+        }
+        batch.insert(key::history(8, 1), b"[{\"id\": 1}]".to_vec());
+        batch.insert(key::history(6, 1), b"[{\"id\": 1}]".to_vec());
+        store.apply(batch).unwrap();
+        let all = store.history(7).unwrap();
+        assert_eq!(all.len(), 15);
+        for reverse in [false, true] {
+            let mut ordered = all.clone();
+            if reverse {
+                ordered.reverse();
+            }
+            for start in 0..=16 {
+                for max in 0..=16 {
+                    let (page, len) = store.history_page(7, start, max, reverse).unwrap();
+                    assert_eq!(len, 15);
+                    let want: Vec<Value> = ordered.iter().skip(start).take(max).cloned().collect();
+                    assert_eq!(page, want, "start {start} max {max} reverse {reverse}");
+                }
+            }
+        }
+        assert_eq!(store.history_page(9, 0, 10, false).unwrap(), (vec![], 0));
+    }
 
     #[test]
     fn keys_round_trip_and_sort() {
