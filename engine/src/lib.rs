@@ -6,7 +6,8 @@
 //! - [`asl`] is the pure core: parse and validate Amazon States Language,
 //!   and interpret it as a step function from (state, event) to
 //!   (state, commands).
-//! - [`api`] serves the AWS Step Functions API over HTTP.
+//! - [`api`] serves the AWS Step Functions API over HTTP, and [`console`]
+//!   a web console over that API.
 //! - [`exec`] drives executions: clocks, timers and task dispatch.
 //! - [`store`] keeps executions durable in sled.
 //! - [`tasks`] holds the task seam and its integrations: Kubernetes
@@ -21,6 +22,8 @@
 pub mod api;
 pub mod asl;
 pub mod config;
+#[cfg(feature = "server")]
+pub mod console;
 pub mod engine;
 pub mod exec;
 pub mod policy;

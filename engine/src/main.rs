@@ -135,6 +135,10 @@ enum Cmd {
             requires = "access_key_id"
         )]
         secret_access_key: Option<String>,
+        /// The web console's login token (with credentials set). Without
+        /// it, a random one is made and printed at startup.
+        #[arg(long, env = "ASLAN_CONSOLE_TOKEN", hide_env_values = true)]
+        console_token: Option<String>,
     },
     /// Inspect and stop executions on a running `aslan serve`.
     Executions {
@@ -346,6 +350,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             activity_wait_seconds,
             access_key_id,
             secret_access_key,
+            console_token,
         } => {
             let credentials = match (access_key_id, secret_access_key) {
                 (Some(a), Some(s)) => Some(aslan::api::sigv4::Credentials {
@@ -368,6 +373,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 mock,
                 fsync: !no_fsync,
                 credentials,
+                console_token,
                 activity_wait: std::time::Duration::from_secs(activity_wait_seconds),
                 cleanup_on_stop,
             };

@@ -20,6 +20,7 @@ pub struct ServeOptions {
     pub mock: Option<String>,
     pub fsync: bool,
     pub credentials: Option<Credentials>,
+    pub console_token: Option<String>,
     pub activity_wait: std::time::Duration,
     pub cleanup_on_stop: bool,
 }
@@ -63,12 +64,27 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", o.listen))?;
     let addr = listener.local_addr()?;
+    let mut console_token = o.console_token.filter(|t| !t.is_empty());
     match &o.credentials {
-        Some(c) => eprintln!(
-            "aslan: requests must be SigV4-signed with access key {}",
-            c.access_key_id
-        ),
-        None => eprintln!("aslan: no credentials configured: serving loopback only, requests are not authenticated"),
+        Some(c) => {
+            eprintln!(
+                "aslan: requests must be SigV4-signed with access key {}",
+                c.access_key_id
+            );
+            let console = format!("aslan: web console on http://{addr}/: log in with the access key pair");
+            if console_token.is_none() {
+                // 244 random bits, shown once: the operator's to hand out.
+                let t = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+                eprintln!("{console} or the console token {t}");
+                console_token = Some(t);
+            } else {
+                eprintln!("{console} or the console token given with --console-token");
+            }
+        }
+        None => {
+            eprintln!("aslan: no credentials configured: serving loopback only, requests are not authenticated");
+            eprintln!("aslan: web console on http://{addr}/");
+        }
     }
     eprintln!(
         "aslan: serving the Step Functions API on http://{addr} (data in {}, fsync {})",
@@ -85,6 +101,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
             region: o.region,
             account: o.account,
             credentials: o.credentials,
+            console_token,
             activity_wait: o.activity_wait,
             cleanup_on_stop: o.cleanup_on_stop,
         },
@@ -92,7 +109,8 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         admin: tokio::sync::Mutex::new(()),
         stopping: stopping.clone(),
     });
-    axum::serve(listener, api::router(api))
+    let app = api::router(api.clone()).merge(aslan::console::router(api));
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             // Workers in GetActivityTask get their empty answer now rather

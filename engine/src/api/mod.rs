@@ -36,8 +36,13 @@ pub struct ApiConfig {
     pub region: String,
     /// Account in ARNs.
     pub account: String,
-    /// When set, every request must be SigV4-signed with these.
+    /// When set, every request must be SigV4-signed with these, or come
+    /// from a browser logged in to the web console.
     pub credentials: Option<sigv4::Credentials>,
+    /// The web console's token: with credentials set, a browser logs in
+    /// with it (or with the access key pair) and its session cookie holds
+    /// it ([`crate::console::auth`]). `None` or empty: no cookie is valid.
+    pub console_token: Option<String>,
     /// How long GetActivityTask waits for a task (60 s on AWS).
     pub activity_wait: std::time::Duration,
     /// After StopExecution, delete the EKS resources the execution created
@@ -122,7 +127,9 @@ pub fn router(api: Arc<Api>) -> axum::Router {
 }
 
 async fn handle(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(creds) = &api.cfg.credentials {
+    // A request without a signature may come from a logged-in console.
+    let console = !headers.contains_key("authorization") && crate::console::auth::has_session(&api.cfg, &headers);
+    if let (Some(creds), false) = (&api.cfg.credentials, console) {
         let hs: Vec<(String, String)> = headers
             .iter()
             .map(|(k, v)| {

@@ -265,14 +265,18 @@ fn verify_for(
     }
     let scope = &credential[akid.len() + 1..];
     let expected = signature(req, &signed_headers, amz_date, scope, &creds.secret_access_key);
-    // Constant-time comparison.
-    let ok = expected.len() == sig.len() && expected.bytes().zip(sig.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
-    if !ok {
+    if !constant_time_eq(expected.as_bytes(), sig.as_bytes()) {
         return Err(invalid(
             "The request signature we calculated does not match the signature you provided.".into(),
         ));
     }
     Ok(())
+}
+
+/// Compares two secrets in time that depends on their lengths only, not
+/// on where they first differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Signs a request: returns the `X-Amz-Date` and `Authorization` header values.
