@@ -24,9 +24,12 @@ export async function execution(app, arn) {
     call("DescribeStateMachineForExecution", { executionArn: arn }),
     history(arn),
   ]);
+  performance.mark("aslan:fetched");
   const view = new View(app, arn, desc, machine);
   view.model.add(events);
+  performance.mark("aslan:modelled");
   view.render();
+  performance.mark("aslan:rendered");
   document.body.dataset.ready = "true";
   document.body.dataset.loadMs = String(Math.round(performance.now()));
   view.live();

@@ -80,6 +80,38 @@ export class Model {
     inst.failure = failure;
   }
 
+  /** Whether an attempt failed, itself or in a branch; ends its branches. */
+  failedAttempt(inst) {
+    const branchFailed = this.abandon(inst);
+    return this.resolve(inst) || (inst.kind === "ParallelStateEntered" && branchFailed);
+  }
+
+  /**
+   * Ends an open instance that will not exit (its execution, branch or
+   * attempt ended): a failed one counts as failed, any other as
+   * cancelled. Returns whether it failed.
+   */
+  finish(inst) {
+    const failed = this.failedAttempt(inst);
+    this.close(inst);
+    if (failed) inst.r.failed++;
+    else inst.r.cancelled++;
+    return failed;
+  }
+
+  /**
+   * Finishes the states still open inside a Parallel or Map instance whose
+   * attempt ended. Returns whether one of them failed: a failed branch
+   * fails its Parallel state, whose history may go on to its Retry or
+   * Catch without an event of its own.
+   */
+  abandon(inst) {
+    let failed = false;
+    for (const k of inst.kids) if (this.open.has(k)) failed = this.finish(k) || failed;
+    inst.kids = [];
+    return failed;
+  }
+
   resolve(inst) {
     if (inst.failure) { inst.r.pending--; inst.failure = null; return true; }
     return false;
@@ -104,7 +136,12 @@ export class Model {
     const d = details(e);
     let inst;
     if (t.endsWith("StateEntered") && e.stateEnteredEventDetails) {
-      inst = { r: this.run(d.name), failure: null };
+      // Entered right after an event of a state still open: nested in it
+      // (a branch or an iteration); otherwise a sibling of that state.
+      const before = this.owner.get(e.previousEventId);
+      const parent = before && this.open.has(before) ? before : before?.parent;
+      inst = { r: this.run(d.name), failure: null, parent, kind: t, kids: [] };
+      if (parent) parent.kids.push(inst);
       this.open.add(inst);
       inst.r.live.push(inst);
       inst.r.entered++; inst.r.active++; inst.r.input = d.input;
@@ -124,7 +161,7 @@ export class Model {
     if (t.endsWith("StateEntered")) return;
     if (t.endsWith("StateExited")) {
       this.close(inst); r.exited++; r.output = d.output;
-      if (this.resolve(inst)) r.caught++;
+      if (this.failedAttempt(inst)) r.caught++;
     } else if (FAILURES.has(t)) {
       this.fail(inst, { error: d.error, cause: d.cause });
       if (d.error !== undefined) r.error = d.error;
@@ -138,7 +175,7 @@ export class Model {
       if (!this.iterations.has(map)) this.iterations.set(map, []);
       this.iterations.get(map)[it.index ?? 0] = status;
     } else {
-      if (ATTEMPTS.has(t) && this.resolve(inst)) r.retries++;
+      if (ATTEMPTS.has(t) && this.failedAttempt(inst)) r.retries++;
       if (d.parameters !== undefined) r.parameters = d.parameters;
       if (d.resource !== undefined) r.resource = `${d.resourceType ? d.resourceType + ":" : ""}${d.resource}`;
       if (t.endsWith("Succeeded") && d.output !== undefined) r.result = d.output;
@@ -171,11 +208,8 @@ export class Model {
   /** The execution ended: open failures fail their states, the rest stop. */
   end(status) {
     this.execution.status = status;
-    for (const inst of [...this.open]) {
-      this.close(inst);
-      if (this.resolve(inst)) inst.r.failed++;
-      else inst.r.cancelled++;
-    }
+    // Innermost first, so a failed branch fails its Parallel state.
+    for (const inst of [...this.open].reverse()) if (this.open.has(inst)) this.finish(inst);
   }
 
   /** One state's status (one of STATUSES). */
