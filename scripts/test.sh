@@ -30,6 +30,11 @@ if ! command -v strace >/dev/null; then
   as_root apt-get update -qq
   as_root apt-get install -y -qq strace
 fi
+if ! command -v chromium >/dev/null; then
+  log "installing Chromium (apt): the web console's tests drive it headless through Playwright"
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq chromium
+fi
 if ! perl -Mbignum=bpi -e 'exit(length(bpi(2000)) > 2000 ? 0 : 1)' 2>/dev/null; then
   # Debian 12's bundled Math::BigInt (1.999830) dies in bpi(2000), AWS's
   # example Job (examples/kubernetes, run as a local process by
@@ -43,8 +48,8 @@ if [ ! -x .venv/bin/python ]; then
   log "creating the Python environment for the API tests (.venv)"
   python3 -m venv .venv || { as_root apt-get update -qq && as_root apt-get install -y -qq python3-venv && python3 -m venv .venv; }
 fi
-if ! .venv/bin/python -c 'import boto3, pytest, awscli, moto.server' 2>/dev/null; then
-  log "installing boto3, pytest, the aws CLI and moto's server (pip)"
+if ! .venv/bin/python -c 'import boto3, pytest, awscli, moto.server, playwright.sync_api' 2>/dev/null; then
+  log "installing boto3, pytest, the aws CLI, moto's server and Playwright (pip)"
   .venv/bin/pip install -q -r tests/api/requirements.txt
 fi
 
@@ -69,7 +74,7 @@ for features in "" server cli kubernetes eks s3 wasm; do
 done
 cargo test -q -p aslan --no-default-features --lib --tests
 
-log "API tests against aslan serve (boto3, aws CLI, kill -9 crash test, Kubernetes emulator)"
+log "API tests against aslan serve (boto3, aws CLI, kill -9 crash test, Kubernetes emulator, the web console in Chromium)"
 # One profile for tests, examples and benchmarks: the debug binaries that
 # `cargo test --workspace --all-targets` just built (a release build of
 # kube, aws-sdk-eks and the rest would add several minutes).

@@ -680,11 +680,14 @@ impl Store {
         Ok(out)
     }
 
-    /// One page of an execution's history without reading the rest:
+    /// One page of an execution's history without parsing the rest:
     /// `max` events from position `start` (0-based; counted from the last
-    /// event when `reverse`), and the history's length. A page costs what
-    /// it holds, so a console polling the tail of a long history, or a
-    /// client paging through it, reads each event once.
+    /// event when `reverse`), and the history's length. Stored steps are
+    /// split into their events by [`json_array_elements`] and only the
+    /// page's events are parsed, so a console polling the tail of a long
+    /// history, or a client paging through one step of 10,000 events (an
+    /// inline Map), pays a scan of the steps it touches, not a parse of
+    /// the whole history per page.
     pub fn history_page(
         &self,
         id: u64,
@@ -692,47 +695,46 @@ impl Store {
         max: usize,
         reverse: bool,
     ) -> Result<(Vec<Value>, usize), StoreError> {
-        let event_id = |e: &Value| e.get("id").and_then(Value::as_u64).unwrap_or(0);
+        // Events are numbered 1..=len without gaps; a step's key holds the
+        // id of its first event.
+        let first_id = |k: &[u8]| u64::from_be_bytes(k[9..17].try_into().unwrap_or_default());
         let len = match self.db.scan_prefix(key::history_prefix(id)).next_back() {
             None => return Ok((Vec::new(), 0)),
             Some(r) => {
-                let step: Vec<Value> = serde_json::from_slice(&r?.1)?;
-                step.last().map(event_id).unwrap_or(0) as usize
+                let (k, v) = r?;
+                (first_id(&k) - 1) as usize + json_array_elements(&v).len()
             }
         };
         if start >= len || max == 0 {
             return Ok((Vec::new(), len));
         }
-        let first_key = key::history(id, 0);
-        let mut out = Vec::with_capacity(max.min(len - start));
-        if reverse {
-            // Event ids run 1..=len: the page holds ids top, top-1, ...
-            let top = (len - start) as u64;
-            for r in self.db.range(first_key..=key::history(id, top)).rev() {
-                let step: Vec<Value> = serde_json::from_slice(&r?.1)?;
-                for e in step.into_iter().rev().filter(|e| event_id(e) <= top) {
-                    out.push(e);
-                    if out.len() == max {
-                        return Ok((out, len));
-                    }
-                }
-            }
+        // The page holds the events with ids lo..=hi, in the asked order.
+        let (lo, hi) = if reverse {
+            let hi = (len - start) as u64;
+            (hi.saturating_sub(max as u64 - 1).max(1), hi)
         } else {
-            let from = start as u64 + 1;
-            // The step holding event `from` starts at or before it.
-            let step_start = match self.db.range(first_key.clone()..=key::history(id, from)).next_back() {
-                Some(r) => r?.0.to_vec(),
-                None => first_key,
-            };
-            for r in self.db.range(step_start..=key::history(id, u64::MAX)) {
-                let step: Vec<Value> = serde_json::from_slice(&r?.1)?;
-                for e in step.into_iter().filter(|e| event_id(e) >= from) {
-                    out.push(e);
-                    if out.len() == max {
-                        return Ok((out, len));
-                    }
+            let lo = start as u64 + 1;
+            (lo, (lo + max as u64 - 1).min(len as u64))
+        };
+        let first_key = key::history(id, 0);
+        // The step holding event `lo` starts at or before it.
+        let from = match self.db.range(first_key.clone()..=key::history(id, lo)).next_back() {
+            Some(r) => r?.0.to_vec(),
+            None => first_key,
+        };
+        let mut out = Vec::with_capacity((hi - lo + 1) as usize);
+        for r in self.db.range(from..=key::history(id, hi)) {
+            let (k, v) = r?;
+            let step_first = first_id(&k);
+            for (i, range) in json_array_elements(&v).into_iter().enumerate() {
+                let event = step_first + i as u64;
+                if (lo..=hi).contains(&event) {
+                    out.push(serde_json::from_slice(&v[range])?);
                 }
             }
+        }
+        if reverse {
+            out.reverse();
         }
         Ok((out, len))
     }
@@ -783,9 +785,71 @@ impl Store {
     }
 }
 
+/// The byte ranges of the elements of a JSON array (a stored history
+/// step), found by tracking nesting and strings, without parsing them.
+/// Malformed input gives whatever ranges it seems to hold; parsing them
+/// then reports the error.
+pub fn json_array_elements(buf: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, None);
+    for (i, &b) in buf.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'{' | b'[' => {
+                if depth == 1 {
+                    start = Some(i);
+                }
+                depth += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                match (depth, start.take()) {
+                    (1, Some(s)) => out.push(s..i + 1),
+                    // The array's end closes a last scalar element.
+                    (0, Some(s)) => out.push(s..i),
+                    (_, s) => start = s,
+                }
+            }
+            b'"' => {
+                if depth == 1 && start.is_none() {
+                    start = Some(i);
+                }
+                in_string = true;
+            }
+            b',' if depth == 1 => {
+                if let Some(s) = start.take() {
+                    out.push(s..i);
+                }
+            }
+            _ if depth == 1 && start.is_none() && !b.is_ascii_whitespace() => start = Some(i),
+            _ => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn array_elements_are_found_without_parsing() {
+        let text = br#"[ {"a": "x}\"]", "b": [1, {"c": 2}]}, 7, "s,]", [], {}, 8 ]"#;
+        let got: Vec<&str> = json_array_elements(text)
+            .into_iter()
+            .map(|r| std::str::from_utf8(&text[r]).unwrap().trim())
+            .collect();
+        assert_eq!(got, [r#"{"a": "x}\"]", "b": [1, {"c": 2}]}"#, "7", r#""s,]""#, "[]", "{}", "8"]);
+        assert!(json_array_elements(b"[]").is_empty());
+    }
 
     #[test]
     fn history_pages_match_slices_of_the_whole_history() {

@@ -6,9 +6,6 @@ use crate::asl::{Command, Event, Execution, ExecutionInfo, Options, Status};
 use crate::store::{key, ExecutionRecord, ExecutionStatus, StoreError};
 use serde_json::Value;
 
-/// History events stored under one key, at most.
-const HISTORY_CHUNK: usize = 256;
-
 /// 256 bits from the operating system's generator (two v4 UUIDs' worth), for
 /// an execution's [`Options::seed`].
 pub fn fresh_seed() -> [u8; 32] {
@@ -186,18 +183,13 @@ impl Actor {
         let Some(live) = self.live.get_mut(&id) else {
             return ExecutionRecord::default_for(id);
         };
-        // A step's history events go under one key per chunk of at most
-        // HISTORY_CHUNK events (the chunk's first event id): few writes,
-        // and a page of GetExecutionHistory reads at most a chunk more
-        // than it returns even when one step (an inline Map of 10,000
-        // items) made all of the history.
+        // A step's history events go under one key (the first event's id):
+        // fewer, larger writes.
         let events = live.ex.drain_history();
         // Events serialize to exactly the bytes of `to_json`, without
         // building each one's JSON object first.
-        if !events.is_empty() {
-            for chunk in events.chunks(HISTORY_CHUNK) {
-                g.batch.insert(key::history(id, chunk[0].id), to_vec(&chunk));
-            }
+        if let Some(first) = events.first() {
+            g.batch.insert(key::history(id, first.id), to_vec(&events));
             // Kept for subscribers whether or not one listens now: one may
             // subscribe before the commit (and read the store before it).
             g.published.push((live.rec.arn.clone(), events));
