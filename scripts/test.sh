@@ -65,6 +65,9 @@ log "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
 log "tests"
+# The web console's history model (plain ES modules; the browser tests
+# come with the API tests below).
+node --test engine/console/test/
 cargo test --workspace --all-targets
 cargo test -p aslan --doc
 

@@ -135,7 +135,7 @@ class View {
     ];
     if (r) {
       parts.push(
-        field("Error", r.error !== undefined ? h("div", {}, h("code", { class: "error-name" }, r.error), r.cause ? h("p", { class: "cause" }, r.cause) : null) : undefined),
+        field(status === "failed" ? "Error" : "Last error (retried or caught)", r.error !== undefined ? h("div", {}, h("code", { class: "error-name" }, r.error), r.cause ? h("p", { class: "cause" }, r.cause) : null) : undefined),
         field("Input", r.input),
         field("Output", r.output),
         field("Resource", r.resource ? h("code", {}, r.resource) : undefined),

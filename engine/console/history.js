@@ -152,6 +152,14 @@ export class Model {
       // nested state: they belong to the Map state they name.
       const named = t.endsWith("StateExited") ? d.name : ITERATIONS[t] ? (e[ITERATIONS[t][0]] || {}).name : undefined;
       if (named !== undefined && (!inst || inst.r.name !== named)) inst = this.latest(named) ?? inst;
+      // A Parallel's or Map's own events (Started, Failed, ...) may follow
+      // an event of a state inside it: they belong to the enclosing one.
+      const own = t.startsWith("ParallelState") ? "ParallelStateEntered" : t.startsWith("MapState") ? "MapStateEntered" : null;
+      if (own && !t.endsWith("Exited")) {
+        let up = inst;
+        while (up && up.kind !== own) up = up.parent;
+        inst = up ?? inst;
+      }
     }
     this.owner.set(e.id, inst);
     if (t.startsWith("Execution")) return this.executionEvent(t, d, inst);
