@@ -831,7 +831,11 @@ impl Api {
         let (max, after) = page(req)?;
         let reverse = req.get("reverseOrder").and_then(Value::as_bool).unwrap_or(false);
         let include_data = req.get("includeExecutionData").and_then(Value::as_bool).unwrap_or(true);
-        let start = after.as_deref().map(|t| history_token(t, usize::MAX)).transpose()?.unwrap_or(0);
+        let start = after
+            .as_deref()
+            .map(|t| history_token(t, usize::MAX))
+            .transpose()?
+            .unwrap_or(0);
         // Only the page is read from the store, not the whole history.
         let (mut page, len) = self.engine.store().history_page(rec.id, start, max, reverse)?;
         if start > len {

@@ -12,7 +12,11 @@ const JS: &str = "text/javascript; charset=utf-8";
 
 /// Every file under `/console/`, by name.
 const FILES: &[(&str, &str, &[u8])] = &[
-    ("app.css", "text/css; charset=utf-8", include_bytes!("../../console/app.css")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../console/app.css"),
+    ),
     ("app.js", JS, include_bytes!("../../console/app.js")),
     ("api.js", JS, include_bytes!("../../console/api.js")),
     ("dom.js", JS, include_bytes!("../../console/dom.js")),
@@ -22,7 +26,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("graph.js", JS, include_bytes!("../../console/graph.js")),
     ("start.js", JS, include_bytes!("../../console/start.js")),
     ("login.js", JS, include_bytes!("../../console/login.js")),
-    ("vendor/dagre.esm.js", JS, include_bytes!("../../console/vendor/dagre.esm.js")),
+    (
+        "vendor/dagre.esm.js",
+        JS,
+        include_bytes!("../../console/vendor/dagre.esm.js"),
+    ),
     (
         "vendor/LICENSE-dagre",
         "text/plain; charset=utf-8",

@@ -2,7 +2,7 @@
 //! state machines and their executions, `GET /executions/<executionArn>`
 //! shows one execution's graph, live.
 //!
-//! The server only hands out static pages and scripts ([`assets`], compiled
+//! The server only hands out static pages and scripts (`assets`, compiled
 //! into the binary); the browser reads everything it shows through the same
 //! Step Functions API boto3 uses (`POST /` with `X-Amz-Target`). With SigV4
 //! credentials configured, a browser first logs in ([`auth`]) with the

@@ -847,7 +847,17 @@ mod tests {
             .into_iter()
             .map(|r| std::str::from_utf8(&text[r]).unwrap().trim())
             .collect();
-        assert_eq!(got, [r#"{"a": "x}\"]", "b": [1, {"c": 2}]}"#, "7", r#""s,]""#, "[]", "{}", "8"]);
+        assert_eq!(
+            got,
+            [
+                r#"{"a": "x}\"]", "b": [1, {"c": 2}]}"#,
+                "7",
+                r#""s,]""#,
+                "[]",
+                "{}",
+                "8"
+            ]
+        );
         assert!(json_array_elements(b"[]").is_empty());
     }
 
