@@ -181,10 +181,15 @@ class View {
     if (this.desc.status !== "RUNNING") return;
     this.timer = setTimeout(async () => {
       try {
+        // The description first: events read after it include every
+        // event up to the status it shows.
+        const desc = await call("DescribeExecution", { executionArn: this.arn });
         const fresh = await eventsAfter(this.arn, this.model.lastId);
-        this.desc = await call("DescribeExecution", { executionArn: this.arn });
+        const changed = fresh.length > 0 || desc.status !== this.desc.status;
+        this.desc = desc;
         this.model.add(fresh);
-        this.update();
+        // Nothing new: leave the page alone (open details stay open).
+        if (changed) this.update();
       } catch (e) {
         console.warn("poll failed", e);
       }

@@ -11,6 +11,9 @@ const PAD = 14;
 const HEADER = 30;
 const GAP = 20;
 const CHAR_W = 7.2;
+/** The ids of the Start and End nodes: not "s:" + a state name. */
+const START = "t:start";
+const END = "t:end";
 /** Nesting deeper than this is drawn as a plain box. */
 const MAX_DEPTH = 16;
 
@@ -66,24 +69,26 @@ export function layout(states, startAt, depth = 0) {
       height = HEADER + Math.max(...subs.map((sc) => sc.box.height)) + PAD;
       inner.set(name, subs);
     }
-    g.setNode(name, { width, height });
+    g.setNode(`s:${name}`, { width, height });
   }
   if (top) {
-    g.setNode("__start", { width: 70, height: 28 });
-    g.setNode("__end", { width: 70, height: 28 });
-    if (states[startAt]) g.setEdge("__start", startAt, {}, "start");
+    g.setNode(START, { width: 70, height: 28 });
+    g.setNode(END, { width: 70, height: 28 });
+    if (states[startAt]) g.setEdge(START, `s:${startAt}`, {}, "start");
   }
   let n = 0;
   for (const [name, st] of Object.entries(states)) {
     for (const [to, kind] of targets(st)) {
-      if (states[to]) g.setEdge(name, to, { kind }, `e${n++}`);
+      if (states[to]) g.setEdge(`s:${name}`, `s:${to}`, { kind }, `e${n++}`);
     }
-    if (top && ends(st)) g.setEdge(name, "__end", { kind: "end" }, `e${n++}`);
+    if (top && ends(st)) g.setEdge(`s:${name}`, END, { kind: "end" }, `e${n++}`);
   }
   dagreLayout(g);
-  const nodes = g.nodes().map((id) => {
-    const v = g.node(id);
-    const node = { id, x: v.x - v.width / 2, y: v.y - v.height / 2, width: v.width, height: v.height, type: states[id]?.Type };
+  const nodes = g.nodes().map((key) => {
+    const v = g.node(key);
+    // State nodes are "s:NAME"; Start and End have ids no state can take.
+    const id = key.startsWith("s:") ? key.slice(2) : key;
+    const node = { id, terminal: !key.startsWith("s:"), x: v.x - v.width / 2, y: v.y - v.height / 2, width: v.width, height: v.height, type: states[id]?.Type };
     const subs = inner.get(id);
     if (subs) {
       // Branches side by side, centred in the state's box.
@@ -97,7 +102,7 @@ export function layout(states, startAt, depth = 0) {
     }
     return node;
   });
-  const edges = g.edges().map((e) => ({ from: e.v, to: e.w, kind: g.edge(e).kind || "next", points: g.edge(e).points || [] }));
+  const edges = g.edges().map((e) => ({ from: e.v.slice(2), to: e.w.slice(2), kind: g.edge(e).kind || "next", points: g.edge(e).points || [] }));
   const { width, height } = g.graph();
   return { nodes, edges, width: width || 0, height: height || 0 };
 }
@@ -108,8 +113,8 @@ function drawScope(box, parent) {
     parent.append(s("path", { class: `edge edge-${e.kind}`, d, "marker-end": "url(#arrow)", dataset: { from: e.from, to: e.to } }));
   }
   for (const n of box.nodes) {
-    if (n.id === "__start" || n.id === "__end") {
-      const label = n.id === "__start" ? "Start" : "End";
+    if (n.terminal) {
+      const label = n.id === START ? "Start" : "End";
       parent.append(s("g", { class: "terminal" },
         s("rect", { x: n.x, y: n.y, width: n.width, height: n.height, rx: 14 }),
         s("text", { x: n.x + n.width / 2, y: n.y + n.height / 2 + 4, "text-anchor": "middle" }, label)));

@@ -118,17 +118,16 @@ export class Model {
   }
 
   close(inst) {
-    if (this.open.delete(inst)) {
-      inst.r.active--;
-      const live = inst.r.live;
-      live.splice(live.lastIndexOf(inst), 1);
-    }
+    if (this.open.delete(inst)) inst.r.active--;
   }
 
   /** The state's most recently entered instance still open. */
   latest(name) {
     const live = this.states.get(name)?.live;
-    return live && live.length ? live[live.length - 1] : undefined;
+    if (!live) return undefined;
+    // Closed instances leave the stack lazily: each is popped once.
+    while (live.length && !this.open.has(live[live.length - 1])) live.pop();
+    return live[live.length - 1];
   }
 
   one(e) {
@@ -151,7 +150,13 @@ export class Model {
       // A Map's exit and iteration events may follow the last event of a
       // nested state: they belong to the Map state they name.
       const named = t.endsWith("StateExited") ? d.name : ITERATIONS[t] ? (e[ITERATIONS[t][0]] || {}).name : undefined;
-      if (named !== undefined && (!inst || inst.r.name !== named)) inst = this.latest(named) ?? inst;
+      if (named !== undefined && (!inst || inst.r.name !== named)) {
+        // The enclosing instance of that name (a Map in a concurrent Map
+        // has many open at once), else its latest.
+        let up = inst;
+        while (up && up.r.name !== named) up = up.parent;
+        inst = up ?? this.latest(named) ?? inst;
+      }
       // A Parallel's or Map's own events (Started, Failed, ...) may follow
       // an event of a state inside it: they belong to the enclosing one.
       const own = t.startsWith("ParallelState") ? "ParallelStateEntered" : t.startsWith("MapState") ? "MapStateEntered" : null;
@@ -224,7 +229,10 @@ export class Model {
   status(name) {
     const r = this.states.get(name);
     if (!r) return "not-run";
-    if (r.failed > 0 || r.pending > 0) return "failed";
+    if (r.failed > 0) return "failed";
+    // A failed attempt of a running execution may still be retried or
+    // caught: it shows as running until that is decided.
+    if (r.pending > 0) return this.execution.status === "RUNNING" ? "running" : "failed";
     if (r.active > 0) return "running";
     if (r.cancelled > 0 && r.exited === 0) return "cancelled";
     if (r.caught > 0) return "caught";

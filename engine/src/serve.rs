@@ -32,6 +32,12 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
             o.listen
         );
     }
+    if o.console_token
+        .as_deref()
+        .is_some_and(|t| !t.is_empty() && !aslan::console::auth::valid_token(t))
+    {
+        anyhow::bail!("the console token must be at least 32 characters of A-Z, a-z, 0-9, '.', '_', '~' and '-'");
+    }
     let store = Store::open(&o.data).with_context(|| format!("cannot open the store in {}", o.data.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let registry = match &o.mock {
@@ -108,6 +114,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         engine: engine.clone(),
         admin: tokio::sync::Mutex::new(()),
         stopping: stopping.clone(),
+        sessions: Default::default(),
     });
     let app = api::router(api.clone()).merge(aslan::console::router(api));
     axum::serve(listener, app)

@@ -300,7 +300,16 @@ def test_unauthenticated_browsers_see_nothing_when_credentials_are_set(tmp_path,
         expect(page.locator("section.machine[data-name='classified-machine'] tr.execution")).to_have_count(1)
         cookie = next(c for c in page.context.cookies() if c["name"] == "aslan_console")
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        # The cookie holds a session id, neither the token nor the secret.
+        assert cookie["value"] not in (token, "s3cret-key") and len(cookie["value"]) == 64
         expect(page.locator("#logout")).to_be_visible()
+        # A proxy's own Authorization header does not hide the session.
+        answer = page.evaluate("""async () => {
+            const r = await fetch('/', {method: 'POST', body: '{}', headers: {'Authorization': 'Basic cHJveHk6cHJveHk=',
+                'Content-Type': 'application/x-amz-json-1.0', 'X-Amz-Target': 'AWSStepFunctions.ListStateMachines'}});
+            return [r.status, await r.text()];
+        }""")
+        assert answer[0] == 200 and "classified-machine" in answer[1]
 
         # The access key pair logs in as well; logging out ends the session.
         other = new_page()
@@ -310,9 +319,16 @@ def test_unauthenticated_browsers_see_nothing_when_credentials_are_set(tmp_path,
         other.locator("#login-form button[type=submit]").click()
         other.wait_for_selector("body[data-ready='true']")
         expect(other.locator("#execution-name")).to_have_text("classified-run")
+        copied = next(c for c in other.context.cookies() if c["name"] == "aslan_console")
         other.locator("#logout").click()
         other.wait_for_selector("#login-form")
         assert "classified" not in other.content()
+        # Logging out ends the session itself, not only the browser's copy.
+        replay = new_page()
+        replay.context.add_cookies([{"name": "aslan_console", "value": copied["value"], "url": s.endpoint}])
+        assert replay.goto(s.endpoint + "/").status == 401
+        # The first browser's session lives on.
+        assert page.goto(s.endpoint + "/").status == 200
         assert "s3cret-key" not in s.log.read_text()
     finally:
         assert s.stop() == 0
@@ -348,3 +364,22 @@ def test_a_1000_iteration_map_with_6000_events_opens_quickly(server, sfn, new_pa
     SHOTS.mkdir(parents=True, exist_ok=True)
     (SHOTS / "load.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nconsole: 1,000-iteration Map, {events} events: ready after {result['ready_ms_median']} ms (median of 5; wall {result['wall_ms_median']} ms)")
+
+
+def test_an_operator_console_token_must_be_long_and_is_never_printed(tmp_path, new_page):
+    creds = {"ASLAN_ACCESS_KEY_ID": "AKIDCONSOLE", "ASLAN_SECRET_ACCESS_KEY": "s3cret-key"}
+    with pytest.raises(RuntimeError, match="the console token must be at least 32 characters"):
+        Server(tmp_path / "weak", env={**creds, "ASLAN_CONSOLE_TOKEN": "admin"}).start()
+    chosen = "operator-chosen-token-0123456789abcdef"
+    s = Server(tmp_path / "chosen", env={**creds, "ASLAN_CONSOLE_TOKEN": chosen}).start()
+    try:
+        page = new_page()
+        page.goto(s.endpoint + "/")
+        page.fill("#token", chosen)
+        page.locator("#login-form button[type=submit]").click()
+        page.wait_for_selector("body[data-ready='true']")
+        expect(page.locator("h1")).to_have_text("State machines")
+        log = s.log.read_text()
+        assert "given with --console-token" in log and chosen not in log
+    finally:
+        assert s.stop() == 0

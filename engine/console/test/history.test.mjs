@@ -139,3 +139,51 @@ test("a Fail state fails; events are counted once however often they are added",
   assert.equal(m.count, 3);
   assert.equal(m.status("Unknown"), "not-run");
 });
+
+test("a Map in a concurrent Map: each inner iteration closes its own instance", () => {
+  const { events, e } = history();
+  let p = e("ExecutionStarted", 0, {});
+  const outer = e("MapStateEntered", p, "Outer");
+  const started = e("MapStateStarted", outer, { length: 2 });
+  // Two outer iterations run at once, each entering the inner Map.
+  const it = [0, 1].map((i) => e("MapIterationStarted", started, { name: "Outer", index: i }));
+  const inner = it.map((x) => e("MapStateEntered", x, "Inner"));
+  const innerStarted = inner.map((x) => e("MapStateStarted", x, { length: 1 }));
+  const innerIt = innerStarted.map((x) => e("MapIterationStarted", x, { name: "Inner", index: 0 }));
+  const work = innerIt.map((x) => e("PassStateEntered", x, "Leaf"));
+  const done = work.map((x) => e("PassStateExited", x, "Leaf"));
+  // The first outer iteration's inner Map ends first, though the second
+  // one entered last.
+  let ends = [];
+  for (const i of [0, 1]) {
+    let q = e("MapIterationSucceeded", done[i], { name: "Inner", index: 0 });
+    q = e("MapStateSucceeded", q);
+    q = e("MapStateExited", q, "Inner");
+    ends.push(e("MapIterationSucceeded", q, { name: "Outer", index: i }));
+    if (i === 0) {
+      const m = new Model().add(events);
+      assert.equal(m.status("Inner"), "running", "the second inner Map still runs");
+      assert.equal(m.states.get("Inner").active, 1);
+    }
+  }
+  p = e("MapStateSucceeded", ends[1]);
+  p = e("MapStateExited", p, "Outer");
+  e("ExecutionSucceeded", p, { output: "[]" });
+  const m = new Model().add(events);
+  assert.deepEqual(statuses(m), { Outer: "succeeded", Inner: "succeeded", Leaf: "succeeded" });
+});
+
+test("a failed attempt waiting for its Retry shows as running", () => {
+  const { events, e } = history();
+  let p = e("ExecutionStarted", 0, {});
+  p = e("TaskStateEntered", p, "T");
+  p = e("TaskScheduled", p, { resource: "r" });
+  p = e("TaskFailed", p, { error: "E", cause: "c" });
+  const m = new Model().add(events);
+  assert.equal(m.status("T"), "running");
+  p = e("TaskScheduled", p, { resource: "r" });
+  p = e("TaskSucceeded", p, { output: "1" });
+  p = e("TaskStateExited", p, "T");
+  e("ExecutionSucceeded", p, { output: "1" });
+  assert.equal(m.add(events).status("T"), "retried");
+});

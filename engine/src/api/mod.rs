@@ -40,8 +40,8 @@ pub struct ApiConfig {
     /// from a browser logged in to the web console.
     pub credentials: Option<sigv4::Credentials>,
     /// The web console's token: with credentials set, a browser logs in
-    /// with it (or with the access key pair) and its session cookie holds
-    /// it ([`crate::console::auth`]). `None` or empty: no cookie is valid.
+    /// with it or with the access key pair ([`crate::console::auth`]).
+    /// `None` or empty: only the key pair logs in.
     pub console_token: Option<String>,
     /// How long GetActivityTask waits for a task (60 s on AWS).
     pub activity_wait: std::time::Duration,
@@ -64,6 +64,8 @@ pub struct Api {
     pub admin: tokio::sync::Mutex<()>,
     /// Fired when the server shuts down: long polls answer at once.
     pub stopping: crate::tasks::CancellationToken,
+    /// The web console's live sessions.
+    pub sessions: crate::console::auth::Sessions,
 }
 
 /// How long StartSyncExecution may run: AWS's limit for EXPRESS executions.
@@ -127,8 +129,9 @@ pub fn router(api: Arc<Api>) -> axum::Router {
 }
 
 async fn handle(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    // A request without a signature may come from a logged-in console.
-    let console = !headers.contains_key("authorization") && crate::console::auth::has_session(&api.cfg, &headers);
+    // A request from a logged-in console needs no signature (a proxy in
+    // front may add its own Authorization header).
+    let console = api.cfg.credentials.is_some() && crate::console::auth::has_session(&api.sessions, &headers);
     if let (Some(creds), false) = (&api.cfg.credentials, console) {
         let hs: Vec<(String, String)> = headers
             .iter()

@@ -6,16 +6,18 @@
 //! - the console token (`ApiConfig::console_token`, printed by `aslan serve`
 //!   at startup unless given with `--console-token`),
 //!
-//! and gets a session cookie (`aslan_console`, `HttpOnly`,
-//! `SameSite=Strict`) that the API accepts in place of a SigV4 signature.
-//! The cookie holds the console token, never the secret key. Pages answer
-//! a browser without it with the login page and API calls with
+//! and gets a session: a random 256-bit id, known to the server for
+//! [`SESSION_TTL`] or until logout, in the cookie `aslan_console`
+//! (`HttpOnly`, `SameSite=Strict`). The API accepts a live session in place
+//! of a SigV4 signature. Neither the token nor the secret key is ever in a
+//! cookie; a restart ends every session. Pages answer a browser without a
+//! session with the login page and API calls with
 //! `MissingAuthenticationToken`.
 //!
-//! A cross-site page cannot use the cookie: `SameSite=Strict` keeps it off
-//! cross-site requests, and the API needs an `X-Amz-Target` header, which
-//! a cross-origin request can only send after a CORS preflight the server
-//! never grants.
+//! Another site cannot use the session: `SameSite=Strict` keeps the cookie
+//! off cross-site requests, and the API needs an `X-Amz-Target` header,
+//! which a cross-origin page (another port of the same host included) can
+//! only send after a CORS preflight the server never grants.
 
 use crate::api::sigv4::constant_time_eq;
 use crate::api::{Api, ApiConfig};
@@ -24,37 +26,98 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "aslan_console";
 
-/// How long a failed login waits before it answers, to slow guessing.
-const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long a session lasts after its login.
+pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
-/// Whether a request may see the console: no credentials are configured,
-/// or it carries the session cookie.
-pub fn allowed(cfg: &ApiConfig, headers: &HeaderMap) -> bool {
-    cfg.credentials.is_none() || has_session(cfg, headers)
+/// Sessions kept at most; a login beyond it ends the oldest.
+const MAX_SESSIONS: usize = 10_000;
+
+/// How long a failed login waits before it answers, to slow guessing.
+const FAILED_LOGIN_DELAY: Duration = Duration::from_millis(500);
+
+/// The live console sessions: id to expiry, in memory.
+#[derive(Default)]
+pub struct Sessions {
+    live: Mutex<HashMap<String, Instant>>,
 }
 
-/// Whether the request carries a valid session cookie.
-pub fn has_session(cfg: &ApiConfig, headers: &HeaderMap) -> bool {
-    let Some(token) = cfg.console_token.as_deref().filter(|t| !t.is_empty()) else {
-        return false;
-    };
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a session and returns its id.
+    pub fn create(&self) -> String {
+        let id = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let now = Instant::now();
+        let mut live = self.lock();
+        live.retain(|_, until| *until > now);
+        if live.len() >= MAX_SESSIONS {
+            if let Some(oldest) = live.iter().min_by_key(|(_, until)| **until).map(|(k, _)| k.clone()) {
+                live.remove(&oldest);
+            }
+        }
+        live.insert(id.clone(), now + SESSION_TTL);
+        id
+    }
+
+    /// Whether `id` is a live session.
+    pub fn is_live(&self, id: &str) -> bool {
+        let mut live = self.lock();
+        match live.get(id) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                live.remove(id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Ends a session.
+    pub fn end(&self, id: &str) {
+        self.lock().remove(id);
+    }
+}
+
+/// The values of the request's session cookies.
+fn session_ids(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .any(|(k, v)| k == COOKIE && constant_time_eq(v.as_bytes(), token.as_bytes()))
+        .filter(|(k, v)| *k == COOKIE && !v.is_empty())
+        .map(|(_, v)| v)
 }
 
-fn cookie(value: &str, max_age: Option<u32>) -> String {
-    let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
-    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict{age}")
+/// Whether the request carries a live session cookie.
+pub fn has_session(sessions: &Sessions, headers: &HeaderMap) -> bool {
+    session_ids(headers).any(|id| sessions.is_live(id))
+}
+
+/// Whether a request may see the console: no credentials are configured,
+/// or it carries a live session.
+pub fn allowed(cfg: &ApiConfig, sessions: &Sessions, headers: &HeaderMap) -> bool {
+    cfg.credentials.is_none() || has_session(sessions, headers)
+}
+
+/// Whether a console token given by the operator is acceptable: at least
+/// 32 characters, all of them safe in a cookie and a URL.
+pub fn valid_token(token: &str) -> bool {
+    token.len() >= 32 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
+}
+
+fn cookie(value: &str, max_age: u64) -> String {
+    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}")
 }
 
 fn refused(message: &str) -> Response {
@@ -67,20 +130,18 @@ fn refused(message: &str) -> Response {
 }
 
 /// `POST /console/login` with `{"token": ...}` or `{"accessKeyId": ...,
-/// "secretAccessKey": ...}`: sets the session cookie.
+/// "secretAccessKey": ...}`: starts a session.
 pub(super) async fn login(State(api): State<Arc<Api>>, body: Bytes) -> Response {
     let cfg = &api.cfg;
     let Some(creds) = &cfg.credentials else {
         // Nothing to log in to: the console is open.
         return StatusCode::NO_CONTENT.into_response();
     };
-    let Some(token) = cfg.console_token.as_deref().filter(|t| !t.is_empty()) else {
-        return refused("this server has no console token: the console cannot be used");
-    };
     let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let field = |k: &str| req.get(k).and_then(Value::as_str).unwrap_or("");
     let ok = if !field("token").is_empty() {
-        constant_time_eq(field("token").as_bytes(), token.as_bytes())
+        let token = cfg.console_token.as_deref().filter(|t| !t.is_empty());
+        token.is_some_and(|t| constant_time_eq(field("token").as_bytes(), t.as_bytes()))
     } else {
         // Both compared, so the time does not tell which one was wrong.
         let id = constant_time_eq(field("accessKeyId").as_bytes(), creds.access_key_id.as_bytes());
@@ -92,32 +153,25 @@ pub(super) async fn login(State(api): State<Arc<Api>>, body: Bytes) -> Response 
         tokio::time::sleep(FAILED_LOGIN_DELAY).await;
         return refused("wrong access key pair or console token");
     }
-    (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie(token, None))]).into_response()
+    let id = api.sessions.create();
+    (
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, cookie(&id, SESSION_TTL.as_secs()))],
+    )
+        .into_response()
 }
 
-/// `POST /console/logout`: clears the session cookie.
-pub(super) async fn logout() -> Response {
-    (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie("", Some(0)))]).into_response()
+/// `POST /console/logout`: ends the session and clears its cookie.
+pub(super) async fn logout(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
+    for id in session_ids(&headers) {
+        api.sessions.end(id);
+    }
+    (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie("", 0))]).into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::sigv4::Credentials;
-
-    fn cfg(token: Option<&str>) -> ApiConfig {
-        ApiConfig {
-            region: "us-east-1".into(),
-            account: "123456789012".into(),
-            credentials: Some(Credentials {
-                access_key_id: "AKID".into(),
-                secret_access_key: "secret".into(),
-            }),
-            console_token: token.map(String::from),
-            activity_wait: std::time::Duration::from_secs(1),
-            cleanup_on_stop: false,
-        }
-    }
 
     fn with_cookie(v: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -126,21 +180,31 @@ mod tests {
     }
 
     #[test]
-    fn only_the_console_token_opens_a_session() {
-        let c = cfg(Some("t0ken"));
-        assert!(has_session(&c, &with_cookie("a=b; aslan_console=t0ken")));
-        assert!(!has_session(&c, &with_cookie("aslan_console=t0ke")));
-        assert!(!has_session(&c, &with_cookie("aslan_console=")));
-        assert!(!has_session(&c, &with_cookie("other=t0ken")));
-        assert!(!has_session(&c, &HeaderMap::new()));
-        assert!(!allowed(&c, &HeaderMap::new()));
-        // No token configured: no cookie can match, not even an empty one.
-        assert!(!has_session(&cfg(None), &with_cookie("aslan_console=")));
-        assert!(!has_session(&cfg(Some("")), &with_cookie("aslan_console=")));
-        let open = ApiConfig {
-            credentials: None,
-            ..cfg(None)
-        };
-        assert!(allowed(&open, &HeaderMap::new()));
+    fn only_live_sessions_open_the_console() {
+        let sessions = Sessions::default();
+        let id = sessions.create();
+        assert_eq!(id.len(), 64);
+        assert!(has_session(
+            &sessions,
+            &with_cookie(&format!("a=b; aslan_console={id}"))
+        ));
+        assert!(!has_session(
+            &sessions,
+            &with_cookie(&format!("aslan_console={}", &id[1..]))
+        ));
+        assert!(!has_session(&sessions, &with_cookie("aslan_console=")));
+        assert!(!has_session(&sessions, &with_cookie(&format!("other={id}"))));
+        assert!(!has_session(&sessions, &HeaderMap::new()));
+        // A logout ends the session for every copy of its cookie.
+        sessions.end(&id);
+        assert!(!has_session(&sessions, &with_cookie(&format!("aslan_console={id}"))));
+    }
+
+    #[test]
+    fn operator_tokens_must_be_long_and_cookie_safe() {
+        assert!(valid_token(&"a1._~-".repeat(6)));
+        assert!(!valid_token("admin"));
+        assert!(!valid_token(&format!("{};x", "a".repeat(40))));
+        assert!(!valid_token(&format!("{} x", "a".repeat(40))));
     }
 }

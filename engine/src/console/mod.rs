@@ -7,7 +7,7 @@
 //! Step Functions API boto3 uses (`POST /` with `X-Amz-Target`). With SigV4
 //! credentials configured, a browser first logs in ([`auth`]) with the
 //! access key pair or the console token printed at startup, and its session
-//! cookie then stands in for a signature on API calls.
+//! then stands in for a signature on API calls.
 
 mod assets;
 pub mod auth;
@@ -53,7 +53,7 @@ fn hardened(mut r: Response) -> Response {
 /// A page: the console's shell, or the login page when credentials are
 /// configured and the browser has no session. Neither holds any data.
 async fn page(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
-    let (status, body) = if auth::allowed(&api.cfg, &headers) {
+    let (status, body) = if auth::allowed(&api.cfg, &api.sessions, &headers) {
         (StatusCode::OK, assets::INDEX)
     } else {
         (StatusCode::UNAUTHORIZED, assets::LOGIN)
