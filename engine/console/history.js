@@ -75,9 +75,10 @@ export class Model {
     return this;
   }
 
-  fail(inst, failure) {
-    if (!inst.failure) inst.r.pending++;
-    inst.failure = failure;
+  /** An attempt of the instance failed (its error is kept on the run). */
+  fail(inst) {
+    if (!inst.failed) inst.r.pending++;
+    inst.failed = true;
   }
 
   /** Whether an attempt failed, itself or in a branch; ends its branches. */
@@ -113,7 +114,7 @@ export class Model {
   }
 
   resolve(inst) {
-    if (inst.failure) { inst.r.pending--; inst.failure = null; return true; }
+    if (inst.failed) { inst.r.pending--; inst.failed = false; return true; }
     return false;
   }
 
@@ -139,12 +140,12 @@ export class Model {
       // (a branch or an iteration); otherwise a sibling of that state.
       const before = this.owner.get(e.previousEventId);
       const parent = before && this.open.has(before) ? before : before?.parent;
-      inst = { r: this.run(d.name), failure: null, parent, kind: t, kids: [] };
+      inst = { r: this.run(d.name), failed: false, parent, kind: t, kids: [] };
       if (parent) parent.kids.push(inst);
       this.open.add(inst);
       inst.r.live.push(inst);
       inst.r.entered++; inst.r.active++; inst.r.input = d.input;
-      if (t === "FailStateEntered") this.fail(inst, {});
+      if (t === "FailStateEntered") this.fail(inst);
     } else {
       inst = this.owner.get(e.previousEventId);
       // A Map's exit and iteration events may follow the last event of a
@@ -176,7 +177,7 @@ export class Model {
       this.close(inst); r.exited++; r.output = d.output;
       if (this.failedAttempt(inst)) r.caught++;
     } else if (FAILURES.has(t)) {
-      this.fail(inst, { error: d.error, cause: d.cause });
+      this.fail(inst);
       if (d.error !== undefined) r.error = d.error;
       if (d.cause !== undefined) r.cause = d.cause;
     } else if (ABORTS.has(t)) {
@@ -205,7 +206,7 @@ export class Model {
       // The failure that ended the execution belongs to the state it
       // follows, when that state was still running.
       if (inst && this.open.has(inst)) {
-        this.fail(inst, inst.failure || {});
+        this.fail(inst);
         if (inst.r.error === undefined) { inst.r.error = d.error; inst.r.cause = d.cause; }
       }
       this.end("FAILED");

@@ -32,9 +32,10 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
             o.listen
         );
     }
-    if o.console_token
+    let mut console_token = o.console_token.filter(|t| !t.is_empty());
+    if console_token
         .as_deref()
-        .is_some_and(|t| !t.is_empty() && !aslan::console::auth::valid_token(t))
+        .is_some_and(|t| !aslan::console::auth::valid_token(t))
     {
         anyhow::bail!("the console token must be at least 32 characters of A-Z, a-z, 0-9, '.', '_', '~' and '-'");
     }
@@ -70,7 +71,6 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", o.listen))?;
     let addr = listener.local_addr()?;
-    let mut console_token = o.console_token.filter(|t| !t.is_empty());
     match &o.credentials {
         Some(c) => {
             eprintln!(

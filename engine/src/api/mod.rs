@@ -130,8 +130,8 @@ pub fn router(api: Arc<Api>) -> axum::Router {
 
 async fn handle(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     // A request from a logged-in console needs no signature (a proxy in
-    // front may add its own Authorization header).
-    let console = api.cfg.credentials.is_some() && crate::console::auth::has_session(&api.sessions, &headers);
+    // front may add its own Authorization header): the pages' own check.
+    let console = crate::console::auth::allowed(&api.cfg, &api.sessions, &headers);
     if let (Some(creds), false) = (&api.cfg.credentials, console) {
         let hs: Vec<(String, String)> = headers
             .iter()

@@ -698,13 +698,16 @@ impl Store {
         // Events are numbered 1..=len without gaps; a step's key holds the
         // id of its first event.
         let first_id = |k: &[u8]| u64::from_be_bytes(k[9..17].try_into().unwrap_or_default());
-        let len = match self.db.scan_prefix(key::history_prefix(id)).next_back() {
+        // The last step gives the length; its scan serves the page too when
+        // the page reaches into it (a poll of the tail always does).
+        let (last_first, mut last_ranges) = match self.db.scan_prefix(key::history_prefix(id)).next_back() {
             None => return Ok((Vec::new(), 0)),
             Some(r) => {
                 let (k, v) = r?;
-                (first_id(&k) - 1) as usize + json_array_elements(&v).len()
+                (first_id(&k), Some(json_array_elements(&v)))
             }
         };
+        let len = (last_first - 1) as usize + last_ranges.as_ref().map_or(0, Vec::len);
         if start >= len || max == 0 {
             return Ok((Vec::new(), len));
         }
@@ -726,7 +729,15 @@ impl Store {
         for r in self.db.range(from..=key::history(id, hi)) {
             let (k, v) = r?;
             let step_first = first_id(&k);
-            for (i, range) in json_array_elements(&v).into_iter().enumerate() {
+            let ranges = match step_first == last_first {
+                true => last_ranges.take(),
+                false => None,
+            };
+            for (i, range) in ranges
+                .unwrap_or_else(|| json_array_elements(&v))
+                .into_iter()
+                .enumerate()
+            {
                 let event = step_first + i as u64;
                 if (lo..=hi).contains(&event) {
                     out.push(serde_json::from_slice(&v[range])?);
