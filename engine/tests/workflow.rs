@@ -554,10 +554,16 @@ async fn a_job_created_before_a_crash_is_found_again_not_created_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_for_the_journal_is_not_guest_time() {
     // 600 calls, each waiting for its group commit (fsync on), under a
-    // deadline of 150 ms of guest time per activation.
+    // deadline of 500 ms of guest time per activation. The waits add up to
+    // more than twice the deadline (checked below), so counting them would
+    // fail the run; the deadline leaves room for what is guest time on a
+    // busy machine (150 ms did not: the guest's own share of 600 debug-build
+    // calls, wakeups included, passed it on a quiet machine too).
+    let deadline = Duration::from_millis(500);
     let dir = tempdir("workflow-deadline");
     let clock = Arc::new(ManualClock::new(T0));
-    let cfg = aslan::config::EngineConfig::parse("[modules.flow]\ndeadline_ms = 150\n").unwrap();
+    let cfg = aslan::config::EngineConfig::parse(&format!("[modules.flow]\ndeadline_ms = {}\n", deadline.as_millis()))
+        .unwrap();
     let (store, ex, _) = open_with(&dir, clock, cfg, "flow");
     let sm = machine(&store, "Flow", flow_machine()).await;
     let steps = vec![json!({"op": "uuid"}); 600];
@@ -578,6 +584,11 @@ async fn waiting_for_the_journal_is_not_guest_time() {
     let out: Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
     assert_eq!(out["results"].as_array().unwrap().len(), 600);
     eprintln!("600 journaled calls in {:?}", t.elapsed());
+    assert!(
+        t.elapsed() > 2 * deadline,
+        "the run took {:?}: too fast for its waits to matter against the deadline",
+        t.elapsed()
+    );
     ex.shutdown().await;
 }
 
